@@ -1,0 +1,80 @@
+//! AWS configuration and clients, honouring the standard configuration (profiles,
+//! environment credentials, `AWS_REGION`, `AWS_ENDPOINT_URL[_SFN|_S3]`).
+
+use std::error::Error as StdError;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// Where and as whom to call AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// Bound on one API call attempt: without it a hung connection hangs a row forever.
+    pub call_timeout: Duration,
+}
+
+pub struct Clients {
+    pub sfn: aws_sdk_sfn::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub region: String,
+}
+
+pub async fn clients(options: &AwsOptions) -> Clients {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = &options.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    let config = loader
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(options.call_timeout)
+                .build(),
+        )
+        .load()
+        .await;
+    // The launcher owns retries (with its own pacing and attempt count): the SDK's
+    // would multiply them, so StartExecution gets exactly one attempt per call.
+    let sfn = aws_sdk_sfn::config::Builder::from(&config)
+        .retry_config(RetryConfig::disabled())
+        .build();
+    // A local endpoint (an emulator, MinIO) serves buckets by path, not by host name.
+    let local_s3 =
+        config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let s3 = aws_sdk_s3::config::Builder::from(&config)
+        .force_path_style(local_s3)
+        .build();
+    Clients {
+        sfn: aws_sdk_sfn::Client::from_conf(sfn),
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        region: config
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "(no region configured)".to_string()),
+    }
+}
+
+/// One line saying what went wrong with a call: the service's code and message, or
+/// the whole chain of causes for a transport failure.
+pub fn error_text<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: Debug,
+{
+    match error {
+        SdkError::ServiceError(e) => format!(
+            "{}: {}",
+            e.err().code().unwrap_or("ServiceError"),
+            e.err().message().unwrap_or("no message")
+        ),
+        other => DisplayErrorContext(other).to_string(),
+    }
+}

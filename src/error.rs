@@ -1,0 +1,88 @@
+//! Errors of a run and the exit codes they map to, in one place.
+
+use crate::plan::Invalid;
+use crate::runlog::RunDirError;
+use crate::sfn::StateMachineError;
+use crate::source::{ManifestError, place};
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    /// Every row started (or already existed).
+    pub const SUCCESS: i32 = 0;
+    /// Some rows failed to start (or were invalid and skipped, or not attempted).
+    pub const FAILURES: i32 = 1;
+    /// Bad usage, configuration or manifest: nothing was started.
+    pub const USAGE: i32 = 2;
+    /// Interrupted by Ctrl-C or SIGTERM, after a clean stop.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// How many invalid rows an error message lists.
+pub const INVALID_ROWS_SHOWN: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    StateMachine(#[from] StateMachineError),
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error("{}", invalid_rows_text(.manifest, .first, *.count, *.rows))]
+    InvalidRows {
+        manifest: String,
+        first: Vec<Invalid>,
+        count: u64,
+        rows: u64,
+    },
+    /// Something broke after launching began (the run log could not be written).
+    #[error("{context}: {source}")]
+    Run {
+        context: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Run { .. } => exit::FAILURES,
+            _ => exit::USAGE,
+        }
+    }
+
+    /// For `map_err`: an error after launching began, with what was being done.
+    pub fn run<E>(context: impl Into<String>) -> impl FnOnce(E) -> Error
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let context = context.into();
+        move |source| Error::Run {
+            context,
+            source: source.into(),
+        }
+    }
+}
+
+/// One line per invalid row, naming the file and the row.
+pub fn invalid_row_lines(manifest: &str, rows: &[Invalid]) -> String {
+    rows.iter()
+        .map(|r| format!("{manifest}{}: {}\n", place(Some(r.row), r.line), r.reason))
+        .collect()
+}
+
+fn invalid_rows_text(manifest: &str, first: &[Invalid], count: u64, rows: u64) -> String {
+    let more = count.saturating_sub(first.len() as u64);
+    let more = if more > 0 {
+        format!("... and {more} more\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}{more}{count} of {rows} rows are invalid; nothing was started \
+         (fix them, or pass --skip-invalid to launch the valid rows and report the others)",
+        invalid_row_lines(manifest, first)
+    )
+}

@@ -1,0 +1,189 @@
+//! The only part that calls StartExecution: paced by the rate limiter, bounded in
+//! calls in flight, retrying throttles and transient failures with backoff and
+//! jitter up to the row's attempt budget.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::{Outcome, Status};
+use crate::plan::{Launch, Planned};
+use crate::rate::Pacer;
+use crate::sfn::{CallError, ErrorClass, StateMachine, StepFunctions};
+
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    /// StartExecution calls in flight at once.
+    pub concurrency: usize,
+    /// Calls per row, the first included.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+}
+
+/// Exponential backoff with full jitter: attempt n waits a random time up to
+/// `min(max, base × 2^(n-1))`, so retries of many rows spread out instead of
+/// arriving together.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    fn delay(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(16);
+        let ceiling = self.base.saturating_mul(1 << doublings).min(self.max);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+pub struct Launcher<C> {
+    client: Arc<C>,
+    state_machine: StateMachine,
+    pacer: Pacer,
+    options: LaunchOptions,
+}
+
+impl<C: StepFunctions> Launcher<C> {
+    pub fn new(
+        client: Arc<C>,
+        state_machine: StateMachine,
+        pacer: Pacer,
+        options: LaunchOptions,
+    ) -> Self {
+        Launcher {
+            client,
+            state_machine,
+            pacer,
+            options,
+        }
+    }
+
+    /// Turns planned rows into outcomes, `concurrency` at a time. Invalid rows pass
+    /// through as `Invalid` outcomes. Once `stop` fires, no new call starts; calls in
+    /// flight finish, and rows that did not get an answer yield nothing (a resume
+    /// picks them up).
+    pub fn launch_all<'a>(
+        &'a self,
+        planned: impl Stream<Item = Planned> + 'a,
+        stop: &'a CancellationToken,
+    ) -> impl Stream<Item = Outcome> + 'a {
+        planned
+            .take_until(stop.cancelled())
+            .map(move |planned| async move {
+                match planned {
+                    Ok(launch) => self.launch(launch, stop).await,
+                    Err(invalid) => Some(Outcome::invalid(invalid)),
+                }
+            })
+            .buffer_unordered(self.options.concurrency)
+            .filter_map(|outcome| async move { outcome })
+    }
+
+    /// Starts one row, retrying what may succeed later. `None` when stopped first.
+    pub async fn launch(&self, launch: Launch, stop: &CancellationToken) -> Option<Outcome> {
+        let mut attempts = 0;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return None,
+                _ = self.pacer.ready() => {}
+            }
+            attempts += 1;
+            let result = self
+                .client
+                .start_execution(&self.state_machine.arn, &launch.name, &launch.input)
+                .await;
+            let error = match result {
+                Ok(execution) => {
+                    return Some(Outcome::executed(
+                        launch,
+                        Status::Started,
+                        execution,
+                        attempts,
+                    ));
+                }
+                Err(error) => error,
+            };
+            match error.class {
+                ErrorClass::AlreadyExists => {
+                    return Some(self.existing(launch, attempts, error).await);
+                }
+                ErrorClass::Throttle | ErrorClass::Transient
+                    if attempts < self.options.max_attempts =>
+                {
+                    tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        _ = tokio::time::sleep(self.options.backoff.delay(attempts)) => {}
+                    }
+                }
+                _ => return Some(Outcome::failed(launch, attempts, error.code, error.message)),
+            }
+        }
+    }
+
+    /// The name is taken. The execution holding it is ours if its input is the same
+    /// (an earlier run, or an attempt whose answer was lost, started it): "existing".
+    /// Otherwise the name belongs to a different execution, and the row failed.
+    async fn existing(&self, launch: Launch, attempts: u32, taken: CallError) -> Outcome {
+        let arn = self.state_machine.execution_arn(&launch.name);
+        match self.describe(&arn).await {
+            Ok(found) if found.input.as_deref() == Some(launch.input.as_str()) => {
+                Outcome::executed(launch, Status::Existing, found.execution, attempts)
+            }
+            Ok(_) => Outcome::failed(
+                launch,
+                attempts,
+                taken.code,
+                format!("the name is taken by a different execution (other input): {arn}"),
+            ),
+            Err(e) => Outcome::failed(
+                launch,
+                attempts,
+                taken.code,
+                format!(
+                    "the name is taken, and the execution holding it could not be read: {}",
+                    e.message
+                ),
+            ),
+        }
+    }
+
+    /// DescribeExecution, retried like a start but outside the start pacing (it has
+    /// its own, separate quota).
+    async fn describe(&self, arn: &str) -> Result<crate::sfn::Described, CallError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.client.describe_execution(arn).await {
+                Err(e)
+                    if matches!(e.class, ErrorClass::Throttle | ErrorClass::Transient)
+                        && attempt < self.options.max_attempts =>
+                {
+                    tokio::time::sleep(self.options.backoff.delay(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_ceiling() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
+        for attempt in 1..40 {
+            let d = b.delay(attempt);
+            assert!(d <= Duration::from_secs(2), "{d:?}");
+            assert!(d <= Duration::from_millis(100) * 2u32.pow(attempt.min(5)));
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! sfn-batch: start AWS Step Functions executions in bulk.
+//!
+//! The flow runs one way: a manifest `source` yields items, the `plan` renders
+//! and checks each one, the `launcher` starts them under a rate limit, and the
+//! `outcome`s feed the sinks (`runlog`, `report`, `progress`, `summary`).
+
+pub mod aws;
+pub mod cli;
+pub mod error;
+pub mod launcher;
+pub mod options;
+pub mod outcome;
+pub mod plan;
+pub mod progress;
+pub mod rate;
+pub mod report;
+pub mod run;
+pub mod runlog;
+pub mod sfn;
+pub mod source;
+pub mod summary;
+pub mod template;
+
+pub use error::Error;
+pub use options::RunOptions;
+pub use run::{Finished, run};

@@ -1,0 +1,36 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use sfn_batch::cli::{Cli, Command};
+use sfn_batch::{Error, Finished, RunOptions};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_target(false)
+        .without_time()
+        .init();
+    let result = match cli.command {
+        Command::Run(args) => RunOptions::from_args(args).and_then(|options| {
+            tokio::runtime::Runtime::new()
+                .expect("tokio runtime starts")
+                .block_on(sfn_batch::run(options))
+        }),
+    };
+    ExitCode::from(exit_code(result) as u8)
+}
+
+/// The one place where how a command ended becomes an exit code.
+fn exit_code(result: Result<Finished, Error>) -> i32 {
+    match result {
+        Ok(finished) => finished.exit_code(),
+        Err(error) => {
+            eprintln!("sfn-batch: {error}");
+            error.exit_code()
+        }
+    }
+}

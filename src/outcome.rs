@@ -1,0 +1,130 @@
+//! The typed events of a run: one `Outcome` per row. The run log is a file of them,
+//! and the progress display, the report and the summary all consume the same ones.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Invalid, Launch};
+use crate::sfn::Execution;
+use crate::source::Fields;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// StartExecution answered with an execution ARN.
+    Started,
+    /// An execution of that name and input already existed (an earlier run started it).
+    Existing,
+    /// StartExecution refused, or kept failing until the attempts ran out.
+    Failed,
+    /// The row could not be rendered or breaks AWS's rules; it was not sent.
+    Invalid,
+    /// The run stopped before this row's turn.
+    NotAttempted,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Started,
+        Status::Existing,
+        Status::Failed,
+        Status::Invalid,
+        Status::NotAttempted,
+    ];
+
+    /// A row with this status needs nothing more: a resume skips it.
+    pub fn is_done(self) -> bool {
+        matches!(self, Status::Started | Status::Existing)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Started => "started",
+            Status::Existing => "existing",
+            Status::Failed => "failed",
+            Status::Invalid => "invalid",
+            Status::NotAttempted => "not_attempted",
+        }
+    }
+}
+
+/// What happened to one row: a line of `results.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub row: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// StartExecution calls made for the row (0 for a row never sent).
+    #[serde(default)]
+    pub attempts: u32,
+    /// An AWS error code (`ExecutionAlreadyExists`, `ThrottlingException`, ...) or
+    /// `InvalidRow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The row as read from the manifest, so the log alone can rebuild the report
+    /// and the manifest of failed rows.
+    pub fields: Fields,
+}
+
+impl Outcome {
+    pub fn executed(
+        launch: Launch,
+        status: Status,
+        execution: Execution,
+        attempts: u32,
+    ) -> Outcome {
+        Outcome {
+            execution_arn: Some(execution.arn),
+            start_date: Some(execution.start_date),
+            attempts,
+            ..Outcome::of(launch, status)
+        }
+    }
+
+    pub fn failed(launch: Launch, attempts: u32, error: String, message: String) -> Outcome {
+        Outcome {
+            attempts,
+            error: Some(error),
+            message: Some(message),
+            ..Outcome::of(launch, Status::Failed)
+        }
+    }
+
+    pub fn invalid(invalid: Invalid) -> Outcome {
+        Outcome {
+            row: invalid.row,
+            line: invalid.line,
+            name: None,
+            status: Status::Invalid,
+            execution_arn: None,
+            start_date: None,
+            attempts: 0,
+            error: Some("InvalidRow".to_string()),
+            message: Some(invalid.reason),
+            fields: invalid.fields,
+        }
+    }
+
+    fn of(launch: Launch, status: Status) -> Outcome {
+        Outcome {
+            row: launch.row,
+            line: launch.line,
+            name: Some(launch.name),
+            status,
+            execution_arn: None,
+            start_date: None,
+            attempts: 0,
+            error: None,
+            message: None,
+            fields: launch.fields,
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The plan: for each item, the execution name and input, checked against AWS's
+//! rules. Pure, no I/O: `--dry-run` is the pipeline stopped here.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use sha2::{Digest, Sha256};
+
+use crate::source::{Fields, Item};
+use crate::template::{Context, InputTemplate, TextTemplate};
+
+/// StartExecution's input limit: 256 KiB of UTF-8.
+pub const MAX_INPUT_BYTES: usize = 262_144;
+/// Execution names are 1–80 characters.
+pub const MAX_NAME_CHARS: usize = 80;
+/// Hex digits of the row-identity hash in a default name: 64 bits, so that two
+/// different rows of one batch never meet by chance.
+const NAME_HASH_HEX: usize = 16;
+/// Room left for the batch id in a default name (`{batch}-{hash}`).
+pub const MAX_BATCH_ID_CHARS: usize = MAX_NAME_CHARS - 1 - NAME_HASH_HEX;
+
+/// A row ready to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    pub row: u64,
+    pub line: Option<u64>,
+    pub name: String,
+    pub input: String,
+    pub fields: Fields,
+}
+
+/// A row that cannot be started, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub row: u64,
+    pub line: Option<u64>,
+    pub reason: String,
+    pub fields: Fields,
+}
+
+pub type Planned = Result<Launch, Invalid>;
+
+/// Renders names and inputs for one batch.
+pub struct Planner {
+    state_machine_arn: String,
+    batch_id: String,
+    input: Option<InputTemplate>,
+    name: Option<TextTemplate>,
+}
+
+impl Planner {
+    pub fn new(
+        state_machine_arn: String,
+        batch_id: String,
+        input: Option<InputTemplate>,
+        name: Option<TextTemplate>,
+    ) -> Planner {
+        Planner {
+            state_machine_arn,
+            batch_id,
+            input,
+            name,
+        }
+    }
+
+    pub fn plan(&self, item: Item) -> Planned {
+        match self.render(&item) {
+            Ok((name, input)) => Ok(Launch {
+                row: item.row,
+                line: item.line,
+                name,
+                input,
+                fields: item.fields,
+            }),
+            Err(reason) => Err(Invalid {
+                row: item.row,
+                line: item.line,
+                reason,
+                fields: item.fields,
+            }),
+        }
+    }
+
+    fn render(&self, item: &Item) -> Result<(String, String), String> {
+        let ctx = |name| Context {
+            fields: &item.fields,
+            row: item.row,
+            batch: &self.batch_id,
+            name,
+        };
+        let render_input = |name| match &self.input {
+            Some(template) => template.render(&ctx(name)).map_err(|e| e.to_string()),
+            None => Ok(serde_json::Value::Object(item.fields.clone()).to_string()),
+        };
+        let (name, input) = match &self.name {
+            Some(template) => {
+                let name = template
+                    .render(&ctx(""))
+                    .map_err(|e| format!("name: {e}"))?;
+                let input = render_input(&name)?;
+                (name, input)
+            }
+            None => {
+                // The identity is the input as rendered before the name is known: the
+                // name cannot depend on itself, and rows that differ anywhere differ here.
+                let identity = render_input("")?;
+                let name = format!("{}-{}", self.batch_id, self.identity_hash(&identity));
+                let uses_name = self.input.as_ref().is_some_and(InputTemplate::uses_name);
+                let input = if uses_name {
+                    render_input(&name)?
+                } else {
+                    identity
+                };
+                (name, input)
+            }
+        };
+        check_name(&name)?;
+        if input.len() > MAX_INPUT_BYTES {
+            return Err(format!(
+                "input is {} bytes, more than StartExecution's limit of {MAX_INPUT_BYTES}",
+                input.len()
+            ));
+        }
+        Ok((name, input))
+    }
+
+    fn identity_hash(&self, input: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.state_machine_arn.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(input.as_bytes());
+        hex::encode(hasher.finalize())[..NAME_HASH_HEX].to_string()
+    }
+}
+
+/// Checks a name against StartExecution's rules; names are rejected, never rewritten.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(format!(
+            "name {name:?} is {chars} characters; execution names are 1 to {MAX_NAME_CHARS}"
+        ));
+    }
+    let forbidden = |c: char| {
+        c.is_whitespace()
+            || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
+            || ('\u{0}'..='\u{1f}').contains(&c)
+            || ('\u{7f}'..='\u{9f}').contains(&c)
+    };
+    match name.chars().find(|&c| forbidden(c)) {
+        Some(c) => Err(format!(
+            "name {name:?} contains {c:?}, which execution names may not"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Finds rows whose names an earlier row already took. Remembers a 64-bit hash of
+/// each name and the row that took it (16 bytes a row, not the names themselves);
+/// a chance match of two different names at 10 million rows has odds near 3 in a
+/// million, and would be reported, never hidden.
+#[derive(Default)]
+pub struct DuplicateNames {
+    seen: HashMap<u64, u64>,
+}
+
+impl DuplicateNames {
+    /// Passes a launch through, or turns it into an invalid row naming the earlier one.
+    pub fn check(&mut self, planned: Planned) -> Planned {
+        let launch = planned?;
+        let mut hasher = DefaultHasher::new();
+        launch.name.hash(&mut hasher);
+        match self.seen.entry(hasher.finish()) {
+            Entry::Vacant(slot) => {
+                slot.insert(launch.row);
+                Ok(launch)
+            }
+            Entry::Occupied(first) => Err(Invalid {
+                reason: format!(
+                    "execution name {:?} is already used by row {} (identical rows render \
+                     the same name: put {{row}} in the name or input template to launch both)",
+                    launch.name,
+                    first.get()
+                ),
+                row: launch.row,
+                line: launch.line,
+                fields: launch.fields,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(row: u64, v: serde_json::Value) -> Item {
+        Item {
+            row,
+            line: Some(row + 1),
+            fields: v.as_object().unwrap().clone(),
+        }
+    }
+
+    fn planner(input: Option<&str>, name: Option<&str>) -> Planner {
+        Planner::new(
+            "arn:aws:states:us-east-1:123456789012:stateMachine:sm".into(),
+            "batch1".into(),
+            input.map(|t| InputTemplate::parse(t).unwrap()),
+            name.map(|t| TextTemplate::parse(t).unwrap()),
+        )
+    }
+
+    #[test]
+    fn default_name_is_batch_plus_hash_and_input_is_the_row() {
+        let p = planner(None, None);
+        let a = p.plan(item(1, json!({"k": "v"}))).unwrap();
+        assert_eq!(a.input, r#"{"k":"v"}"#);
+        assert!(a.name.starts_with("batch1-"));
+        assert_eq!(a.name.len(), "batch1-".len() + NAME_HASH_HEX);
+        let again = p.plan(item(9, json!({"k": "v"}))).unwrap();
+        assert_eq!(a.name, again.name, "same row content, same name");
+        let other = p.plan(item(2, json!({"k": "w"}))).unwrap();
+        assert_ne!(a.name, other.name);
+    }
+
+    #[test]
+    fn name_placeholder_gets_the_execution_name() {
+        let p = planner(Some(r#"{"Job": "{name}", "In": "{input}"}"#), None);
+        let a = p.plan(item(1, json!({"input": "s3://b/k"}))).unwrap();
+        assert_eq!(
+            a.input,
+            format!(r#"{{"Job":"{}","In":"s3://b/k"}}"#, a.name)
+        );
+    }
+
+    #[test]
+    fn bad_rows_are_invalid_with_a_reason() {
+        let p = planner(None, Some("job {id}"));
+        let bad = p.plan(item(3, json!({"id": "1"}))).unwrap_err();
+        assert_eq!(bad.row, 3);
+        assert!(bad.reason.contains("' '"), "{}", bad.reason);
+        let missing = p.plan(item(4, json!({}))).unwrap_err();
+        assert!(
+            missing.reason.contains("no field `id`"),
+            "{}",
+            missing.reason
+        );
+        let big = planner(None, None).plan(item(5, json!({"x": "a".repeat(MAX_INPUT_BYTES)})));
+        assert!(big.unwrap_err().reason.contains("limit"));
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(check_name("ok-name_1").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name(&"a".repeat(81)).is_err());
+        assert!(check_name(&"é".repeat(80)).is_ok());
+        for bad in ["a b", "a/b", "a:b", "a\u{7}", "a\u{85}", "a{b"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_first_row() {
+        let p = planner(None, None);
+        let mut dups = DuplicateNames::default();
+        assert!(dups.check(p.plan(item(1, json!({"a": "1"})))).is_ok());
+        assert!(dups.check(p.plan(item(2, json!({"a": "2"})))).is_ok());
+        let dup = dups.check(p.plan(item(3, json!({"a": "1"})))).unwrap_err();
+        assert!(dup.reason.contains("row 1"), "{}", dup.reason);
+    }
+}

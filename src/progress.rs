@@ -1,0 +1,123 @@
+//! The progress display: a bar on a terminal, a plain line every few seconds in a
+//! log (cron), or nothing. It consumes the same outcomes as the run log.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::outcome::Status;
+use crate::report::Counts;
+
+/// `--progress`: `auto` is resolved once, in the options, by whether stderr is a
+/// terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Bar,
+    Lines,
+    None,
+}
+
+/// How often the line display prints.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+
+enum Display {
+    Bar(ProgressBar),
+    Lines { last: Instant },
+    Hidden,
+}
+
+pub struct Progress {
+    display: Display,
+    started: Instant,
+    /// Rows this run will go through (a resume leaves out those already done).
+    total: u64,
+    counts: Counts,
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode, total: u64) -> Progress {
+        let display = match mode {
+            ProgressMode::Bar | ProgressMode::Auto => {
+                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} {msg} {per_sec} ETA {eta}",
+                    )
+                    .expect("template parses")
+                    .progress_chars("=> "),
+                );
+                bar.enable_steady_tick(Duration::from_millis(200));
+                Display::Bar(bar)
+            }
+            ProgressMode::Lines => Display::Lines {
+                last: Instant::now(),
+            },
+            ProgressMode::None => Display::Hidden,
+        };
+        Progress {
+            display,
+            started: Instant::now(),
+            total,
+            counts: Counts::default(),
+        }
+    }
+
+    pub fn record(&mut self, status: Status) {
+        self.counts.add(status);
+        if let Display::Bar(bar) = &self.display {
+            bar.inc(1);
+            bar.set_message(self.counts_text());
+        }
+    }
+
+    /// Called on a timer: prints a line when one is due.
+    pub fn tick(&mut self) {
+        if let Display::Lines { last } = &mut self.display
+            && last.elapsed() >= LINE_EVERY
+        {
+            *last = Instant::now();
+            eprintln!("{}", self.line());
+        }
+    }
+
+    /// Outcomes of this run so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn finish(&self) {
+        match &self.display {
+            Display::Bar(bar) => bar.finish_and_clear(),
+            Display::Lines { .. } => eprintln!("{}", self.line()),
+            Display::Hidden => {}
+        }
+    }
+
+    fn counts_text(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "started {} · existing {} · failed {} · invalid {}",
+            c.started, c.existing, c.failed, c.invalid
+        )
+    }
+
+    fn line(&self) -> String {
+        let done = self.counts.total();
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        let eta = match rate > 0.0 {
+            true => format!("{:.0}s", self.total.saturating_sub(done) as f64 / rate),
+            false => "?".to_string(),
+        };
+        format!(
+            "progress: {done}/{} rows, {}, {rate:.1}/s, ETA {eta}",
+            self.total,
+            self.counts_text()
+        )
+    }
+}

@@ -1,0 +1,181 @@
+//! The report, derived from the run log alone: `report.csv` (every row's final
+//! outcome, in row order, with the row's fields) and `failed.jsonl` (the failed
+//! rows' original fields: itself a manifest for the next run).
+//!
+//! A row logged more than once (failed, then started by a resume) counts by its
+//! last line. Memory: one offset per row, never the outcomes themselves.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::outcome::{Outcome, Status};
+use crate::runlog::{self, FAILED, REPORT, RESULTS, RunDir};
+
+/// Rows per final status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub started: u64,
+    pub existing: u64,
+    pub failed: u64,
+    pub invalid: u64,
+    pub not_attempted: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, status: Status) {
+        *self.get_mut(status) += 1;
+    }
+
+    pub fn get(mut self, status: Status) -> u64 {
+        *self.get_mut(status)
+    }
+
+    fn get_mut(&mut self, status: Status) -> &mut u64 {
+        match status {
+            Status::Started => &mut self.started,
+            Status::Existing => &mut self.existing,
+            Status::Failed => &mut self.failed,
+            Status::Invalid => &mut self.invalid,
+            Status::NotAttempted => &mut self.not_attempted,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        Status::ALL.iter().map(|&s| self.get(s)).sum()
+    }
+
+    /// Every row was started or already existed.
+    pub fn all_done(&self) -> bool {
+        self.started + self.existing == self.total()
+    }
+}
+
+const COLUMNS: [&str; 9] = [
+    "row",
+    "line",
+    "name",
+    "status",
+    "execution_arn",
+    "start_date",
+    "attempts",
+    "error",
+    "message",
+];
+
+/// Writes `report.csv` and `failed.jsonl` for a manifest of `total_rows` rows and
+/// returns the final counts. Rows the log never mentions are `not_attempted`.
+pub fn write(run_dir: &RunDir, total_rows: u64) -> io::Result<Counts> {
+    let log_path = run_dir.file(RESULTS);
+    let mut last_offset: Vec<Option<u64>> = vec![None; total_rows as usize];
+    let mut field_names: Vec<String> = Vec::new();
+    runlog::read(&log_path, |offset, outcome| {
+        let index = outcome.row as usize - 1;
+        if index >= last_offset.len() {
+            last_offset.resize(index + 1, None);
+        }
+        last_offset[index] = Some(offset);
+        for key in outcome.fields.keys() {
+            if !field_names.contains(key) {
+                field_names.push(key.clone());
+            }
+        }
+    })?;
+
+    let mut log = OffsetReader::open(&log_path)?;
+    let mut csv = csv::Writer::from_writer(BufWriter::new(File::create(run_dir.file(REPORT))?));
+    let mut failed = BufWriter::new(File::create(run_dir.file(FAILED))?);
+    let header = COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(field_names.iter().map(|f| {
+            if COLUMNS.contains(&f.as_str()) {
+                format!("field.{f}")
+            } else {
+                f.clone()
+            }
+        }));
+    csv.write_record(header)?;
+    let mut counts = Counts::default();
+    for (index, offset) in last_offset.iter().enumerate() {
+        let outcome = match offset {
+            Some(offset) => log.outcome_at(*offset)?,
+            None => never_logged(index as u64 + 1),
+        };
+        counts.add(outcome.status);
+        csv.write_record(csv_record(&outcome, &field_names))?;
+        if outcome.status == Status::Failed {
+            serde_json::to_writer(&mut failed, &outcome.fields)?;
+            failed.write_all(b"\n")?;
+        }
+    }
+    csv.flush()?;
+    failed.flush()?;
+    Ok(counts)
+}
+
+fn never_logged(row: u64) -> Outcome {
+    Outcome {
+        row,
+        line: None,
+        name: None,
+        status: Status::NotAttempted,
+        execution_arn: None,
+        start_date: None,
+        attempts: 0,
+        error: None,
+        message: None,
+        fields: Default::default(),
+    }
+}
+
+fn csv_record(o: &Outcome, field_names: &[String]) -> Vec<String> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut record = vec![
+        o.row.to_string(),
+        o.line.map(|l| l.to_string()).unwrap_or_default(),
+        text(&o.name),
+        o.status.as_str().to_string(),
+        text(&o.execution_arn),
+        text(&o.start_date),
+        o.attempts.to_string(),
+        text(&o.error),
+        text(&o.message),
+    ];
+    record.extend(field_names.iter().map(|f| match o.fields.get(f) {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }));
+    record
+}
+
+/// Reads log lines by offset, cheaply when offsets come in order.
+struct OffsetReader {
+    reader: BufReader<File>,
+    position: u64,
+    line: Vec<u8>,
+}
+
+impl OffsetReader {
+    fn open(path: &Path) -> io::Result<OffsetReader> {
+        Ok(OffsetReader {
+            reader: BufReader::new(File::open(path)?),
+            position: 0,
+            line: Vec::new(),
+        })
+    }
+
+    fn outcome_at(&mut self, offset: u64) -> io::Result<Outcome> {
+        self.reader
+            .seek_relative(offset as i64 - self.position as i64)?;
+        self.line.clear();
+        let n = self.reader.read_until(b'\n', &mut self.line)?;
+        self.position = offset + n as u64;
+        serde_json::from_slice(&self.line)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}

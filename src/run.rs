@@ -1,0 +1,338 @@
+//! `sfn-batch run`: source → plan → launcher → outcomes → sinks.
+//!
+//! The manifest is read twice. The first pass renders and checks every row, so
+//! that a bad row stops the batch before anything starts; the second pass renders
+//! again (deterministically, to the same bytes) and launches.
+
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::aws;
+use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_lines};
+use crate::launcher::Launcher;
+use crate::options::RunOptions;
+use crate::outcome::Outcome;
+use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
+use crate::progress::Progress;
+use crate::rate::Pacer;
+use crate::report;
+use crate::runlog::{self, RESULTS, RunDir, RunInfo, RunLog, SUMMARY};
+use crate::sfn::{self, Kind};
+use crate::source::{self, Flow, ManifestError, ManifestFile};
+use crate::summary::{self, Summary, ThisRun};
+
+/// How a run ended, when it ran to its end.
+#[derive(Debug)]
+pub enum Finished {
+    DryRun { invalid: u64, skip_invalid: bool },
+    Run(Box<Summary>),
+}
+
+impl Finished {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Finished::DryRun {
+                invalid,
+                skip_invalid,
+            } if *invalid > 0 && !skip_invalid => crate::error::exit::USAGE,
+            Finished::DryRun { .. } => crate::error::exit::SUCCESS,
+            Finished::Run(summary) => summary.exit_code,
+        }
+    }
+}
+
+/// Rows planned by the first pass, and a few of them to show.
+struct Checked {
+    rows: u64,
+    invalid: u64,
+    first_invalid: Vec<Invalid>,
+    samples: Vec<Launch>,
+}
+
+/// Rows shown by `--dry-run`.
+const DRY_RUN_SAMPLES: usize = 3;
+/// Planned rows waiting for the launcher: bounds memory, not speed.
+const PLANNED_BUFFER: usize = 1024;
+
+pub async fn run(options: RunOptions) -> Result<Finished, Error> {
+    let clients = aws::clients(&options.aws).await;
+    let manifest = Arc::new(ManifestFile::materialize(&options.manifest, &clients.s3).await?);
+    let state_machine = sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
+    if state_machine.kind == Kind::Express {
+        tracing::warn!(
+            "{} is an Express state machine: Express executions are not idempotent by name, \
+             so only the run log (not AWS) keeps a resume from starting a row twice",
+            state_machine.arn
+        );
+    }
+    let batch_id = options
+        .batch_id
+        .clone()
+        .unwrap_or_else(|| default_batch_id(&manifest, &state_machine.arn));
+    let planner = Arc::new(Planner::new(
+        state_machine.arn.clone(),
+        batch_id.clone(),
+        options.input_template.as_ref().map(|t| t.template.clone()),
+        options.name_template.as_ref().map(|t| t.template.clone()),
+    ));
+
+    let checked = check(&manifest, &options, &planner).await?;
+    if options.dry_run {
+        print_dry_run(&manifest, &checked);
+        return Ok(Finished::DryRun {
+            invalid: checked.invalid,
+            skip_invalid: options.skip_invalid,
+        });
+    }
+    if checked.invalid > 0 && !options.skip_invalid {
+        return Err(Error::InvalidRows {
+            manifest: manifest.display_name().to_string(),
+            first: checked.first_invalid,
+            count: checked.invalid,
+            rows: checked.rows,
+        });
+    }
+    if checked.invalid > 0 {
+        eprint!(
+            "{}",
+            invalid_row_lines(manifest.display_name(), &checked.first_invalid)
+        );
+        eprintln!(
+            "{} invalid rows will be recorded in the report, not started",
+            checked.invalid
+        );
+    }
+
+    let run_dir_path = options
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("sfn-batch-runs").join(&batch_id));
+    let run_dir = RunDir::open(
+        &run_dir_path,
+        &RunInfo {
+            batch_id: batch_id.clone(),
+            state_machine_arn: state_machine.arn.clone(),
+            manifest: manifest.display_name().to_string(),
+            manifest_sha256: manifest.sha256().to_string(),
+            input_template: options.input_template.as_ref().map(|t| t.text.clone()),
+            name_template: options.name_template.as_ref().map(|t| t.text.clone()),
+        },
+    )?;
+    let log_path = run_dir.file(RESULTS);
+    let previous = runlog::previous(&log_path)
+        .map_err(Error::run(format!("reading {}", log_path.display())))?;
+    let mut log = RunLog::append_to(&log_path, previous.intact)
+        .map_err(Error::run(format!("opening {}", log_path.display())))?;
+    let to_do = checked.rows.saturating_sub(previous.done_rows.len() as u64);
+    if !previous.done_rows.is_empty() {
+        eprintln!(
+            "resuming {}: {} rows already started, {to_do} to go",
+            run_dir.path().display(),
+            previous.done_rows.len()
+        );
+    }
+
+    let stop = CancellationToken::new();
+    watch_signals(stop.clone());
+    let (planned_tx, mut planned_rx) = mpsc::channel::<Planned>(PLANNED_BUFFER);
+    let reader = {
+        let (manifest, planner, parse) = (manifest.clone(), planner.clone(), options.parse);
+        tokio::task::spawn_blocking(move || {
+            let mut duplicates = DuplicateNames::default();
+            source::for_each_item(&manifest, parse, |item| {
+                let row = item.row;
+                // Every row goes through the duplicate check, done or not, so that
+                // both passes judge the same rows the same way.
+                let planned = duplicates.check(planner.plan(item));
+                if previous.done_rows.contains(&row) {
+                    return Flow::Continue;
+                }
+                match planned_tx.blocking_send(planned) {
+                    Ok(()) => Flow::Continue,
+                    Err(_) => Flow::Stop,
+                }
+            })
+        })
+    };
+
+    let launcher = Launcher::new(
+        Arc::new(clients.sfn),
+        state_machine.clone(),
+        Pacer::new(options.rate, options.burst),
+        options.launch.clone(),
+    );
+    let mut progress = Progress::new(options.progress, to_do);
+    {
+        let planned = futures::stream::poll_fn(|cx| planned_rx.poll_recv(cx));
+        let mut outcomes = pin!(launcher.launch_all(planned, &stop));
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                next = outcomes.next() => match next {
+                    Some(outcome) => record(&mut log, &mut progress, &outcome)
+                        .map_err(Error::run(format!("writing {}", log_path.display())))?,
+                    None => break,
+                },
+                _ = ticker.tick() => progress.tick(),
+            }
+        }
+    }
+    // The reader stops by itself once the launcher no longer takes rows.
+    drop(planned_rx);
+    reader
+        .await
+        .expect("manifest reader panicked")
+        .map_err(Error::run::<ManifestError>("reading the manifest again"))?;
+    progress.finish();
+
+    let counts = report::write(&run_dir, checked.rows).map_err(Error::run(format!(
+        "writing the report in {}",
+        run_dir.path().display()
+    )))?;
+    let interrupted = stop.is_cancelled();
+    let summary = Summary {
+        batch_id,
+        state_machine_arn: state_machine.arn,
+        run_dir: run_dir.path().display().to_string(),
+        rows: checked.rows,
+        counts,
+        this_run: ThisRun::new(progress.counts(), progress.elapsed()),
+        interrupted,
+        exit_code: summary::exit_code(&counts, interrupted),
+    };
+    let summary_path = run_dir.file(SUMMARY);
+    std::fs::write(
+        &summary_path,
+        serde_json::to_vec_pretty(&summary).expect("summary serializes"),
+    )
+    .map_err(Error::run(format!("writing {}", summary_path.display())))?;
+    eprint!("{}", summary.human());
+    Ok(Finished::Run(Box::new(summary)))
+}
+
+fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::io::Result<()> {
+    log.append(outcome)?;
+    progress.record(outcome.status);
+    Ok(())
+}
+
+/// The first pass: renders and checks every row without starting anything.
+async fn check(
+    manifest: &Arc<ManifestFile>,
+    options: &RunOptions,
+    planner: &Arc<Planner>,
+) -> Result<Checked, Error> {
+    let (manifest, planner, parse) = (manifest.clone(), planner.clone(), options.parse);
+    tokio::task::spawn_blocking(move || {
+        let mut checked = Checked {
+            rows: 0,
+            invalid: 0,
+            first_invalid: Vec::new(),
+            samples: Vec::new(),
+        };
+        let mut duplicates = DuplicateNames::default();
+        source::for_each_item(&manifest, parse, |item| {
+            checked.rows += 1;
+            match duplicates.check(planner.plan(item)) {
+                Ok(launch) if checked.samples.len() < DRY_RUN_SAMPLES => {
+                    checked.samples.push(launch)
+                }
+                Ok(_) => {}
+                Err(invalid) => {
+                    checked.invalid += 1;
+                    if checked.first_invalid.len() < INVALID_ROWS_SHOWN {
+                        checked.first_invalid.push(invalid);
+                    }
+                }
+            }
+            Flow::Continue
+        })?;
+        Ok(checked)
+    })
+    .await
+    .expect("manifest check panicked")
+}
+
+fn print_dry_run(manifest: &ManifestFile, checked: &Checked) {
+    for launch in &checked.samples {
+        println!(
+            "{}{}: {}",
+            manifest.display_name(),
+            source::place(Some(launch.row), launch.line),
+            launch.name
+        );
+        println!("  {}", launch.input);
+    }
+    eprint!(
+        "{}",
+        invalid_row_lines(manifest.display_name(), &checked.first_invalid)
+    );
+    println!(
+        "dry run: {} rows, {} valid, {} invalid; nothing was started",
+        checked.rows,
+        checked.rows - checked.invalid,
+        checked.invalid
+    );
+}
+
+/// `<manifest name>-<8 hex>`: the hash covers the manifest's bytes and the state
+/// machine, so the same command on the same manifest finds the same run dir and
+/// the same names, and a changed manifest is a new batch.
+fn default_batch_id(manifest: &ManifestFile, state_machine_arn: &str) -> String {
+    let base = std::path::Path::new(manifest.display_name())
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.split('.').next().unwrap_or(n))
+        .unwrap_or("stdin");
+    let mut stem: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(24)
+        .collect();
+    if stem.trim_matches('-').is_empty() {
+        stem = "batch".to_string();
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(state_machine_arn.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(manifest.sha256().as_bytes());
+    format!("{stem}-{}", &hex::encode(hasher.finalize())[..8])
+}
+
+/// Ctrl-C or SIGTERM (cron, a container stop): stop starting rows, let the calls in
+/// flight finish. A second signal abandons them; every logged outcome is already
+/// on disk.
+fn watch_signals(stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!(
+            "sfn-batch: stopping: no new starts, waiting for calls in flight (again to abandon them)"
+        );
+        stop.cancel();
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("sfn-batch: abandoning calls in flight");
+        std::process::exit(crate::error::exit::INTERRUPTED);
+    });
+}

@@ -1,0 +1,125 @@
+//! JSON manifests: an array of objects (streamed element by element) or JSON Lines.
+
+use std::fmt;
+use std::io::BufRead;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::{ErrorAt, Flow, Item, ManifestError};
+
+/// A JSON array of objects, read one element at a time so that a huge array never
+/// sits in memory.
+pub(super) fn read_array(
+    reader: impl BufRead,
+    each: impl FnMut(Item) -> Flow,
+    at: ErrorAt,
+) -> Result<(), ManifestError> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut visitor = ArrayVisitor {
+        each,
+        at,
+        failure: None,
+        stopped: false,
+    };
+    let parsed = (&mut de).deserialize_seq(&mut visitor);
+    if let Some(failure) = visitor.failure {
+        return Err(failure);
+    }
+    if visitor.stopped {
+        return Ok(());
+    }
+    parsed
+        .and_then(|()| de.end())
+        .map_err(|e| at(None, Some(e.line() as u64), syntax_message(&e)))
+}
+
+struct ArrayVisitor<'a, F> {
+    each: F,
+    at: ErrorAt<'a>,
+    /// A row-level error found inside the array; serde only carries strings.
+    failure: Option<ManifestError>,
+    /// The caller stopped early: the rest of the array is left unread.
+    stopped: bool,
+}
+
+impl<'de, F: FnMut(Item) -> Flow> Visitor<'de> for &mut ArrayVisitor<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut row = 0;
+        while let Some(value) = seq.next_element::<Value>()? {
+            row += 1;
+            let Value::Object(fields) = value else {
+                self.failure = Some((self.at)(Some(row), None, not_an_object(&value)));
+                return Err(de::Error::custom("row is not an object"));
+            };
+            if let Flow::Stop = (self.each)(Item {
+                row,
+                line: None,
+                fields,
+            }) {
+                self.stopped = true;
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// JSON Lines: one object per line, split on `\n` only; blank lines are skipped. The
+/// row number counts data rows, the line number counts lines.
+pub(super) fn read_lines(
+    mut reader: impl BufRead,
+    mut each: impl FnMut(Item) -> Flow,
+    at: ErrorAt,
+) -> Result<(), ManifestError> {
+    let mut buf = Vec::new();
+    let (mut line, mut row) = (0, 0);
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| at(None, Some(line + 1), format!("cannot read: {e}")))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        row += 1;
+        let fields = match serde_json::from_slice::<Value>(&buf) {
+            Ok(Value::Object(fields)) => fields,
+            Ok(other) => return Err(at(Some(row), Some(line), not_an_object(&other))),
+            Err(e) => return Err(at(Some(row), Some(line), syntax_message(&e))),
+        };
+        if let Flow::Stop = each(Item {
+            row,
+            line: Some(line),
+            fields,
+        }) {
+            return Ok(());
+        }
+    }
+}
+
+fn not_an_object(value: &Value) -> String {
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    format!("is {kind}, expected a JSON object")
+}
+
+fn syntax_message(e: &serde_json::Error) -> String {
+    format!("invalid JSON: {e}")
+}

@@ -1,0 +1,88 @@
+//! The end-of-run summary: `summary.json` in the run dir and a few human lines.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::exit;
+use crate::report::Counts;
+use crate::runlog::{FAILED, REPORT};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub batch_id: String,
+    pub state_machine_arn: String,
+    pub run_dir: String,
+    /// Rows in the manifest.
+    pub rows: u64,
+    /// Final status of every row, earlier runs of this run dir included.
+    pub counts: Counts,
+    pub this_run: ThisRun,
+    pub interrupted: bool,
+    pub exit_code: i32,
+}
+
+/// What this invocation did (a resume does only the rest).
+#[derive(Debug, Clone, Serialize)]
+pub struct ThisRun {
+    pub outcomes: Counts,
+    pub elapsed_seconds: f64,
+    pub calls_per_second: f64,
+}
+
+impl ThisRun {
+    pub fn new(outcomes: Counts, elapsed: Duration) -> ThisRun {
+        let secs = elapsed.as_secs_f64();
+        let sent = outcomes.started + outcomes.existing + outcomes.failed;
+        ThisRun {
+            outcomes,
+            elapsed_seconds: secs,
+            calls_per_second: if secs > 0.0 { sent as f64 / secs } else { 0.0 },
+        }
+    }
+}
+
+/// The exit code a run's final counts call for.
+pub fn exit_code(counts: &Counts, interrupted: bool) -> i32 {
+    if interrupted {
+        exit::INTERRUPTED
+    } else if counts.all_done() {
+        exit::SUCCESS
+    } else {
+        exit::FAILURES
+    }
+}
+
+impl Summary {
+    /// A few lines for a person: counts, elapsed, rate, where the report is.
+    pub fn human(&self) -> String {
+        let c = &self.counts;
+        let mut text = format!(
+            "{} rows: {} started, {} existing, {} failed, {} invalid, {} not attempted\n\
+             this run: {} rows in {:.1}s ({:.1} starts/s)\n\
+             report: {}\n",
+            self.rows,
+            c.started,
+            c.existing,
+            c.failed,
+            c.invalid,
+            c.not_attempted,
+            self.this_run.outcomes.total(),
+            self.this_run.elapsed_seconds,
+            self.this_run.calls_per_second,
+            Path::new(&self.run_dir).join(REPORT).display(),
+        );
+        if c.failed > 0 {
+            text += &format!(
+                "failed rows: {} (a manifest: run it with --batch-id {} to keep the names)\n",
+                Path::new(&self.run_dir).join(FAILED).display(),
+                self.batch_id
+            );
+        }
+        if self.interrupted {
+            text += "interrupted: run the same command again to resume\n";
+        }
+        text
+    }
+}

@@ -1,0 +1,366 @@
+//! Templates: `{field}` placeholders in the execution name and in the string values
+//! of the input JSON.
+//!
+//! Rendering is one pass: a value is inserted verbatim and never expanded again, and
+//! the input template is substituted inside parsed JSON strings, so no value can
+//! break or inject JSON structure. `{{` and `}}` are literal braces.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::source::Fields;
+
+/// A template that does not parse; says where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(String);
+
+/// Why one row could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    MissingField(String),
+    NotS3Url { field: String, value: String },
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RenderError::MissingField(field) => write!(f, "the row has no field `{field}`"),
+            RenderError::NotS3Url { field, value } => {
+                write!(f, "field `{field}` is not an s3:// URL: {value:?}")
+            }
+        }
+    }
+}
+
+/// What a row offers to placeholders.
+pub struct Context<'a> {
+    pub fields: &'a Fields,
+    pub row: u64,
+    pub batch: &'a str,
+    /// The execution name, once known.
+    pub name: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Text(String),
+    Field(String),
+    Bucket(String),
+    Key(String),
+    Row,
+    Batch,
+    Name,
+}
+
+/// A string with placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextTemplate {
+    segments: Vec<Segment>,
+}
+
+impl TextTemplate {
+    pub fn parse(text: &str) -> Result<TextTemplate, TemplateError> {
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|p| p.1) == Some('{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek().map(|p| p.1) == Some('}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let rest = &text[at + 1..];
+                    let end = rest
+                        .find(['{', '}'])
+                        .filter(|&i| rest[i..].starts_with('}'));
+                    let Some(end) = end else {
+                        return Err(TemplateError(format!(
+                            "unclosed `{{` at byte {at} in {text:?} (write `{{{{` for a literal brace)"
+                        )));
+                    };
+                    let placeholder = &rest[..end];
+                    if placeholder.is_empty() {
+                        return Err(TemplateError(format!(
+                            "empty placeholder `{{}}` in {text:?}"
+                        )));
+                    }
+                    if !literal.is_empty() {
+                        segments.push(Segment::Text(std::mem::take(&mut literal)));
+                    }
+                    segments.push(Segment::parse(placeholder));
+                    for _ in 0..=placeholder.chars().count() {
+                        chars.next();
+                    }
+                }
+                '}' => {
+                    return Err(TemplateError(format!(
+                        "unmatched `}}` at byte {at} in {text:?} (write `}}}}` for a literal brace)"
+                    )));
+                }
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            segments.push(Segment::Text(literal));
+        }
+        Ok(TextTemplate { segments })
+    }
+
+    pub fn uses_name(&self) -> bool {
+        self.segments.contains(&Segment::Name)
+    }
+
+    /// Renders to a string; non-string values are written as JSON text.
+    pub fn render(&self, ctx: &Context) -> Result<String, RenderError> {
+        let mut out = String::new();
+        for segment in &self.segments {
+            match segment.value(ctx)? {
+                Value::String(s) => out.push_str(&s),
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Renders to a JSON value: a string that is exactly one field placeholder takes
+    /// the field's own value and type (a number stays a number).
+    fn render_value(&self, ctx: &Context) -> Result<Value, RenderError> {
+        match self.segments.as_slice() {
+            [segment @ Segment::Field(_)] => segment.value(ctx),
+            _ => self.render(ctx).map(Value::String),
+        }
+    }
+}
+
+impl Segment {
+    /// Built-ins win over fields of the same name; `x.bucket` / `x.key` split an
+    /// `s3://` URL unless the row has a field literally named so.
+    fn parse(placeholder: &str) -> Segment {
+        match placeholder {
+            "row" => Segment::Row,
+            "batch" => Segment::Batch,
+            "name" => Segment::Name,
+            _ => {
+                if let Some(field) = placeholder.strip_suffix(".bucket") {
+                    Segment::Bucket(field.to_string())
+                } else if let Some(field) = placeholder.strip_suffix(".key") {
+                    Segment::Key(field.to_string())
+                } else {
+                    Segment::Field(placeholder.to_string())
+                }
+            }
+        }
+    }
+
+    fn value(&self, ctx: &Context) -> Result<Value, RenderError> {
+        let field = |name: &str| {
+            ctx.fields
+                .get(name)
+                .cloned()
+                .ok_or_else(|| RenderError::MissingField(name.to_string()))
+        };
+        let url_part =
+            |name: &str, suffix: &str, pick: for<'s> fn((&'s str, &'s str)) -> &'s str| {
+                if let Some(whole) = ctx.fields.get(&format!("{name}.{suffix}")) {
+                    return Ok(whole.clone());
+                }
+                match field(name)? {
+                    Value::String(url) => split_s3_url(&url)
+                        .map(|parts| Value::String(pick(parts).to_string()))
+                        .ok_or(RenderError::NotS3Url {
+                            field: name.to_string(),
+                            value: url.clone(),
+                        }),
+                    other => Err(RenderError::NotS3Url {
+                        field: name.to_string(),
+                        value: other.to_string(),
+                    }),
+                }
+            };
+        Ok(match self {
+            Segment::Text(text) => Value::String(text.clone()),
+            Segment::Field(name) => field(name)?,
+            Segment::Bucket(name) => url_part(name, "bucket", |(bucket, _)| bucket)?,
+            Segment::Key(name) => url_part(name, "key", |(_, key)| key)?,
+            Segment::Row => Value::String(ctx.row.to_string()),
+            Segment::Batch => Value::String(ctx.batch.to_string()),
+            Segment::Name => Value::String(ctx.name.to_string()),
+        })
+    }
+}
+
+/// `s3://bucket/key` → (`bucket`, `key`); the key may be empty (`s3://bucket/`).
+pub fn split_s3_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then_some((bucket, key))
+}
+
+/// A JSON document whose string values are templates. Object keys are literal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputTemplate {
+    root: Node,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Literal(Value),
+    Text(TextTemplate),
+    Array(Vec<Node>),
+    Object(Vec<(String, Node)>),
+}
+
+impl InputTemplate {
+    pub fn parse(json: &str) -> Result<InputTemplate, TemplateError> {
+        let value: Value = serde_json::from_str(json)
+            .map_err(|e| TemplateError(format!("the input template is not valid JSON: {e}")))?;
+        Ok(InputTemplate {
+            root: Node::parse(value)?,
+        })
+    }
+
+    pub fn uses_name(&self) -> bool {
+        self.root.uses_name()
+    }
+
+    /// Renders the execution input as compact JSON, deterministically.
+    pub fn render(&self, ctx: &Context) -> Result<String, RenderError> {
+        Ok(self.root.render(ctx)?.to_string())
+    }
+}
+
+impl Node {
+    fn parse(value: Value) -> Result<Node, TemplateError> {
+        Ok(match value {
+            Value::String(s) => Node::Text(TextTemplate::parse(&s)?),
+            Value::Array(items) => Node::Array(
+                items
+                    .into_iter()
+                    .map(Node::parse)
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Node::Object(
+                map.into_iter()
+                    .map(|(k, v)| Ok((k, Node::parse(v)?)))
+                    .collect::<Result<_, TemplateError>>()?,
+            ),
+            other => Node::Literal(other),
+        })
+    }
+
+    fn uses_name(&self) -> bool {
+        match self {
+            Node::Literal(_) => false,
+            Node::Text(t) => t.uses_name(),
+            Node::Array(items) => items.iter().any(Node::uses_name),
+            Node::Object(entries) => entries.iter().any(|(_, v)| v.uses_name()),
+        }
+    }
+
+    fn render(&self, ctx: &Context) -> Result<Value, RenderError> {
+        Ok(match self {
+            Node::Literal(v) => v.clone(),
+            Node::Text(t) => t.render_value(ctx)?,
+            Node::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|n| n.render(ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Node::Object(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), v.render(ctx)?)))
+                    .collect::<Result<Map<_, _>, RenderError>>()?,
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(v: Value) -> Fields {
+        v.as_object().unwrap().clone()
+    }
+
+    fn ctx(fields: &Fields) -> Context<'_> {
+        Context {
+            fields,
+            row: 7,
+            batch: "b1",
+            name: "b1-abc",
+        }
+    }
+
+    #[test]
+    fn substitutes_fields_and_builtins() {
+        let f = fields(json!({"input": "s3://in/a/b.csv", "n": 5}));
+        let t = InputTemplate::parse(
+            r#"{"Job": "{name}", "Row": "{row}", "B": "{input.bucket}", "K": "{input.key}", "N": "{n}", "S": "n={n}", "L": [1, "{batch}"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&ctx(&f)).unwrap(),
+            r#"{"Job":"b1-abc","Row":"7","B":"in","K":"a/b.csv","N":5,"S":"n=5","L":[1,"b1"]}"#
+        );
+    }
+
+    #[test]
+    fn values_cannot_inject_json_or_expand_again() {
+        let f = fields(json!({"v": "\"}, \"x\": \\ {name} é"}));
+        let t = InputTemplate::parse(r#"{"a": "<{v}>"}"#).unwrap();
+        let rendered = t.render(&ctx(&f)).unwrap();
+        let back: Value = serde_json::from_str(&rendered).unwrap();
+        assert_eq!(back["a"], "<\"}, \"x\": \\ {name} é>");
+        assert_eq!(back.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn doubled_braces_are_literal() {
+        let f = fields(json!({"a": "x"}));
+        let t = TextTemplate::parse("{{a}}-{a}-}}").unwrap();
+        assert_eq!(t.render(&ctx(&f)).unwrap(), "{a}-x-}");
+    }
+
+    #[test]
+    fn bad_templates_are_rejected() {
+        assert!(TextTemplate::parse("{a").is_err());
+        assert!(TextTemplate::parse("a}").is_err());
+        assert!(TextTemplate::parse("{}").is_err());
+        assert!(TextTemplate::parse("{a{b}").is_err());
+        assert!(InputTemplate::parse("{not json").is_err());
+    }
+
+    #[test]
+    fn missing_field_and_bad_url_are_row_errors() {
+        let f = fields(json!({"a": "not-a-url"}));
+        let err = TextTemplate::parse("{b}")
+            .unwrap()
+            .render(&ctx(&f))
+            .unwrap_err();
+        assert_eq!(err, RenderError::MissingField("b".into()));
+        let err = TextTemplate::parse("{a.key}")
+            .unwrap()
+            .render(&ctx(&f))
+            .unwrap_err();
+        assert!(matches!(err, RenderError::NotS3Url { .. }));
+    }
+
+    #[test]
+    fn splits_s3_urls() {
+        assert_eq!(split_s3_url("s3://b/k/x"), Some(("b", "k/x")));
+        assert_eq!(split_s3_url("s3://b"), Some(("b", "")));
+        assert_eq!(split_s3_url("s3:///k"), None);
+        assert_eq!(split_s3_url("/tmp/x"), None);
+    }
+}
