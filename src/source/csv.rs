@@ -1,7 +1,8 @@
 //! CSV with a header row. The `csv` crate handles quoting (commas, quotes and line
 //! breaks inside quoted fields, kept byte for byte), CRLF, and skips blank lines.
 
-use std::io::BufRead;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
 
 use serde_json::Value;
 
@@ -18,13 +19,12 @@ pub(super) fn read(
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
-        .from_reader(reader);
-    let mut records = csv.records();
-    let header = match records.next() {
-        None => return Ok(()),
-        Some(record) => record.map_err(|e| error(e, None, at))?,
-    };
-    let header: Vec<String> = header
+        .from_reader(Tap::new(reader));
+    let mut record = csv::StringRecord::new();
+    if next(&mut csv, &mut record, None, at)?.is_none() {
+        return Ok(());
+    }
+    let header: Vec<String> = record
         .iter()
         .enumerate()
         .map(|(i, name)| {
@@ -47,24 +47,48 @@ pub(super) fn read(
             format!("column `{}` appears twice in the header", dup.1),
         ));
     }
-    for (index, record) in records.enumerate() {
-        let row = index as u64 + 1;
-        let record = record.map_err(|e| error(e, Some(row), at))?;
-        let line = record.position().map(|p| p.line());
+    for row in 1.. {
+        let Some(line) = next(&mut csv, &mut record, Some(row), at)? else {
+            break;
+        };
         let fields: Fields = header
             .iter()
             .zip(record.iter())
             .map(|(name, value)| (name.clone(), Value::String(value.to_string())))
             .collect();
-        if let Flow::Stop = each(Item { row, line, fields }) {
+        if let Flow::Stop = each(Item {
+            row,
+            line: Some(line),
+            fields,
+        }) {
             break;
         }
     }
     Ok(())
 }
 
-fn error(e: csv::Error, row: Option<u64>, at: ErrorAt) -> ManifestError {
-    let line = e.position().map(|p| p.line());
+/// Reads the next record; returns the line it starts on, or `None` at the end.
+fn next<R: Read>(
+    csv: &mut csv::Reader<Tap<R>>,
+    record: &mut csv::StringRecord,
+    row: Option<u64>,
+    at: ErrorAt,
+) -> Result<Option<u64>, ManifestError> {
+    let read = csv.read_record(record);
+    let mut line_of = |p: &csv::Position| p.line() + csv.get_mut().newlines_from(p.byte());
+    match read {
+        Ok(false) => Ok(None),
+        Ok(true) => Ok(Some(line_of(
+            record.position().expect("a read record has a position"),
+        ))),
+        Err(e) => {
+            let line = e.position().map(&mut line_of);
+            Err(error(e, row, line, at))
+        }
+    }
+}
+
+fn error(e: csv::Error, row: Option<u64>, line: Option<u64>, at: ErrorAt) -> ManifestError {
     let message = match e.kind() {
         csv::ErrorKind::Utf8 { err, .. } => {
             format!("is not valid UTF-8 (field {})", err.field() + 1)
@@ -77,4 +101,45 @@ fn error(e: csv::Error, row: Option<u64>, at: ErrorAt) -> ManifestError {
         _ => e.to_string(),
     };
     at(row, line, message)
+}
+
+/// Keeps the bytes the CSV parser has read but not yet passed, so that a record's
+/// line can be told exactly. The `csv` crate reports a record as starting where the
+/// previous one ended: before the `\n` of a CRLF and before skipped blank lines.
+struct Tap<R> {
+    inner: R,
+    /// Bytes from offset `base` on.
+    window: VecDeque<u8>,
+    base: u64,
+}
+
+impl<R> Tap<R> {
+    fn new(inner: R) -> Self {
+        Tap {
+            inner,
+            window: VecDeque::new(),
+            base: 0,
+        }
+    }
+
+    /// Line breaks between `offset` (where the parser says a record starts) and its
+    /// first byte; forgets everything before `offset`.
+    fn newlines_from(&mut self, offset: u64) -> u64 {
+        let consumed = (offset - self.base) as usize;
+        self.window.drain(..consumed.min(self.window.len()));
+        self.base = offset;
+        self.window
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+    }
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.window.extend(&buf[..n]);
+        Ok(n)
+    }
 }

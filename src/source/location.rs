@@ -99,6 +99,16 @@ impl ManifestFile {
         })
     }
 
+    #[cfg(test)]
+    pub(super) fn local(display_name: &str, path: &Path) -> ManifestFile {
+        ManifestFile {
+            display_name: display_name.to_string(),
+            path: path.to_path_buf(),
+            sha256: String::new(),
+            _spool: None,
+        }
+    }
+
     pub fn display_name(&self) -> &str {
         &self.display_name
     }

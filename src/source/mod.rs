@@ -125,3 +125,106 @@ pub fn for_each_item(
 /// Builds a `ManifestError` for a row and line; lets the readers stay ignorant of
 /// the file's name.
 type ErrorAt<'a> = &'a dyn Fn(Option<u64>, Option<u64>, String) -> ManifestError;
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn read(format: Format, content: &str) -> Result<Vec<Item>, ManifestError> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(content.as_bytes()).unwrap();
+        let manifest = ManifestFile::local("m", file.path());
+        let mut items = Vec::new();
+        let options = ParseOptions {
+            format,
+            delimiter: b',',
+        };
+        for_each_item(&manifest, options, |item| {
+            items.push(item);
+            Flow::Continue
+        })?;
+        Ok(items)
+    }
+
+    fn lines(items: &[Item]) -> Vec<Option<u64>> {
+        items.iter().map(|i| i.line).collect()
+    }
+
+    #[test]
+    fn csv_lines_point_at_where_records_start() {
+        let lf = "a,b\n1,x\n\n2,y\n3,\"p\nq\"\n4,z\n";
+        let crlf = lf.replace('\n', "\r\n");
+        for content in [lf.to_string(), crlf] {
+            let items = read(Format::Csv, &content).unwrap();
+            assert_eq!(
+                lines(&items),
+                [Some(2), Some(4), Some(5), Some(7)],
+                "{content:?}"
+            );
+            assert_eq!(
+                items.iter().map(|i| i.row).collect::<Vec<_>>(),
+                [1, 2, 3, 4]
+            );
+        }
+    }
+
+    #[test]
+    fn csv_errors_name_the_row_and_line() {
+        let err = read(Format::Csv, "a,b\n1,2\n\n3\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: row 2 (line 4): has 1 fields, the header has 2"
+        );
+        let err = read(Format::Csv, "a,a\n1,2\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: line 1: column `a` appears twice in the header"
+        );
+    }
+
+    #[test]
+    fn jsonl_rows_and_lines_differ_by_blank_lines() {
+        let items = read(Format::Jsonl, "{\"a\":1}\n\n{\"a\":\"x\u{2028}y\"}\n").unwrap();
+        assert_eq!(lines(&items), [Some(1), Some(3)]);
+        assert_eq!(items[1].fields["a"], "x\u{2028}y");
+        let err = read(Format::Jsonl, "{\"a\":1}\n\n[1]\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: row 2 (line 3): is an array, expected a JSON object"
+        );
+        let err = read(Format::Jsonl, "{\"a\":\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("m: row 1 (line 1): invalid JSON"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn json_array_elements_must_be_objects() {
+        let items = read(Format::Json, "[{\"a\":1},\n{\"a\":2}]").unwrap();
+        assert_eq!(items.len(), 2);
+        let err = read(Format::Json, "[{\"a\":1}, 7]").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: row 2: is a number, expected a JSON object"
+        );
+        let err = read(Format::Json, "[{\"a\":1},").unwrap_err();
+        assert!(
+            err.to_string().starts_with("m: line 1: invalid JSON"),
+            "{err}"
+        );
+        assert!(read(Format::Json, "{\"a\":1}").is_err());
+    }
+
+    #[test]
+    fn format_from_name() {
+        assert_eq!(Format::from_name("x.CSV"), Some(Format::Csv));
+        assert_eq!(Format::from_name("s3://b/x.ndjson.gz"), Some(Format::Jsonl));
+        assert_eq!(Format::from_name("x.json.gz"), Some(Format::Json));
+        assert_eq!(Format::from_name("x.txt"), None);
+        assert_eq!(Format::from_name("x"), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! Shared helpers of the integration tests: AWS clients for the local emulator
+//! that `scripts/test` starts, unique state machines, and the binary under test.
+
+#![allow(dead_code)] // each test file uses its own share of these helpers
+
+pub mod proxy;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use assert_cmd::Command;
+use aws_config::BehaviorVersion;
+
+/// The emulator's endpoint, set by `scripts/test`.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run the integration tests with scripts/test")
+}
+
+pub async fn config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .load()
+        .await
+}
+
+pub async fn sfn() -> aws_sdk_sfn::Client {
+    aws_sdk_sfn::Client::new(&config().await)
+}
+
+pub async fn s3() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&config().await)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A name no other test (or earlier test run against the same emulator) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A state machine that passes its input through and succeeds.
+pub const PASS: &str = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+/// A state machine that waits long enough to stay RUNNING during a test.
+pub const WAIT: &str =
+    r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}}"#;
+
+pub struct StateMachine {
+    pub name: String,
+    pub arn: String,
+    /// The version published with it.
+    pub version_arn: String,
+}
+
+pub async fn state_machine(sfn: &aws_sdk_sfn::Client, definition: &str) -> StateMachine {
+    let name = unique("sm");
+    let out = sfn
+        .create_state_machine()
+        .name(&name)
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/sfn-batch-test")
+        .publish(true)
+        .send()
+        .await
+        .expect("create state machine");
+    StateMachine {
+        name,
+        arn: out.state_machine_arn,
+        version_arn: out.state_machine_version_arn.expect("published version"),
+    }
+}
+
+/// An execution as AWS now holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub name: String,
+    pub input: String,
+}
+
+/// Every execution of the state machine, sorted by name, with its input.
+pub async fn executions(sfn: &aws_sdk_sfn::Client, state_machine_arn: &str) -> Vec<Held> {
+    let mut held = Vec::new();
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(state_machine_arn)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for e in page.expect("list executions").executions {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(&e.execution_arn)
+                .send()
+                .await
+                .expect("describe execution");
+            held.push(Held {
+                name: e.name,
+                input: described.input.unwrap_or_default(),
+            });
+        }
+    }
+    held.sort_by(|a, b| a.name.cmp(&b.name));
+    held
+}
+
+/// A temporary working folder for one test; the binary runs inside it, so the
+/// default run dir lands there too.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write test file");
+        path
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name))
+            .unwrap_or_else(|e| panic!("read {name}: {e}"))
+    }
+
+    /// The binary, run in this folder, against the emulator, without a progress bar.
+    pub fn sfn_batch(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfn-batch"));
+        cmd.current_dir(self.path())
+            .env("AWS_ENDPOINT_URL", endpoint());
+        cmd
+    }
+
+    /// `sfn-batch run` with the usual arguments, the run dir `run` in this folder.
+    pub fn run(&self, state_machine: &str, manifest: &str) -> Command {
+        let mut cmd = self.sfn_batch();
+        cmd.args([
+            "run",
+            "--state-machine",
+            state_machine,
+            "--manifest",
+            manifest,
+            "--run-dir",
+            "run",
+            "--progress",
+            "none",
+            "--rate",
+            "1000",
+        ]);
+        cmd
+    }
+
+    /// The run log's records.
+    pub fn results(&self) -> Vec<serde_json::Value> {
+        self.read("run/results.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("run log line is JSON"))
+            .collect()
+    }
+}

@@ -1,0 +1,608 @@
+//! `sfn-batch run` end to end: the real binary against the local emulator, checked
+//! with the AWS SDK by what the emulator now holds.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::{Held, PASS, Workdir, executions, sfn, state_machine};
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+const MANIFESTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests");
+
+fn manifest(name: &str) -> String {
+    Path::new(MANIFESTS).join(name).display().to_string()
+}
+
+/// What the run log says was started: (name, status) per row, in row order.
+fn logged(work: &Workdir) -> Vec<(u64, String, String)> {
+    let mut rows: Vec<_> = work
+        .results()
+        .iter()
+        .map(|r| {
+            (
+                r["row"].as_u64().unwrap(),
+                r["name"].as_str().unwrap_or_default().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// AWS holds exactly these inputs, once each, under the names the run log gives.
+async fn assert_held(arn: &str, work: &Workdir, mut inputs: Vec<String>) {
+    let held = executions(&sfn().await, arn).await;
+    let mut held_inputs: Vec<String> = held.iter().map(|h| h.input.clone()).collect();
+    held_inputs.sort();
+    inputs.sort();
+    assert_eq!(held_inputs, inputs, "inputs held by AWS");
+    let mut names: Vec<String> = logged(work)
+        .into_iter()
+        .filter(|(_, _, status)| status == "started" || status == "existing")
+        .map(|(_, name, _)| name)
+        .collect();
+    names.sort();
+    names.dedup();
+    let held_names: Vec<String> = held.iter().map(|h| h.name.clone()).collect();
+    assert_eq!(held_names, names, "names held by AWS");
+}
+
+#[tokio::test]
+async fn csv_rows_start_the_original_preprocessing_jobs() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.run(&sm.arn, &manifest("preprocessing.csv"))
+        .args([
+            "--input-template",
+            &format!("@{}", manifest("preprocessing.template.json")),
+        ])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("10 rows: 10 started"));
+    let log = work.results();
+    assert_eq!(log.len(), 10);
+    let expected: Vec<String> = log
+        .iter()
+        .map(|r| {
+            let f = &r["fields"];
+            format!(
+                r#"{{"PreprocessingJobName":"{}","Input":"{}","Output":"{}"}}"#,
+                r["name"].as_str().unwrap(),
+                f["input"].as_str().unwrap(),
+                f["output"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_held(&sm.arn, &work, expected).await;
+    let report = work.read("run/report.csv");
+    assert!(report.starts_with(
+        "row,line,name,status,execution_arn,start_date,attempts,error,message,input,output\n"
+    ));
+    assert_eq!(report.lines().count(), 11);
+    let summary: Value = serde_json::from_str(&work.read("run/summary.json")).unwrap();
+    assert_eq!(summary["counts"]["started"], 10);
+    assert_eq!(summary["exit_code"], 0);
+}
+
+#[tokio::test]
+async fn csv_quirks_bom_crlf_quotes_newlines_blank_lines() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write(
+        "quirks.csv",
+        "\u{feff}id,text\r\n1,\"a,b\"\r\n\r\n2,\"say \"\"hi\"\"\"\r\n3,\"line1\r\nline2\"\r\n",
+    );
+    work.run(&sm.arn, "quirks.csv").assert().code(0);
+    assert_held(
+        &sm.arn,
+        &work,
+        vec![
+            r#"{"id":"1","text":"a,b"}"#.into(),
+            r#"{"id":"2","text":"say \"hi\""}"#.into(),
+            r#"{"id":"3","text":"line1\r\nline2"}"#.into(),
+        ],
+    )
+    .await;
+    let lines: Vec<u64> = work
+        .results()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(lines, vec![2, 4, 5], "line where each record starts");
+}
+
+#[tokio::test]
+async fn semicolon_delimited_csv() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write("semi.csv", "a;b\n1;x,y\n");
+    work.run(&sm.arn, "semi.csv")
+        .args(["--delimiter", ";"])
+        .assert()
+        .code(0);
+    assert_held(&sm.arn, &work, vec![r#"{"a":"1","b":"x,y"}"#.into()]).await;
+}
+
+#[tokio::test]
+async fn json_array_jsonl_and_gzip_give_the_same_inputs() {
+    let sfn = sfn().await;
+    let expected = |names: &[String]| -> Vec<String> {
+        let rows = [
+            ("2024-02-01", "1"),
+            ("2024-02-02", "2"),
+            ("2024-02-03", "1"),
+        ];
+        rows.iter()
+            .zip(names)
+            .map(|((date, priority), name)| {
+                format!(
+                    r#"{{"Date":"{date}","Bucket":"demo-raw","Prefix":"dt={date}/","Priority":{priority},"Job":"{name}"}}"#
+                )
+            })
+            .collect()
+    };
+    let gz = Workdir::new();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(&std::fs::read(manifest("partitions.jsonl")).unwrap())
+        .unwrap();
+    gz.write("partitions.jsonl.gz", encoder.finish().unwrap());
+    for (work, file) in [
+        (Workdir::new(), manifest("partitions.json")),
+        (Workdir::new(), manifest("partitions.jsonl")),
+        (gz, "partitions.jsonl.gz".to_string()),
+    ] {
+        let sm = state_machine(&sfn, PASS).await;
+        work.run(&sm.arn, &file)
+            .args([
+                "--input-template",
+                &format!("@{}", manifest("partitions.template.json")),
+            ])
+            .assert()
+            .code(0);
+        let names: Vec<String> = logged(&work).into_iter().map(|(_, name, _)| name).collect();
+        assert_held(&sm.arn, &work, expected(&names)).await;
+    }
+}
+
+#[tokio::test]
+async fn json_rows_are_sent_as_given() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write(
+        "rows.jsonl",
+        "{\"b\": 1.50, \"a\": {\"x\": [true, null]}, \"big\": 12345678901234567890}\n\n",
+    );
+    work.run(&sm.arn, "rows.jsonl").assert().code(0);
+    assert_held(
+        &sm.arn,
+        &work,
+        vec![r#"{"b":1.50,"a":{"x":[true,null]},"big":12345678901234567890}"#.into()],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stdin_needs_a_format_and_then_works() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.run(&sm.arn, "-")
+        .write_stdin("k\nv\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--format is required"));
+    work.run(&sm.arn, "-")
+        .args(["--format", "csv"])
+        .write_stdin("k\nv\n")
+        .assert()
+        .code(0);
+    assert_held(&sm.arn, &work, vec![r#"{"k":"v"}"#.into()]).await;
+}
+
+#[tokio::test]
+async fn manifest_streamed_from_s3() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let s3 = common::s3().await;
+    let bucket = common::unique("manifests");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("in/jobs.csv")
+        .body(
+            b"input,output\ns3://r/1,s3://o/1\ns3://r/2,s3://o/2\n"
+                .to_vec()
+                .into(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let work = Workdir::new();
+    work.run(&sm.arn, &format!("s3://{bucket}/in/jobs.csv"))
+        .assert()
+        .code(0);
+    assert_held(
+        &sm.arn,
+        &work,
+        vec![
+            r#"{"input":"s3://r/1","output":"s3://o/1"}"#.into(),
+            r#"{"input":"s3://r/2","output":"s3://o/2"}"#.into(),
+        ],
+    )
+    .await;
+    work.run(&sm.arn, &format!("s3://{bucket}/in/missing.csv"))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains(format!("s3://{bucket}/in/missing.csv"))
+                .and(predicate::str::contains("NoSuchKey")),
+        );
+}
+
+#[tokio::test]
+async fn template_values_with_quotes_backslashes_unicode_and_braces_stay_data() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write(
+        "tricky.jsonl",
+        concat!(
+            r#"{"v": "quote \" backslash \\ brace {name} }} emoji 🚀 é", "id": "1"}"#,
+            "\n",
+            r#"{"v": "\",\"injected\":\"x", "id": "2"}"#,
+            "\n"
+        ),
+    );
+    work.run(&sm.arn, "tricky.jsonl")
+        .args([
+            "--input-template",
+            r#"{"Text": "<{v}> {{literal}}", "Id": "{id}", "Row": "{row}"}"#,
+        ])
+        .assert()
+        .code(0);
+    assert_held(
+        &sm.arn,
+        &work,
+        vec![
+            r#"{"Text":"<quote \" backslash \\ brace {name} }} emoji 🚀 é> {literal}","Id":"1","Row":"1"}"#.into(),
+            r#"{"Text":"<\",\"injected\":\"x> {literal}","Id":"2","Row":"2"}"#.into(),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_rows_stop_everything_and_are_named() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write(
+        "bad.csv",
+        "input,output\ns3://r/1,s3://o/1\ns3://r/2\ns3://r/3,s3://o/3\n",
+    );
+    work.run(&sm.arn, "bad.csv")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.csv: row 2 (line 3)"));
+
+    work.write(
+        "bad2.csv",
+        "input,output\ns3://r/1,s3://o/1\ns3://r/2,s3://o/2\n",
+    );
+    work.run(&sm.arn, "bad2.csv")
+        .args([
+            "--input-template",
+            r#"{"In": "{input}", "Missing": "{nope}"}"#,
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("bad2.csv: row 1 (line 2): the row has no field `nope`")
+                .and(predicate::str::contains("bad2.csv: row 2 (line 3)"))
+                .and(predicate::str::contains(
+                    "2 of 2 rows are invalid; nothing was started",
+                )),
+        );
+    assert!(executions(&sfn().await, &sm.arn).await.is_empty());
+    assert!(
+        !work.path().join("run").exists(),
+        "no run dir for a run that never started"
+    );
+}
+
+#[tokio::test]
+async fn skip_invalid_launches_the_rest_and_reports_the_bad_ones() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write("mixed.csv", "id\nok1\nbad id\nok2\nok1\n");
+    work.run(&sm.arn, "mixed.csv")
+        .args(["--name-template", "job-{id}", "--skip-invalid"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("2 invalid rows will be recorded"));
+    let held = executions(&sfn().await, &sm.arn).await;
+    assert_eq!(
+        held,
+        vec![
+            Held {
+                name: "job-ok1".into(),
+                input: r#"{"id":"ok1"}"#.into()
+            },
+            Held {
+                name: "job-ok2".into(),
+                input: r#"{"id":"ok2"}"#.into()
+            },
+        ]
+    );
+    let report = work.read("run/report.csv");
+    assert!(report.contains("2,3,,invalid,,,0,InvalidRow,"), "{report}");
+    assert!(report.contains("already used by row 1"), "{report}");
+}
+
+#[tokio::test]
+async fn dry_run_shows_rows_and_starts_nothing() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.run(&sm.arn, &manifest("preprocessing.csv"))
+        .args([
+            "--dry-run",
+            "--input-template",
+            &format!("@{}", manifest("preprocessing.template.json")),
+        ])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("preprocessing.csv: row 1 (line 2): preprocessing-")
+                .and(predicate::str::contains(
+                    r#""Input":"s3://demo-raw/2024/01/01/events.csv""#,
+                ))
+                .and(predicate::str::contains(
+                    "dry run: 10 rows, 10 valid, 0 invalid; nothing was started",
+                )),
+        );
+    assert!(executions(&sfn().await, &sm.arn).await.is_empty());
+    assert!(!work.path().join("run").exists());
+}
+
+#[tokio::test]
+async fn running_the_same_command_again_starts_nothing_new() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    let again = Workdir::new();
+    let run = |work: &Workdir| {
+        let mut cmd = work.sfn_batch();
+        cmd.args([
+            "run",
+            "--state-machine",
+            &sm.name,
+            "--manifest",
+            &manifest("preprocessing.csv"),
+            "--progress",
+            "none",
+        ]);
+        cmd
+    };
+    run(&work).assert().code(0);
+    let first = executions(&sfn().await, &sm.arn).await;
+    assert_eq!(first.len(), 10);
+    // A fresh folder: no run log to skip rows by, only AWS's own idempotency.
+    run(&again)
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("0 started, 10 existing"));
+    assert_eq!(executions(&sfn().await, &sm.arn).await, first);
+    // The default run dir is named after the batch.
+    let dirs: Vec<_> = std::fs::read_dir(work.path().join("sfn-batch-runs"))
+        .unwrap()
+        .collect();
+    assert_eq!(dirs.len(), 1);
+}
+
+#[tokio::test]
+async fn resuming_a_run_dir_skips_what_was_started_and_survives_a_torn_line() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    let template = format!("@{}", manifest("preprocessing.template.json"));
+    work.run(&sm.arn, &manifest("preprocessing.csv"))
+        .args(["--input-template", &template])
+        .assert()
+        .code(0);
+    // As if the process had died after logging 6 rows, in the middle of the 7th line.
+    let log = work.read("run/results.jsonl");
+    let kept: Vec<&str> = log.lines().take(6).collect();
+    let torn = &log.lines().nth(6).unwrap()[..40];
+    work.write("run/results.jsonl", format!("{}\n{torn}", kept.join("\n")));
+    work.run(&sm.arn, &manifest("preprocessing.csv"))
+        .args(["--input-template", &template])
+        .assert()
+        .code(0)
+        .stderr(
+            predicate::str::contains("ignoring an incomplete last line 7")
+                .and(predicate::str::contains("6 rows already started, 4 to go"))
+                .and(predicate::str::contains("10 rows: 6 started, 4 existing")),
+        );
+    assert_eq!(executions(&sfn().await, &sm.arn).await.len(), 10);
+    assert_eq!(
+        work.results().len(),
+        10,
+        "the torn line is gone, 4 lines appended"
+    );
+    // A changed template is a different run: refused.
+    work.run(&sm.arn, &manifest("preprocessing.csv"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the input template changed"));
+}
+
+#[tokio::test]
+async fn state_machine_by_name_version_and_alias() {
+    let sfn = sfn().await;
+    let sm = state_machine(&sfn, PASS).await;
+    let work = Workdir::new();
+    work.write("one.csv", "k\nv\n");
+    work.run(&sm.name, "one.csv").assert().code(0);
+    assert_eq!(executions(&sfn, &sm.arn).await.len(), 1);
+    // Resolution only: the emulator's interpreter fails StartExecution on a version
+    // ARN (an AttributeError in moto 5.2.5), and it does not route aliases.
+    work.run(&sm.version_arn, "one.csv")
+        .arg("--dry-run")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("1 valid"));
+    let alias = sfn
+        .create_state_machine_alias()
+        .name("PROD")
+        .routing_configuration(
+            aws_sdk_sfn::types::RoutingConfigurationListItem::builder()
+                .state_machine_version_arn(&sm.version_arn)
+                .weight(100)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    work.run(&alias.state_machine_alias_arn, "one.csv")
+        .arg("--dry-run")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("1 valid"));
+    work.run(&format!("{}:NOPE", sm.arn), "one.csv")
+        .arg("--dry-run")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("alias NOPE cannot be used"));
+}
+
+#[tokio::test]
+async fn a_missing_state_machine_fails_at_once_in_one_line() {
+    let work = Workdir::new();
+    work.write("one.csv", "k\nv\n");
+    let out = work.run("no-such-machine", "one.csv").assert().code(2);
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert_eq!(
+        stderr,
+        "sfn-batch: no state machine named \"no-such-machine\" in region us-east-1\n"
+    );
+    let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-machine";
+    work.run(arn, "one.csv")
+        .assert()
+        .code(2)
+        .stderr(format!("sfn-batch: state machine {arn} does not exist\n"));
+}
+
+#[tokio::test]
+async fn a_name_taken_by_a_different_execution_is_a_failure() {
+    let sfn = sfn().await;
+    let sm = state_machine(&sfn, PASS).await;
+    sfn.start_execution()
+        .state_machine_arn(&sm.arn)
+        .name("job-2")
+        .input(r#"{"someone":"else"}"#)
+        .send()
+        .await
+        .unwrap();
+    let work = Workdir::new();
+    work.write("jobs.csv", "id\n1\n2\n3\n");
+    work.run(&sm.arn, "jobs.csv")
+        .args(["--name-template", "job-{id}"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "3 rows: 2 started, 0 existing, 1 failed",
+        ));
+    let failed = logged(&work)
+        .into_iter()
+        .find(|(_, _, s)| s == "failed")
+        .unwrap();
+    assert_eq!(failed.0, 2);
+    let record = work.results().into_iter().find(|r| r["row"] == 2).unwrap();
+    assert_eq!(record["error"], "ExecutionAlreadyExists");
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap()
+            .contains("taken by a different execution")
+    );
+    assert_eq!(work.read("run/failed.jsonl"), "{\"id\":\"2\"}\n");
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let work = Workdir::new();
+    work.write("m.txt", "k\nv\n");
+    work.run("x", "m.txt")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pass --format"));
+    work.run("x", "m.txt")
+        .args(["--format", "csv", "--rate", "0"])
+        .assert()
+        .code(2);
+    work.run("x", "m.txt")
+        .args(["--format", "csv", "--input-template", "{bad"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--input-template"));
+    work.sfn_batch()
+        .args(["run", "--manifest", "m.txt"])
+        .assert()
+        .code(2);
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_a_resume_finishes_the_job() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    let rows: String = (1..=40).map(|i| format!("{i}\n")).collect();
+    work.write("slow.csv", format!("n\n{rows}"));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+        .current_dir(work.path())
+        .env("AWS_ENDPOINT_URL", common::endpoint())
+        .args([
+            "run",
+            "--state-machine",
+            &sm.arn,
+            "--manifest",
+            "slow.csv",
+            "--run-dir",
+            "run",
+            "--rate",
+            "10",
+            "--progress",
+            "none",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    send_signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let started = work.results().len();
+    assert!(
+        started > 0 && started < 40,
+        "{started} rows before the stop"
+    );
+    let summary: Value = serde_json::from_str(&work.read("run/summary.json")).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    assert_eq!(summary["counts"]["not_attempted"], json!(40 - started));
+    work.run(&sm.arn, "slow.csv").assert().code(0);
+    let held = executions(&sfn().await, &sm.arn).await;
+    assert_eq!(held.len(), 40, "every row exactly once");
+}
+
+/// Sends a signal by name with the system's `kill`, keeping the tests free of
+/// unsafe code and of a libc dependency.
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
