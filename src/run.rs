@@ -22,10 +22,10 @@ use crate::outcome::Outcome;
 use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
 use crate::progress::Progress;
 use crate::rate::Pacer;
-use crate::report;
+use crate::report::{self, Counts};
 use crate::runlog::{self, RESULTS, RunDir, RunInfo, RunLog, SUMMARY};
-use crate::sfn::{self, Kind};
-use crate::source::{self, Flow, ManifestError, ManifestFile};
+use crate::sfn::{self, Kind, StateMachine};
+use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions};
 use crate::summary::{self, Summary, ThisRun};
 
 /// How a run ended, when it ran to its end.
@@ -48,12 +48,27 @@ impl Finished {
     }
 }
 
+/// What both passes share: the checked state machine, the manifest, the planner.
+struct Batch {
+    id: String,
+    state_machine: StateMachine,
+    manifest: Arc<ManifestFile>,
+    planner: Arc<Planner>,
+}
+
 /// Rows planned by the first pass, and a few of them to show.
 struct Checked {
     rows: u64,
     invalid: u64,
     first_invalid: Vec<Invalid>,
     samples: Vec<Launch>,
+}
+
+/// What the launch pass did.
+struct Launched {
+    outcomes: Counts,
+    elapsed: Duration,
+    interrupted: bool,
 }
 
 /// Rows shown by `--dry-run`.
@@ -63,7 +78,41 @@ const PLANNED_BUFFER: usize = 1024;
 
 pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
-    let manifest = Arc::new(ManifestFile::materialize(&options.manifest, &clients.s3).await?);
+    let batch = prepare(&options, &clients).await?;
+    let checked = check(&batch, options.parse).await?;
+    let manifest = batch.manifest.display_name();
+    if options.dry_run {
+        print_dry_run(manifest, &checked);
+        return Ok(Finished::DryRun {
+            invalid: checked.invalid,
+            skip_invalid: options.skip_invalid,
+        });
+    }
+    if checked.invalid > 0 && !options.skip_invalid {
+        return Err(Error::InvalidRows {
+            manifest: manifest.to_string(),
+            first: checked.first_invalid,
+            count: checked.invalid,
+            rows: checked.rows,
+        });
+    }
+    if checked.invalid > 0 {
+        eprint!("{}", invalid_row_lines(manifest, &checked.first_invalid));
+        eprintln!(
+            "{} invalid rows will be recorded in the report, not started",
+            checked.invalid
+        );
+    }
+    let run_dir = RunDir::open(&run_dir_path(&options, &batch), &run_info(&options, &batch))?;
+    let launched = launch(&options, &batch, &run_dir, clients.sfn, checked.rows).await?;
+    let summary = summarize(batch, &run_dir, checked.rows, launched)?;
+    eprint!("{}", summary.human());
+    Ok(Finished::Run(Box::new(summary)))
+}
+
+/// Resolves the state machine, fetches the manifest, and settles the batch id.
+async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, Error> {
+    // The state machine first: a typo fails at once, before a large manifest downloads.
     let state_machine = sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
     if state_machine.kind == Kind::Express {
         tracing::warn!(
@@ -72,65 +121,106 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
             state_machine.arn
         );
     }
-    let batch_id = options
+    let manifest = ManifestFile::materialize(&options.manifest, &clients.s3).await?;
+    let id = options
         .batch_id
         .clone()
         .unwrap_or_else(|| default_batch_id(&manifest, &state_machine.arn));
-    let planner = Arc::new(Planner::new(
+    let planner = Planner::new(
         state_machine.arn.clone(),
-        batch_id.clone(),
+        id.clone(),
         options.input_template.as_ref().map(|t| t.template.clone()),
         options.name_template.as_ref().map(|t| t.template.clone()),
-    ));
+    );
+    Ok(Batch {
+        id,
+        state_machine,
+        manifest: Arc::new(manifest),
+        planner: Arc::new(planner),
+    })
+}
 
-    let checked = check(&manifest, &options, &planner).await?;
-    if options.dry_run {
-        print_dry_run(&manifest, &checked);
-        return Ok(Finished::DryRun {
-            invalid: checked.invalid,
-            skip_invalid: options.skip_invalid,
-        });
-    }
-    if checked.invalid > 0 && !options.skip_invalid {
-        return Err(Error::InvalidRows {
-            manifest: manifest.display_name().to_string(),
-            first: checked.first_invalid,
-            count: checked.invalid,
-            rows: checked.rows,
-        });
-    }
-    if checked.invalid > 0 {
-        eprint!(
-            "{}",
-            invalid_row_lines(manifest.display_name(), &checked.first_invalid)
-        );
-        eprintln!(
-            "{} invalid rows will be recorded in the report, not started",
-            checked.invalid
-        );
-    }
+/// Reads the manifest and plans every row, duplicate names included, calling `each`
+/// with the row number and its plan. Both passes go through here, so they judge
+/// every row the same way. Blocking: run it on a blocking thread.
+fn plan_each(
+    manifest: &ManifestFile,
+    planner: &Planner,
+    parse: ParseOptions,
+    mut each: impl FnMut(u64, Planned) -> Flow,
+) -> Result<(), ManifestError> {
+    let mut duplicates = DuplicateNames::default();
+    source::for_each_item(manifest, parse, |item| {
+        let row = item.row;
+        each(row, duplicates.check(planner.plan(item)))
+    })
+}
 
-    let run_dir_path = options
+/// The first pass: renders and checks every row without starting anything.
+async fn check(batch: &Batch, parse: ParseOptions) -> Result<Checked, Error> {
+    let (manifest, planner) = (batch.manifest.clone(), batch.planner.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut checked = Checked {
+            rows: 0,
+            invalid: 0,
+            first_invalid: Vec::new(),
+            samples: Vec::new(),
+        };
+        plan_each(&manifest, &planner, parse, |_, planned| {
+            checked.rows += 1;
+            match planned {
+                Ok(launch) if checked.samples.len() < DRY_RUN_SAMPLES => {
+                    checked.samples.push(launch)
+                }
+                Ok(_) => {}
+                Err(invalid) => {
+                    checked.invalid += 1;
+                    if checked.first_invalid.len() < INVALID_ROWS_SHOWN {
+                        checked.first_invalid.push(invalid);
+                    }
+                }
+            }
+            Flow::Continue
+        })?;
+        Ok(checked)
+    })
+    .await
+    .expect("manifest check panicked")
+}
+
+fn run_dir_path(options: &RunOptions, batch: &Batch) -> PathBuf {
+    options
         .run_dir
         .clone()
-        .unwrap_or_else(|| PathBuf::from("sfn-batch-runs").join(&batch_id));
-    let run_dir = RunDir::open(
-        &run_dir_path,
-        &RunInfo {
-            batch_id: batch_id.clone(),
-            state_machine_arn: state_machine.arn.clone(),
-            manifest: manifest.display_name().to_string(),
-            manifest_sha256: manifest.sha256().to_string(),
-            input_template: options.input_template.as_ref().map(|t| t.text.clone()),
-            name_template: options.name_template.as_ref().map(|t| t.text.clone()),
-        },
-    )?;
+        .unwrap_or_else(|| PathBuf::from("sfn-batch-runs").join(&batch.id))
+}
+
+fn run_info(options: &RunOptions, batch: &Batch) -> RunInfo {
+    RunInfo {
+        batch_id: batch.id.clone(),
+        state_machine_arn: batch.state_machine.arn.clone(),
+        manifest: batch.manifest.display_name().to_string(),
+        manifest_sha256: batch.manifest.sha256().to_string(),
+        input_template: options.input_template.as_ref().map(|t| t.text.clone()),
+        name_template: options.name_template.as_ref().map(|t| t.text.clone()),
+    }
+}
+
+/// The second pass: plans the rows again and launches those the run log does not
+/// already record as started, logging each outcome as it comes.
+async fn launch(
+    options: &RunOptions,
+    batch: &Batch,
+    run_dir: &RunDir,
+    client: aws_sdk_sfn::Client,
+    rows: u64,
+) -> Result<Launched, Error> {
     let log_path = run_dir.file(RESULTS);
     let previous = runlog::previous(&log_path)
         .map_err(Error::run(format!("reading {}", log_path.display())))?;
     let mut log = RunLog::append_to(&log_path, previous.intact)
         .map_err(Error::run(format!("opening {}", log_path.display())))?;
-    let to_do = checked.rows.saturating_sub(previous.done_rows.len() as u64);
+    let to_do = rows.saturating_sub(previous.done_rows.len() as u64);
     if !previous.done_rows.is_empty() {
         eprintln!(
             "resuming {}: {} rows already started, {to_do} to go",
@@ -142,29 +232,22 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     let stop = CancellationToken::new();
     watch_signals(stop.clone());
     let (planned_tx, mut planned_rx) = mpsc::channel::<Planned>(PLANNED_BUFFER);
-    let reader = {
-        let (manifest, planner, parse) = (manifest.clone(), planner.clone(), options.parse);
-        tokio::task::spawn_blocking(move || {
-            let mut duplicates = DuplicateNames::default();
-            source::for_each_item(&manifest, parse, |item| {
-                let row = item.row;
-                // Every row goes through the duplicate check, done or not, so that
-                // both passes judge the same rows the same way.
-                let planned = duplicates.check(planner.plan(item));
-                if previous.done_rows.contains(&row) {
-                    return Flow::Continue;
-                }
-                match planned_tx.blocking_send(planned) {
-                    Ok(()) => Flow::Continue,
-                    Err(_) => Flow::Stop,
-                }
-            })
+    let (manifest, planner, parse) = (batch.manifest.clone(), batch.planner.clone(), options.parse);
+    let reader = tokio::task::spawn_blocking(move || {
+        plan_each(&manifest, &planner, parse, |row, planned| {
+            if previous.done_rows.contains(&row) {
+                return Flow::Continue;
+            }
+            match planned_tx.blocking_send(planned) {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Stop,
+            }
         })
-    };
+    });
 
     let launcher = Launcher::new(
-        Arc::new(clients.sfn),
-        state_machine.clone(),
+        Arc::new(client),
+        batch.state_machine.clone(),
         Pacer::new(options.rate, options.burst),
         options.launch.clone(),
     );
@@ -191,30 +274,11 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         .expect("manifest reader panicked")
         .map_err(Error::run::<ManifestError>("reading the manifest again"))?;
     progress.finish();
-
-    let counts = report::write(&run_dir, checked.rows).map_err(Error::run(format!(
-        "writing the report in {}",
-        run_dir.path().display()
-    )))?;
-    let interrupted = stop.is_cancelled();
-    let summary = Summary {
-        batch_id,
-        state_machine_arn: state_machine.arn,
-        run_dir: run_dir.path().display().to_string(),
-        rows: checked.rows,
-        counts,
-        this_run: ThisRun::new(progress.counts(), progress.elapsed()),
-        interrupted,
-        exit_code: summary::exit_code(&counts, interrupted),
-    };
-    let summary_path = run_dir.file(SUMMARY);
-    std::fs::write(
-        &summary_path,
-        serde_json::to_vec_pretty(&summary).expect("summary serializes"),
-    )
-    .map_err(Error::run(format!("writing {}", summary_path.display())))?;
-    eprint!("{}", summary.human());
-    Ok(Finished::Run(Box::new(summary)))
+    Ok(Launched {
+        outcomes: progress.counts(),
+        elapsed: progress.elapsed(),
+        interrupted: stop.is_cancelled(),
+    })
 }
 
 fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::io::Result<()> {
@@ -223,57 +287,46 @@ fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::
     Ok(())
 }
 
-/// The first pass: renders and checks every row without starting anything.
-async fn check(
-    manifest: &Arc<ManifestFile>,
-    options: &RunOptions,
-    planner: &Arc<Planner>,
-) -> Result<Checked, Error> {
-    let (manifest, planner, parse) = (manifest.clone(), planner.clone(), options.parse);
-    tokio::task::spawn_blocking(move || {
-        let mut checked = Checked {
-            rows: 0,
-            invalid: 0,
-            first_invalid: Vec::new(),
-            samples: Vec::new(),
-        };
-        let mut duplicates = DuplicateNames::default();
-        source::for_each_item(&manifest, parse, |item| {
-            checked.rows += 1;
-            match duplicates.check(planner.plan(item)) {
-                Ok(launch) if checked.samples.len() < DRY_RUN_SAMPLES => {
-                    checked.samples.push(launch)
-                }
-                Ok(_) => {}
-                Err(invalid) => {
-                    checked.invalid += 1;
-                    if checked.first_invalid.len() < INVALID_ROWS_SHOWN {
-                        checked.first_invalid.push(invalid);
-                    }
-                }
-            }
-            Flow::Continue
-        })?;
-        Ok(checked)
-    })
-    .await
-    .expect("manifest check panicked")
+/// Writes the report, the failed rows and the summary, all from the run log.
+fn summarize(
+    batch: Batch,
+    run_dir: &RunDir,
+    rows: u64,
+    launched: Launched,
+) -> Result<Summary, Error> {
+    let counts = report::write(run_dir, rows).map_err(Error::run(format!(
+        "writing the report in {}",
+        run_dir.path().display()
+    )))?;
+    let summary = Summary {
+        batch_id: batch.id,
+        state_machine_arn: batch.state_machine.arn,
+        run_dir: run_dir.path().display().to_string(),
+        rows,
+        counts,
+        this_run: ThisRun::new(launched.outcomes, launched.elapsed),
+        interrupted: launched.interrupted,
+        exit_code: summary::exit_code(&counts, launched.interrupted),
+    };
+    let summary_path = run_dir.file(SUMMARY);
+    std::fs::write(
+        &summary_path,
+        serde_json::to_vec_pretty(&summary).expect("summary serializes"),
+    )
+    .map_err(Error::run(format!("writing {}", summary_path.display())))?;
+    Ok(summary)
 }
 
-fn print_dry_run(manifest: &ManifestFile, checked: &Checked) {
+fn print_dry_run(manifest: &str, checked: &Checked) {
     for launch in &checked.samples {
         println!(
-            "{}{}: {}",
-            manifest.display_name(),
+            "{manifest}{}: {}",
             source::place(Some(launch.row), launch.line),
             launch.name
         );
         println!("  {}", launch.input);
     }
-    eprint!(
-        "{}",
-        invalid_row_lines(manifest.display_name(), &checked.first_invalid)
-    );
+    eprint!("{}", invalid_row_lines(manifest, &checked.first_invalid));
     println!(
         "dry run: {} rows, {} valid, {} invalid; nothing was started",
         checked.rows,

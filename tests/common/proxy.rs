@@ -2,6 +2,10 @@
 //! throttles and never drops a connection, so this real HTTP component does, on a
 //! schedule the test chooses, for StartExecution calls. Everything else passes
 //! through untouched. Loopback only.
+//!
+//! Without an upstream it is a stub that answers StartExecution and
+//! DescribeStateMachine itself, as fast as it can: the emulator serves about 250
+//! calls a second, too few to measure the launcher (the benchmarks use it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +34,13 @@ pub struct Proxy {
     calls: Arc<Mutex<HashMap<String, u32>>>,
 }
 
+/// Where requests that are not faulted go.
+#[derive(Clone)]
+enum Upstream {
+    Forward(String),
+    Stub,
+}
+
 impl Proxy {
     /// Starts the proxy on its own thread and runtime (the test thread blocks on the
     /// binary meanwhile).
@@ -37,7 +48,19 @@ impl Proxy {
         upstream: String,
         schedule: impl Fn(&str, u32) -> Option<Fault> + Send + Sync + 'static,
     ) -> Proxy {
-        let upstream = upstream.trim_start_matches("http://").to_string();
+        let upstream = Upstream::Forward(upstream.trim_start_matches("http://").to_string());
+        Proxy::listen(upstream, schedule)
+    }
+
+    /// A stand-in for Step Functions that starts nothing and answers at once.
+    pub fn stub() -> Proxy {
+        Proxy::listen(Upstream::Stub, |_, _| None)
+    }
+
+    fn listen(
+        upstream: Upstream,
+        schedule: impl Fn(&str, u32) -> Option<Fault> + Send + Sync + 'static,
+    ) -> Proxy {
         let calls = Arc::new(Mutex::new(HashMap::new()));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         std_listener.set_nonblocking(true).unwrap();
@@ -120,7 +143,7 @@ async fn read_message(stream: &mut TcpStream) -> std::io::Result<Option<Message>
 
 async fn serve(
     mut client: TcpStream,
-    upstream: &str,
+    upstream: &Upstream,
     calls: &Mutex<HashMap<String, u32>>,
     schedule: &Schedule,
 ) -> std::io::Result<()> {
@@ -174,8 +197,12 @@ async fn serve(
     Ok(())
 }
 
-async fn forward(upstream: &str, request: &Message) -> std::io::Result<Message> {
-    let mut server = TcpStream::connect(upstream).await?;
+async fn forward(upstream: &Upstream, request: &Message) -> std::io::Result<Message> {
+    let address = match upstream {
+        Upstream::Forward(address) => address,
+        Upstream::Stub => return Ok(stub_answer(request)),
+    };
+    let mut server = TcpStream::connect(address).await?;
     server.write_all(&request.bytes()).await?;
     read_message(&mut server)
         .await?
@@ -189,9 +216,46 @@ async fn respond(
     message: &str,
 ) -> std::io::Result<()> {
     let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: injected\r\nContent-Length: {}\r\n\r\n{body}",
+    client.write_all(&json_response(status, body).bytes()).await
+}
+
+fn json_response(status: &str, body: String) -> Message {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: proxy\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    client.write_all(response.as_bytes()).await
+    Message {
+        head: head.into_bytes(),
+        body: body.into_bytes(),
+    }
+}
+
+/// The stub's answers: enough of Step Functions for `sfn-batch run`.
+fn stub_answer(request: &Message) -> Message {
+    let target = request.header("x-amz-target").unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let answer = match target.rsplit('.').next().unwrap_or_default() {
+        "StartExecution" => serde_json::json!({
+            "executionArn": format!(
+                "arn:aws:states:us-east-1:123456789012:execution:stub:{}",
+                body["name"].as_str().unwrap_or_default()
+            ),
+            "startDate": 1.7e9,
+        }),
+        "DescribeStateMachine" => serde_json::json!({
+            "stateMachineArn": body["stateMachineArn"],
+            "name": "stub",
+            "definition": "{}",
+            "roleArn": "arn:aws:iam::123456789012:role/stub",
+            "type": "STANDARD",
+            "creationDate": 1.7e9,
+        }),
+        other => {
+            let error = format!(
+                r#"{{"__type":"UnknownOperationException","message":"the stub does not do {other}"}}"#
+            );
+            return json_response("400 Bad Request", error);
+        }
+    };
+    json_response("200 OK", answer.to_string())
 }
