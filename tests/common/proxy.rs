@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,14 +120,12 @@ impl Message {
 }
 
 /// Reads one HTTP/1.1 message with a Content-Length body; `None` at a clean EOF.
-async fn read_message(stream: &mut TcpStream) -> std::io::Result<Option<Message>> {
+async fn read_message(stream: &mut Stream) -> std::io::Result<Option<Message>> {
     let mut head = Vec::new();
-    let mut byte = [0u8];
     while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).await? == 0 {
+        if stream.read_until(b'\n', &mut head).await? == 0 {
             return Ok(None);
         }
-        head.push(byte[0]);
     }
     let mut message = Message {
         head,
@@ -141,12 +139,16 @@ async fn read_message(stream: &mut TcpStream) -> std::io::Result<Option<Message>
     Ok(Some(message))
 }
 
+/// A connection, buffered both ways: written messages need a flush.
+type Stream = BufStream<TcpStream>;
+
 async fn serve(
-    mut client: TcpStream,
+    client: TcpStream,
     upstream: &Upstream,
     calls: &Mutex<HashMap<String, u32>>,
     schedule: &Schedule,
 ) -> std::io::Result<()> {
+    let mut client = BufStream::new(client);
     while let Some(request) = read_message(&mut client).await? {
         let start = request
             .header("x-amz-target")
@@ -190,7 +192,7 @@ async fn serve(
             }
             None => {
                 let response = forward(upstream, &request).await?;
-                client.write_all(&response.bytes()).await?;
+                send(&mut client, &response).await?;
             }
         }
     }
@@ -202,21 +204,26 @@ async fn forward(upstream: &Upstream, request: &Message) -> std::io::Result<Mess
         Upstream::Forward(address) => address,
         Upstream::Stub => return Ok(stub_answer(request)),
     };
-    let mut server = TcpStream::connect(address).await?;
-    server.write_all(&request.bytes()).await?;
+    let mut server = BufStream::new(TcpStream::connect(address).await?);
+    send(&mut server, request).await?;
     read_message(&mut server)
         .await?
         .ok_or_else(|| std::io::Error::other("upstream closed without answering"))
 }
 
 async fn respond(
-    client: &mut TcpStream,
+    client: &mut Stream,
     status: &str,
     code: &str,
     message: &str,
 ) -> std::io::Result<()> {
     let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
-    client.write_all(&json_response(status, body).bytes()).await
+    send(client, &json_response(status, body)).await
+}
+
+async fn send(stream: &mut Stream, message: &Message) -> std::io::Result<()> {
+    stream.write_all(&message.bytes()).await?;
+    stream.flush().await
 }
 
 fn json_response(status: &str, body: String) -> Message {
