@@ -109,8 +109,19 @@ pub fn for_each_item(
         line: None,
         message: format!("cannot open: {e}"),
     })?;
+    read_items(reader, file.display_name(), options, each)
+}
+
+/// Parses manifest bytes (already decompressed) from any reader; `name` is the
+/// file that errors name.
+pub fn read_items(
+    reader: impl std::io::BufRead,
+    name: &str,
+    options: ParseOptions,
+    each: impl FnMut(Item) -> Flow,
+) -> Result<(), ManifestError> {
     let at = |row, line, message| ManifestError {
-        file: file.display_name().to_string(),
+        file: name.to_string(),
         row,
         line,
         message,
