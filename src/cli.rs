@@ -12,7 +12,10 @@ use crate::source::Format;
 #[command(
     name = "sfn-batch",
     version,
-    about = "Start AWS Step Functions executions in bulk, from a manifest"
+    about = "Start AWS Step Functions executions in bulk, from a manifest",
+    // A flag given twice takes its last value, so a wrapper script's defaults can
+    // be overridden by appending.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -81,6 +84,21 @@ pub struct RunArgs {
     /// Seconds one API call may take before it is abandoned (and retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub call_timeout: f64,
+
+    /// Stop starting rows once this many have failed to start (a count, or a
+    /// percentage of the rows this run launches); the rest are not attempted.
+    #[arg(long, value_name = "N|P%")]
+    pub max_failures: Option<String>,
+
+    /// Resume a run dir even though the manifest, templates or state machine have
+    /// changed since it was started: rows whose name is unchanged and already
+    /// started are skipped, all others are launched.
+    #[arg(long)]
+    pub force_resume: bool,
+
+    /// Succeed on a manifest without rows, instead of refusing it.
+    #[arg(long)]
+    pub allow_empty: bool,
 
     /// Launch the valid rows and record the invalid ones in the report, instead of
     /// starting nothing.

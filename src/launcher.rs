@@ -1,5 +1,5 @@
-//! The only part that calls StartExecution: paced by the rate limiter, bounded in
-//! calls in flight, retrying throttles and transient failures with backoff and
+//! The only part that calls StartExecution: paced by the adaptive rate limiter,
+//! bounded in calls in flight, retrying throttles and transient failures with backoff and
 //! jitter up to the row's attempt budget.
 
 use std::sync::Arc;
@@ -61,6 +61,11 @@ impl<C: StepFunctions> Launcher<C> {
         }
     }
 
+    /// The pacer, for the pace and the throttle count.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
     /// Turns planned rows into outcomes, `concurrency` at a time. Invalid rows pass
     /// through as `Invalid` outcomes. Once `stop` fires, no new call starts; calls in
     /// flight finish, and rows that did not get an answer yield nothing (a resume
@@ -86,16 +91,23 @@ impl<C: StepFunctions> Launcher<C> {
     pub async fn launch(&self, launch: Launch, stop: &CancellationToken) -> Option<Outcome> {
         let mut attempts = 0;
         loop {
-            tokio::select! {
+            let sent = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return None,
-                _ = self.pacer.ready() => {}
-            }
+                sent = self.pacer.ready() => sent,
+            };
             attempts += 1;
             let result = self
                 .client
                 .start_execution(&self.state_machine.arn, &launch.name, &launch.input)
                 .await;
+            // Only throttles say anything about the account's quota: a timeout or a
+            // 5xx neither lowers nor raises the pace.
+            match &result {
+                Err(e) if e.class == ErrorClass::Throttle => self.pacer.throttled(sent),
+                Err(e) if e.class == ErrorClass::Transient => {}
+                _ => self.pacer.answered(),
+            }
             let error = match result {
                 Ok(execution) => {
                     return Some(Outcome::executed(

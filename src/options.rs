@@ -34,6 +34,9 @@ pub struct RunOptions {
     pub rate: f64,
     pub burst: NonZeroU32,
     pub launch: LaunchOptions,
+    pub max_failures: Option<MaxFailures>,
+    pub force_resume: bool,
+    pub allow_empty: bool,
     pub skip_invalid: bool,
     pub dry_run: bool,
     /// Never `Auto`: resolved here.
@@ -143,6 +146,14 @@ impl RunOptions {
                     max: Duration::from_secs(20),
                 },
             },
+            max_failures: args
+                .max_failures
+                .as_deref()
+                .map(MaxFailures::parse)
+                .transpose()
+                .map_err(|e| usage(format!("--max-failures: {e}")))?,
+            force_resume: args.force_resume,
+            allow_empty: args.allow_empty,
             skip_invalid: args.skip_invalid,
             dry_run: args.dry_run,
             progress,
@@ -155,11 +166,61 @@ impl RunOptions {
     }
 }
 
+/// `--max-failures`: how many rows may fail to start before the run stops starting
+/// new ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxFailures {
+    Count(u64),
+    Percent(f64),
+}
+
+impl MaxFailures {
+    fn parse(text: &str) -> Result<MaxFailures, String> {
+        let bad = || format!("expected a count (10) or a percentage (2.5%), not `{text}`");
+        match text.strip_suffix('%') {
+            Some(percent) => match percent.trim().parse::<f64>() {
+                Ok(p) if p > 0.0 && p <= 100.0 => Ok(MaxFailures::Percent(p)),
+                _ => Err(bad()),
+            },
+            None => match text.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(MaxFailures::Count(n)),
+                _ => Err(bad()),
+            },
+        }
+    }
+
+    /// The number of failures that stops a run launching `rows` rows (at least 1).
+    pub fn limit(self, rows: u64) -> u64 {
+        match self {
+            MaxFailures::Count(n) => n,
+            MaxFailures::Percent(p) => ((rows as f64 * p / 100.0).ceil() as u64).max(1),
+        }
+    }
+}
+
 /// `@path` → the file's content; anything else as given.
 fn read_arg_file(arg: &str) -> Result<String, Error> {
     match arg.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| Error::Usage(format!("cannot read {path}: {e}"))),
         None => Ok(arg.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_failures_is_a_count_or_a_percentage() {
+        assert_eq!(MaxFailures::parse("10"), Ok(MaxFailures::Count(10)));
+        assert_eq!(MaxFailures::parse("2.5%"), Ok(MaxFailures::Percent(2.5)));
+        for bad in ["0", "0%", "101%", "-1", "x", "%"] {
+            assert!(MaxFailures::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(MaxFailures::Count(3).limit(1000), 3);
+        assert_eq!(MaxFailures::Percent(1.0).limit(1000), 10);
+        assert_eq!(MaxFailures::Percent(1.0).limit(150), 2);
+        assert_eq!(MaxFailures::Percent(1.0).limit(10), 1);
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::outcome::Status;
+use crate::rate::Pacing;
 use crate::report::Counts;
 
 /// `--progress`: `auto` is resolved once, in the options, by whether stderr is a
@@ -33,6 +34,7 @@ pub struct Progress {
     /// Rows this run will go through (a resume leaves out those already done).
     total: u64,
     counts: Counts,
+    pacing: Pacing,
 }
 
 impl Progress {
@@ -42,7 +44,7 @@ impl Progress {
                 let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} {msg} {per_sec} ETA {eta}",
+                        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
                     )
                     .expect("template parses")
                     .progress_chars("=> "),
@@ -60,6 +62,7 @@ impl Progress {
             started: Instant::now(),
             total,
             counts: Counts::default(),
+            pacing: Pacing::default(),
         }
     }
 
@@ -71,13 +74,18 @@ impl Progress {
         }
     }
 
-    /// Called on a timer: prints a line when one is due.
-    pub fn tick(&mut self) {
-        if let Display::Lines { last } = &mut self.display
-            && last.elapsed() >= LINE_EVERY
-        {
-            *last = Instant::now();
-            eprintln!("{}", self.line());
+    /// Called on a timer with the pacer's state: redraws, or prints a line when
+    /// one is due.
+    pub fn tick(&mut self, pacing: Pacing) {
+        self.pacing = pacing;
+        let text = self.counts_text();
+        match &mut self.display {
+            Display::Bar(bar) => bar.set_message(text),
+            Display::Lines { last } if last.elapsed() >= LINE_EVERY => {
+                *last = Instant::now();
+                eprintln!("{}", self.line());
+            }
+            _ => {}
         }
     }
 
@@ -101,21 +109,34 @@ impl Progress {
     fn counts_text(&self) -> String {
         let c = &self.counts;
         format!(
-            "started {} · existing {} · failed {} · invalid {}",
-            c.started, c.existing, c.failed, c.invalid
+            "started {} · existing {} · failed {} · invalid {} · {:.1} rows/s · pace {:.1}/s · throttles {}",
+            c.started,
+            c.existing,
+            c.failed,
+            c.invalid,
+            self.rows_per_second(),
+            self.pacing.pace,
+            self.pacing.throttles
         )
+    }
+
+    fn rows_per_second(&self) -> f64 {
+        let secs = self.started.elapsed().as_secs_f64();
+        match secs > 0.0 {
+            true => self.counts.total() as f64 / secs,
+            false => 0.0,
+        }
     }
 
     fn line(&self) -> String {
         let done = self.counts.total();
-        let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        let rate = self.rows_per_second();
         let eta = match rate > 0.0 {
             true => format!("{:.0}s", self.total.saturating_sub(done) as f64 / rate),
             false => "?".to_string(),
         };
         format!(
-            "progress: {done}/{} rows, {}, {rate:.1}/s, ETA {eta}",
+            "progress: {done}/{} rows, {}, ETA {eta}",
             self.total,
             self.counts_text()
         )

@@ -73,11 +73,12 @@ pub fn write(run_dir: &RunDir, total_rows: u64) -> io::Result<Counts> {
     let mut last_offset: Vec<Option<u64>> = vec![None; total_rows as usize];
     let mut field_names: Vec<String> = Vec::new();
     runlog::read(&log_path, |offset, outcome| {
-        let index = outcome.row as usize - 1;
-        if index >= last_offset.len() {
-            last_offset.resize(index + 1, None);
-        }
-        last_offset[index] = Some(offset);
+        // A row past the end belongs to a longer manifest resumed with
+        // --force-resume: it is not part of this batch any more.
+        let Some(last) = last_offset.get_mut(outcome.row as usize - 1) else {
+            return;
+        };
+        *last = Some(offset);
         for key in outcome.fields.keys() {
             if !field_names.contains(key) {
                 field_names.push(key.clone());

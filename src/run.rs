@@ -21,7 +21,7 @@ use crate::options::RunOptions;
 use crate::outcome::Outcome;
 use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
 use crate::progress::Progress;
-use crate::rate::Pacer;
+use crate::rate::{Pacer, Pacing};
 use crate::report::{self, Counts};
 use crate::runlog::{self, RESULTS, RunDir, RunInfo, RunLog, SUMMARY};
 use crate::sfn::{self, Kind, StateMachine};
@@ -68,7 +68,10 @@ struct Checked {
 struct Launched {
     outcomes: Counts,
     elapsed: Duration,
+    pacing: Pacing,
     interrupted: bool,
+    /// The failure count that stopped the run (`--max-failures`), if it did.
+    halted_at: Option<u64>,
 }
 
 /// Rows shown by `--dry-run`.
@@ -103,7 +106,16 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
             checked.invalid
         );
     }
-    let run_dir = RunDir::open(&run_dir_path(&options, &batch), &run_info(&options, &batch))?;
+    if checked.rows == 0 && !options.allow_empty {
+        return Err(Error::Usage(format!(
+            "{manifest} has no rows: nothing to start (pass --allow-empty to accept that)"
+        )));
+    }
+    let run_dir = RunDir::open(
+        &run_dir_path(&options, &batch),
+        &run_info(&options, &batch),
+        options.force_resume,
+    )?;
     let launched = launch(&options, &batch, &run_dir, clients.sfn, checked.rows).await?;
     let summary = summarize(batch, &run_dir, checked.rows, launched)?;
     eprint!("{}", summary.human());
@@ -220,22 +232,28 @@ async fn launch(
         .map_err(Error::run(format!("reading {}", log_path.display())))?;
     let mut log = RunLog::append_to(&log_path, previous.intact)
         .map_err(Error::run(format!("opening {}", log_path.display())))?;
-    let to_do = rows.saturating_sub(previous.done_rows.len() as u64);
-    if !previous.done_rows.is_empty() {
+    let to_do = rows.saturating_sub(previous.done.len());
+    if !previous.done.is_empty() {
         eprintln!(
             "resuming {}: {} rows already started, {to_do} to go",
             run_dir.path().display(),
-            previous.done_rows.len()
+            previous.done.len()
         );
     }
 
-    let stop = CancellationToken::new();
-    watch_signals(stop.clone());
+    // A signal stops the run as interrupted; `--max-failures` stops it as halted.
+    let interrupt = CancellationToken::new();
+    watch_signals(interrupt.clone());
+    let stop = interrupt.child_token();
+    let failure_limit = options.max_failures.map(|m| m.limit(to_do));
+    let mut halted_at = None;
     let (planned_tx, mut planned_rx) = mpsc::channel::<Planned>(PLANNED_BUFFER);
     let (manifest, planner, parse) = (batch.manifest.clone(), batch.planner.clone(), options.parse);
     let reader = tokio::task::spawn_blocking(move || {
-        plan_each(&manifest, &planner, parse, |row, planned| {
-            if previous.done_rows.contains(&row) {
+        plan_each(&manifest, &planner, parse, |_, planned| {
+            if let Ok(launch) = &planned
+                && previous.done.is_done(launch.row, &launch.name)
+            {
                 return Flow::Continue;
             }
             match planned_tx.blocking_send(planned) {
@@ -259,11 +277,22 @@ async fn launch(
         loop {
             tokio::select! {
                 next = outcomes.next() => match next {
-                    Some(outcome) => record(&mut log, &mut progress, &outcome)
-                        .map_err(Error::run(format!("writing {}", log_path.display())))?,
+                    Some(outcome) => {
+                        record(&mut log, &mut progress, &outcome)
+                            .map_err(Error::run(format!("writing {}", log_path.display())))?;
+                        let failed = progress.counts().failed;
+                        if halted_at.is_none() && failure_limit.is_some_and(|l| failed >= l) {
+                            eprintln!(
+                                "sfn-batch: {failed} rows failed to start (--max-failures): \
+                                 no new starts, waiting for calls in flight"
+                            );
+                            halted_at = Some(failed);
+                            stop.cancel();
+                        }
+                    }
                     None => break,
                 },
-                _ = ticker.tick() => progress.tick(),
+                _ = ticker.tick() => progress.tick(launcher.pacer().pacing()),
             }
         }
     }
@@ -273,11 +302,14 @@ async fn launch(
         .await
         .expect("manifest reader panicked")
         .map_err(Error::run::<ManifestError>("reading the manifest again"))?;
+    progress.tick(launcher.pacer().pacing());
     progress.finish();
     Ok(Launched {
         outcomes: progress.counts(),
         elapsed: progress.elapsed(),
-        interrupted: stop.is_cancelled(),
+        pacing: launcher.pacer().pacing(),
+        interrupted: interrupt.is_cancelled(),
+        halted_at,
     })
 }
 
@@ -304,8 +336,9 @@ fn summarize(
         run_dir: run_dir.path().display().to_string(),
         rows,
         counts,
-        this_run: ThisRun::new(launched.outcomes, launched.elapsed),
+        this_run: ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing),
         interrupted: launched.interrupted,
+        halted_at: launched.halted_at,
         exit_code: summary::exit_code(&counts, launched.interrupted),
     };
     let summary_path = run_dir.file(SUMMARY);

@@ -5,12 +5,12 @@
 //! leave a torn last line: reading ignores an incomplete final line (and says so),
 //! and the next run cuts it off before it appends.
 
-use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::outcome::Outcome;
 
@@ -19,6 +19,7 @@ pub const RESULTS: &str = "results.jsonl";
 pub const REPORT: &str = "report.csv";
 pub const SUMMARY: &str = "summary.json";
 pub const FAILED: &str = "failed.jsonl";
+pub const LOCK: &str = "lock";
 
 /// What a run was started with. A resume must match it, or it would skip and
 /// start rows of a different batch.
@@ -36,47 +37,67 @@ pub struct RunInfo {
 pub enum RunDirError {
     #[error("run dir {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("run dir {path} belongs to a different run ({what} changed); use another --run-dir")]
+    #[error(
+        "run dir {path} was started with a different {what}; resume it with the same \
+         command, use another --run-dir, or pass --force-resume to go on with the change"
+    )]
     Mismatch { path: PathBuf, what: String },
+    #[error("run dir {path} is in use by another sfn-batch (pid {holder}); wait for it to end")]
+    Locked { path: PathBuf, holder: String },
 }
 
+/// An open run directory. It holds the directory's lock as long as it lives: a
+/// second process on the same folder is refused. The lock is the OS's (flock), so
+/// it is released when the process ends in any way, SIGKILL included.
 pub struct RunDir {
     path: PathBuf,
+    _lock: File,
 }
 
 impl RunDir {
-    /// Creates the folder or reopens it for a resume, checking that it holds the
-    /// same run.
-    pub fn open(path: &Path, info: &RunInfo) -> Result<RunDir, RunDirError> {
+    /// Creates the folder or reopens it for a resume, after checking that it holds
+    /// the same run. With `force`, a different run is accepted (with a warning) and
+    /// `run.json` records the new one.
+    pub fn open(path: &Path, info: &RunInfo, force: bool) -> Result<RunDir, RunDirError> {
         let io_error = |source| RunDirError::Io {
             path: path.to_path_buf(),
             source,
         };
         fs::create_dir_all(path).map_err(io_error)?;
+        let lock = lock(path)?;
         let info_path = path.join(RUN_INFO);
-        match fs::read(&info_path) {
-            Ok(bytes) => {
-                let recorded: RunInfo = serde_json::from_slice(&bytes).map_err(|e| {
-                    io_error(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{RUN_INFO}: {e}"),
-                    ))
-                })?;
-                if let Some(what) = difference(&recorded, info) {
-                    return Err(RunDirError::Mismatch {
-                        path: path.to_path_buf(),
-                        what,
-                    });
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let json = serde_json::to_vec_pretty(info).expect("run info serializes");
-                fs::write(&info_path, json).map_err(io_error)?;
-            }
+        let recorded = match fs::read(&info_path) {
+            Ok(bytes) => Some(serde_json::from_slice::<RunInfo>(&bytes).map_err(|e| {
+                io_error(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{RUN_INFO}: {e}"),
+                ))
+            })?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_error(e)),
+        };
+        let changed = recorded.as_ref().and_then(|r| difference(r, info));
+        match &changed {
+            Some(what) if !force => {
+                return Err(RunDirError::Mismatch {
+                    path: path.to_path_buf(),
+                    what: what.clone(),
+                });
+            }
+            Some(what) => tracing::warn!(
+                "{}: --force-resume: the run was started with a different {what}; rows whose \
+                 name changed will be launched",
+                path.display()
+            ),
+            None => {}
+        }
+        if recorded.is_none() || changed.is_some() {
+            let json = serde_json::to_vec_pretty(info).expect("run info serializes");
+            fs::write(&info_path, json).map_err(io_error)?;
         }
         Ok(RunDir {
             path: path.to_path_buf(),
+            _lock: lock,
         })
     }
 
@@ -89,25 +110,57 @@ impl RunDir {
     }
 }
 
+/// Takes the run dir's lock, and writes our pid into the lock file for the message
+/// of whoever finds it taken.
+fn lock(dir: &Path) -> Result<File, RunDirError> {
+    let path = dir.join(LOCK);
+    let io_error = |source| RunDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_error)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = match holder.trim() {
+                "" => "unknown".to_string(),
+                pid => pid.to_string(),
+            };
+            return Err(RunDirError::Locked {
+                path: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io_error(e)),
+    }
+    file.set_len(0).map_err(io_error)?;
+    writeln!(file, "{}", std::process::id()).map_err(io_error)?;
+    Ok(file)
+}
+
 fn difference(recorded: &RunInfo, now: &RunInfo) -> Option<String> {
     let checks = [
-        ("the batch id", recorded.batch_id != now.batch_id),
+        ("batch id", recorded.batch_id != now.batch_id),
         (
-            "the state machine",
+            "state machine",
             recorded.state_machine_arn != now.state_machine_arn,
         ),
         (
-            "the manifest's content",
+            "manifest content",
             recorded.manifest_sha256 != now.manifest_sha256,
         ),
         (
-            "the input template",
+            "input template",
             recorded.input_template != now.input_template,
         ),
-        (
-            "the name template",
-            recorded.name_template != now.name_template,
-        ),
+        ("name template", recorded.name_template != now.name_template),
     ];
     let changed: Vec<&str> = checks.iter().filter(|c| c.1).map(|c| c.0).collect();
     (!changed.is_empty()).then(|| changed.join(", "))
@@ -202,18 +255,64 @@ pub fn read(path: &Path, mut each: impl FnMut(u64, Outcome)) -> io::Result<u64> 
 
 /// What a resume needs from an earlier run's log.
 pub struct Previous {
-    /// Rows already started (or found existing): skipped without an API call.
-    pub done_rows: HashSet<u64>,
+    /// Rows already started (or found existing), by the name they were started
+    /// under: skipped without an API call.
+    pub done: DoneRows,
     /// Length of the log's intact part.
     pub intact: u64,
 }
 
 pub fn previous(path: &Path) -> io::Result<Previous> {
-    let mut done_rows = HashSet::new();
+    let mut done = DoneRows::default();
     let intact = read(path, |_, outcome| {
         if outcome.status.is_done() {
-            done_rows.insert(outcome.row);
+            done.insert(outcome.row, outcome.name.as_deref().unwrap_or_default());
         }
     })?;
-    Ok(Previous { done_rows, intact })
+    Ok(Previous { done, intact })
+}
+
+/// Rows already started, each with a hash of its execution name: a row is done
+/// only if it is planned today under the name it was started under (after
+/// `--force-resume`, a changed row has a new name and is launched). Dense, eight
+/// bytes a row, so a million done rows take 8 MB.
+#[derive(Default)]
+pub struct DoneRows {
+    names: Vec<u64>,
+    count: u64,
+}
+
+impl DoneRows {
+    fn insert(&mut self, row: u64, name: &str) {
+        let index = (row - 1) as usize;
+        if index >= self.names.len() {
+            self.names.resize(index + 1, 0);
+        }
+        if self.names[index] == 0 {
+            self.count += 1;
+        }
+        self.names[index] = name_hash(name);
+    }
+
+    pub fn is_done(&self, row: u64, name: &str) -> bool {
+        let index = (row - 1) as usize;
+        self.names
+            .get(index)
+            .is_some_and(|&h| h != 0 && h == name_hash(name))
+    }
+
+    /// Rows recorded as done.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// A 64-bit hash of a name, never 0 (0 marks a row not done).
+fn name_hash(name: &str) -> u64 {
+    let digest = Sha256::digest(name.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
 }

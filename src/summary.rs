@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::exit;
+use crate::rate::Pacing;
 use crate::report::Counts;
 use crate::runlog::{FAILED, REPORT};
 
@@ -20,6 +21,9 @@ pub struct Summary {
     pub counts: Counts,
     pub this_run: ThisRun,
     pub interrupted: bool,
+    /// The failure count that made the run stop starting rows (`--max-failures`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted_at: Option<u64>,
     pub exit_code: i32,
 }
 
@@ -29,16 +33,19 @@ pub struct ThisRun {
     pub outcomes: Counts,
     pub elapsed_seconds: f64,
     pub calls_per_second: f64,
+    /// The pace at the end, and the throttles answered on the way.
+    pub pacing: Pacing,
 }
 
 impl ThisRun {
-    pub fn new(outcomes: Counts, elapsed: Duration) -> ThisRun {
+    pub fn new(outcomes: Counts, elapsed: Duration, pacing: Pacing) -> ThisRun {
         let secs = elapsed.as_secs_f64();
         let sent = outcomes.started + outcomes.existing + outcomes.failed;
         ThisRun {
             outcomes,
             elapsed_seconds: secs,
             calls_per_second: if secs > 0.0 { sent as f64 / secs } else { 0.0 },
+            pacing,
         }
     }
 }
@@ -60,7 +67,7 @@ impl Summary {
         let c = &self.counts;
         let mut text = format!(
             "{} rows: {} started, {} existing, {} failed, {} invalid, {} not attempted\n\
-             this run: {} rows in {:.1}s ({:.1} starts/s)\n\
+             this run: {} rows in {:.1}s ({:.1} starts/s; pace {:.1}/s, {} throttles)\n\
              report: {}\n",
             self.rows,
             c.started,
@@ -71,6 +78,8 @@ impl Summary {
             self.this_run.outcomes.total(),
             self.this_run.elapsed_seconds,
             self.this_run.calls_per_second,
+            self.this_run.pacing.pace,
+            self.this_run.pacing.throttles,
             Path::new(&self.run_dir).join(REPORT).display(),
         );
         if c.failed > 0 {
@@ -78,6 +87,12 @@ impl Summary {
                 "failed rows: {} (a manifest: run it with --batch-id {} to keep the names)\n",
                 Path::new(&self.run_dir).join(FAILED).display(),
                 self.batch_id
+            );
+        }
+        if let Some(failed) = self.halted_at {
+            text += &format!(
+                "stopped after {failed} rows failed to start (--max-failures): \
+                 the rows after them were not attempted\n"
             );
         }
         if self.interrupted {

@@ -1,17 +1,37 @@
-//! Throttles, server errors and dropped connections, injected by a real HTTP proxy
-//! in front of the emulator: retried by the launcher, within the attempt budget,
-//! and never turned into a second execution.
+//! Throttles, server errors, stalls and dropped connections, injected by a real
+//! HTTP proxy in front of the emulator: retried by the launcher within the attempt
+//! budget, paced down by throttles only, and never turned into a second execution.
 
 mod common;
 
-use common::proxy::{Fault, Proxy};
-use common::{PASS, Workdir, executions, sfn, state_machine};
+use std::time::Duration;
+
+use common::proxy::{Call, Fault, Proxy, throttle_fraction, token_bucket};
+use common::{PASS, WAIT, Workdir, assert_each_row_started_once, numbered_rows, sfn};
 use predicates::prelude::*;
+use serde_json::Value;
+
+/// A run of `rows` numbered rows through `proxy`, with extra arguments.
+fn run_through(proxy: &Proxy, work: &Workdir, arn: &str, rows: u32, args: &[&str]) -> i32 {
+    work.write("jobs.csv", numbered_rows(rows));
+    let out = work
+        .run(arn, "jobs.csv")
+        .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
+        .args(args)
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out.status.code().unwrap()
+}
+
+fn summary(work: &Workdir) -> Value {
+    serde_json::from_str(&work.read("run/summary.json")).unwrap()
+}
 
 #[tokio::test]
-async fn faults_are_retried_and_every_row_starts_exactly_once() {
-    let sm = state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |_, nth| match nth {
+async fn every_kind_of_fault_is_retried_and_each_row_starts_once() {
+    let sm = common::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(common::endpoint(), |call: Call| match call.nth {
         1 => Some(Fault::Throttle),
         2 => Some(Fault::ServerError),
         3 => Some(Fault::DropRequest),
@@ -20,35 +40,27 @@ async fn faults_are_retried_and_every_row_starts_exactly_once() {
         _ => None,
     });
     let work = Workdir::new();
-    let rows: String = (1..=8).map(|i| format!("{i}\n")).collect();
-    work.write("jobs.csv", format!("n\n{rows}"));
-    work.run(&sm.arn, "jobs.csv")
-        .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
-        .args(["--max-attempts", "6", "--call-timeout", "5"])
-        .assert()
-        .code(0);
-    let held = executions(&sfn().await, &sm.arn).await;
-    assert_eq!(held.len(), 8, "each row exactly once");
+    let code = run_through(&proxy, &work, &sm.arn, 8, &["--max-attempts", "6"]);
+    assert_eq!(code, 0);
+    assert_each_row_started_once(&sm.arn, &work, 8).await;
     for record in work.results() {
-        let status = record["status"].as_str().unwrap();
-        assert!(status == "started" || status == "existing", "{record}");
         let name = record["name"].as_str().unwrap();
         let attempts = record["attempts"].as_u64().unwrap();
         assert!((5..=6).contains(&attempts), "{record}");
         assert_eq!(
             u64::from(proxy.calls(name)),
             attempts,
-            "one call per attempt: {record}"
+            "one call per attempt"
         );
     }
 }
 
 #[tokio::test]
 async fn max_attempts_bounds_the_calls_of_a_row() {
-    let sm = state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |_, _| Some(Fault::Throttle));
+    let sm = common::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(common::endpoint(), |_| Some(Fault::Throttle));
     let work = Workdir::new();
-    work.write("jobs.csv", "n\n1\n2\n3\n");
+    work.write("jobs.csv", numbered_rows(3));
     work.run(&sm.arn, "jobs.csv")
         .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
         .args(["--max-attempts", "3"])
@@ -57,7 +69,7 @@ async fn max_attempts_bounds_the_calls_of_a_row() {
         .stderr(predicate::str::contains(
             "3 rows: 0 started, 0 existing, 3 failed",
         ));
-    assert!(executions(&sfn().await, &sm.arn).await.is_empty());
+    assert!(common::executions(&sfn().await, &sm.arn).await.is_empty());
     assert_eq!(
         proxy.total_calls(),
         9,
@@ -68,4 +80,115 @@ async fn max_attempts_bounds_the_calls_of_a_row() {
         assert_eq!(record["error"], "ThrottlingException");
     }
     assert_eq!(work.read("run/failed.jsonl").lines().count(), 3);
+}
+
+#[tokio::test]
+async fn thirty_percent_throttling_for_the_whole_run() {
+    let sm = common::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(common::endpoint(), throttle_fraction(0.3));
+    let work = Workdir::new();
+    let code = run_through(&proxy, &work, &sm.arn, 20, &["--max-attempts", "15"]);
+    assert_eq!(code, 0);
+    assert_each_row_started_once(&sm.arn, &work, 20).await;
+    let pacing = &summary(&work)["this_run"]["pacing"];
+    assert_eq!(pacing["throttles"], proxy.throttled(), "{pacing}");
+    assert!(
+        pacing["pace"].as_f64().unwrap() < 1000.0,
+        "throttles lowered the pace"
+    );
+}
+
+#[tokio::test]
+async fn a_token_bucket_of_20_per_second_under_rate_100() {
+    let sm = common::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(common::endpoint(), token_bucket(20.0, 20.0));
+    let work = Workdir::new();
+    let rows = 150;
+    let args = ["--rate", "100", "--max-attempts", "10"];
+    let code = run_through(&proxy, &work, &sm.arn, rows, &args);
+    assert_eq!(code, 0);
+    assert_each_row_started_once(&sm.arn, &work, rows as usize).await;
+    // A client holding 100/s against a bucket granting 20/s would be throttled
+    // about 4 times per row; the adaptive pace keeps it to a fraction of a row.
+    let throttled = proxy.throttled();
+    eprintln!(
+        "{throttled} throttles for {rows} rows; {:.1} calls/s let through",
+        proxy.passed_per_second()
+    );
+    assert!(throttled < u64::from(rows) / 3, "{throttled} throttles");
+}
+
+#[tokio::test]
+async fn server_error_bursts_are_retried_without_slowing_down() {
+    let sm = common::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(common::endpoint(), |call: Call| {
+        (5..25).contains(&call.index).then_some(Fault::ServerError)
+    });
+    let work = Workdir::new();
+    let code = run_through(&proxy, &work, &sm.arn, 30, &["--max-attempts", "10"]);
+    assert_eq!(code, 0);
+    assert_each_row_started_once(&sm.arn, &work, 30).await;
+    let pacing = &summary(&work)["this_run"]["pacing"];
+    assert_eq!(pacing["throttles"], 0);
+    assert_eq!(pacing["pace"], 1000.0, "5xx leave the pace alone");
+}
+
+#[tokio::test]
+async fn lost_answers_of_running_executions_are_the_same_execution() {
+    let sm = common::state_machine(&sfn().await, WAIT).await;
+    let proxy = Proxy::start(common::endpoint(), |call: Call| {
+        (call.nth == 1).then_some(Fault::LoseResponse)
+    });
+    let work = Workdir::new();
+    assert_eq!(run_through(&proxy, &work, &sm.arn, 6, &[]), 0);
+    assert_each_row_started_once(&sm.arn, &work, 6).await;
+    for record in work.results() {
+        // Same name, same input, still running: AWS answers with the same ARN.
+        assert_eq!(record["status"], "started", "{record}");
+        assert_eq!(record["attempts"], 2, "{record}");
+    }
+}
+
+#[tokio::test]
+async fn stalls_longer_than_the_call_timeout_are_retried() {
+    let sm = common::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(common::endpoint(), |call: Call| match call.nth {
+        1 => Some(Fault::Stall),
+        2 => Some(Fault::Delay(Duration::from_millis(200))),
+        _ => None,
+    });
+    let work = Workdir::new();
+    let code = run_through(&proxy, &work, &sm.arn, 5, &["--call-timeout", "1"]);
+    assert_eq!(code, 0);
+    assert_each_row_started_once(&sm.arn, &work, 5).await;
+    for record in work.results() {
+        assert_eq!(record["attempts"], 2, "{record}");
+    }
+}
+
+#[tokio::test]
+async fn max_failures_stops_starting_and_leaves_the_rest_not_attempted() {
+    let sm = common::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(common::endpoint(), |_| Some(Fault::Throttle));
+    let work = Workdir::new();
+    let args = [
+        "--max-failures",
+        "3",
+        "--max-attempts",
+        "1",
+        "--concurrency",
+        "1",
+    ];
+    assert_eq!(run_through(&proxy, &work, &sm.arn, 50, &args), 1);
+    assert_eq!(
+        proxy.total_calls(),
+        3,
+        "nothing sent after the third failure"
+    );
+    let summary = summary(&work);
+    assert_eq!(summary["halted_at"], 3);
+    assert_eq!(summary["counts"]["failed"], 3);
+    assert_eq!(summary["counts"]["not_attempted"], 47);
+    let report = work.read("run/report.csv");
+    assert_eq!(report.matches(",not_attempted,").count(), 47);
 }

@@ -141,9 +141,13 @@ impl Workdir {
             .unwrap_or_else(|e| panic!("read {name}: {e}"))
     }
 
-    /// The binary, run in this folder, against the emulator, without a progress bar.
+    /// The binary, run in this folder, against the emulator.
     pub fn sfn_batch(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfn-batch"));
+        Command::from_std(self.process())
+    }
+
+    fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sfn-batch"));
         cmd.current_dir(self.path())
             .env("AWS_ENDPOINT_URL", endpoint());
         cmd
@@ -151,7 +155,25 @@ impl Workdir {
 
     /// `sfn-batch run` with the usual arguments, the run dir `run` in this folder.
     pub fn run(&self, state_machine: &str, manifest: &str) -> Command {
-        let mut cmd = self.sfn_batch();
+        Command::from_std(self.run_process(state_machine, manifest))
+    }
+
+    /// The same, as a child process to signal or kill; stderr is piped.
+    pub fn spawn_run(
+        &self,
+        state_machine: &str,
+        manifest: &str,
+        args: &[&str],
+    ) -> std::process::Child {
+        self.run_process(state_machine, manifest)
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sfn-batch")
+    }
+
+    fn run_process(&self, state_machine: &str, manifest: &str) -> std::process::Command {
+        let mut cmd = self.process();
         cmd.args([
             "run",
             "--state-machine",
@@ -174,5 +196,39 @@ impl Workdir {
             .lines()
             .map(|l| serde_json::from_str(l).expect("run log line is JSON"))
             .collect()
+    }
+}
+
+/// Sends a signal by name with the system's `kill`, keeping the tests free of
+/// unsafe code and of a libc dependency.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A manifest of `rows` rows with one column `n` counting from 1.
+pub fn numbered_rows(rows: u32) -> String {
+    let body: String = (1..=rows).map(|i| format!("{i}\n")).collect();
+    format!("n\n{body}")
+}
+
+/// Asserts that AWS holds exactly one execution per row of the run, and that the
+/// run log records every row as started or existing.
+pub async fn assert_each_row_started_once(state_machine_arn: &str, work: &Workdir, rows: usize) {
+    let held = executions(&sfn().await, state_machine_arn).await;
+    assert_eq!(held.len(), rows, "one execution per row");
+    let mut last: std::collections::BTreeMap<u64, serde_json::Value> = Default::default();
+    for record in work.results() {
+        last.insert(record["row"].as_u64().unwrap(), record);
+    }
+    assert_eq!(last.len(), rows, "every row logged");
+    for record in last.values() {
+        let status = record["status"].as_str().unwrap();
+        assert!(status == "started" || status == "existing", "{record}");
+        let name = record["name"].as_str().unwrap();
+        assert!(held.iter().any(|h| h.name == name), "{record} not held");
     }
 }

@@ -8,7 +8,9 @@
 //! calls a second, too few to measure the launcher (the benchmarks use it).
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::{TcpListener, TcpStream};
@@ -23,15 +25,67 @@ pub enum Fault {
     DropRequest,
     /// The request reaches AWS (the execution starts), the answer is lost.
     LoseResponse,
+    /// The request is held, never forwarded and never answered.
+    Stall,
+    /// The request is forwarded and answered after this long.
+    Delay(Duration),
 }
 
-/// Decides, from the execution name and how many StartExecution calls that name
-/// has had (1 for the first), whether this call fails and how.
-pub type Schedule = dyn Fn(&str, u32) -> Option<Fault> + Send + Sync;
+/// One StartExecution call as the proxy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub name: &'a str,
+    /// How many calls this name has had, this one included.
+    pub nth: u32,
+    /// How many StartExecution calls came before this one, any name.
+    pub index: u64,
+}
+
+/// Decides whether a call fails and how.
+pub type Schedule = dyn Fn(Call) -> Option<Fault> + Send + Sync;
+
+/// A schedule that throttles like an AWS account: a token bucket of `capacity`
+/// calls, refilled at `refill` per second; a call finding it empty is throttled.
+pub fn token_bucket(refill: f64, capacity: f64) -> impl Fn(Call) -> Option<Fault> + Send + Sync {
+    let bucket = Mutex::new((capacity, Instant::now()));
+    move |_| {
+        let mut bucket = bucket.lock().unwrap();
+        let (tokens, at) = &mut *bucket;
+        *tokens = (*tokens + at.elapsed().as_secs_f64() * refill).min(capacity);
+        *at = Instant::now();
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            None
+        } else {
+            Some(Fault::Throttle)
+        }
+    }
+}
+
+/// A schedule that throttles a pseudo-random `fraction` of all calls, the same
+/// ones on every run.
+pub fn throttle_fraction(fraction: f64) -> impl Fn(Call) -> Option<Fault> + Send + Sync {
+    move |call| {
+        let mut hasher = std::hash::DefaultHasher::new();
+        (call.name, call.nth).hash(&mut hasher);
+        let draw = (hasher.finish() % 10_000) as f64 / 10_000.0;
+        (draw < fraction).then_some(Fault::Throttle)
+    }
+}
 
 pub struct Proxy {
     pub url: String,
-    calls: Arc<Mutex<HashMap<String, u32>>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+/// What the proxy has seen of StartExecution.
+#[derive(Default)]
+struct Seen {
+    calls: HashMap<String, u32>,
+    total: u64,
+    throttled: u64,
+    /// When each call that was let through arrived.
+    passed: Vec<Instant>,
 }
 
 /// Where requests that are not faulted go.
@@ -46,7 +100,7 @@ impl Proxy {
     /// binary meanwhile).
     pub fn start(
         upstream: String,
-        schedule: impl Fn(&str, u32) -> Option<Fault> + Send + Sync + 'static,
+        schedule: impl Fn(Call) -> Option<Fault> + Send + Sync + 'static,
     ) -> Proxy {
         let upstream = Upstream::Forward(upstream.trim_start_matches("http://").to_string());
         Proxy::listen(upstream, schedule)
@@ -54,18 +108,18 @@ impl Proxy {
 
     /// A stand-in for Step Functions that starts nothing and answers at once.
     pub fn stub() -> Proxy {
-        Proxy::listen(Upstream::Stub, |_, _| None)
+        Proxy::listen(Upstream::Stub, |_| None)
     }
 
     fn listen(
         upstream: Upstream,
-        schedule: impl Fn(&str, u32) -> Option<Fault> + Send + Sync + 'static,
+        schedule: impl Fn(Call) -> Option<Fault> + Send + Sync + 'static,
     ) -> Proxy {
-        let calls = Arc::new(Mutex::new(HashMap::new()));
+        let seen = Arc::new(Mutex::new(Seen::default()));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         std_listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", std_listener.local_addr().unwrap());
-        let shared = (calls.clone(), Arc::new(schedule) as Arc<Schedule>);
+        let shared = (seen.clone(), Arc::new(schedule) as Arc<Schedule>);
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -76,24 +130,45 @@ impl Proxy {
                 let listener = TcpListener::from_std(std_listener).unwrap();
                 loop {
                     let (client, _) = listener.accept().await.unwrap();
-                    let (calls, schedule) = (shared.0.clone(), shared.1.clone());
+                    let (seen, schedule) = (shared.0.clone(), shared.1.clone());
                     let upstream = upstream.clone();
                     tokio::spawn(async move {
-                        let _ = serve(client, &upstream, &calls, &*schedule).await;
+                        let _ = serve(client, &upstream, &seen, &*schedule).await;
                     });
                 }
             });
         });
-        Proxy { url, calls }
+        Proxy { url, seen }
     }
 
     /// StartExecution calls that reached the proxy for this execution name.
     pub fn calls(&self, name: &str) -> u32 {
-        self.calls.lock().unwrap().get(name).copied().unwrap_or(0)
+        self.seen().calls.get(name).copied().unwrap_or(0)
     }
 
-    pub fn total_calls(&self) -> u32 {
-        self.calls.lock().unwrap().values().sum()
+    /// StartExecution calls that reached the proxy.
+    pub fn total_calls(&self) -> u64 {
+        self.seen().total
+    }
+
+    /// StartExecution calls answered with a throttle.
+    pub fn throttled(&self) -> u64 {
+        self.seen().throttled
+    }
+
+    /// StartExecution calls let through per second, from the first to the last.
+    pub fn passed_per_second(&self) -> f64 {
+        let seen = self.seen();
+        match (seen.passed.first(), seen.passed.last()) {
+            (Some(first), Some(last)) if last > first => {
+                (seen.passed.len() - 1) as f64 / last.duration_since(*first).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap()
     }
 }
 
@@ -145,7 +220,7 @@ type Stream = BufStream<TcpStream>;
 async fn serve(
     client: TcpStream,
     upstream: &Upstream,
-    calls: &Mutex<HashMap<String, u32>>,
+    seen: &Mutex<Seen>,
     schedule: &Schedule,
 ) -> std::io::Result<()> {
     let mut client = BufStream::new(client);
@@ -155,14 +230,23 @@ async fn serve(
             .is_some_and(|t| t.ends_with(".StartExecution"));
         let fault = if start {
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
-            let name = body["name"].as_str().unwrap_or_default().to_string();
-            let nth = {
-                let mut calls = calls.lock().unwrap();
-                let n = calls.entry(name.clone()).or_insert(0);
-                *n += 1;
-                *n
+            let name = body["name"].as_str().unwrap_or_default();
+            let mut seen = seen.lock().unwrap();
+            let nth = seen.calls.entry(name.to_string()).or_insert(0);
+            *nth += 1;
+            let call = Call {
+                name,
+                nth: *nth,
+                index: seen.total,
             };
-            schedule(&name, nth)
+            seen.total += 1;
+            let fault = schedule(call);
+            match fault {
+                Some(Fault::Throttle) => seen.throttled += 1,
+                None | Some(Fault::Delay(_)) => seen.passed.push(Instant::now()),
+                _ => {}
+            }
+            fault
         } else {
             None
         };
@@ -189,6 +273,12 @@ async fn serve(
             Some(Fault::LoseResponse) => {
                 forward(upstream, &request).await?;
                 return Ok(());
+            }
+            Some(Fault::Stall) => std::future::pending().await,
+            Some(Fault::Delay(delay)) => {
+                tokio::time::sleep(delay).await;
+                let response = forward(upstream, &request).await?;
+                send(&mut client, &response).await?;
             }
             None => {
                 let response = forward(upstream, &request).await?;
