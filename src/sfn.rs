@@ -192,6 +192,14 @@ pub async fn resolve(
              (arn:<partition>:states:<region>:<account>:stateMachine:<name>[:<version or alias>])"
         )));
     }
+    // A client talks to one region: an ARN of another would only be "not found".
+    if parts[3] != region {
+        return Err(StateMachineError(format!(
+            "state machine {arn} is in region {}, but the AWS region in use is {region}: \
+             pass --region {}",
+            parts[3], parts[3]
+        )));
+    }
     let unqualified = parts[..7].join(":");
     let qualifier = parts.get(7).copied();
     let failed = |e: String| StateMachineError(format!("state machine {arn}: {e}"));

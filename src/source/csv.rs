@@ -78,9 +78,23 @@ fn next<R: Read>(
     let mut line_of = |p: &csv::Position| p.line() + csv.get_mut().newlines_from(p.byte());
     match read {
         Ok(false) => Ok(None),
-        Ok(true) => Ok(Some(line_of(
-            record.position().expect("a read record has a position"),
-        ))),
+        Ok(true) => {
+            let line = line_of(record.position().expect("a read record has a position"));
+            // A NUL is valid UTF-8 but no CSV a person wrote has one: it is nearly
+            // always a UTF-16 export (spreadsheet "Unicode text") or a binary file.
+            match record.iter().position(|field| field.contains('\0')) {
+                Some(field) => Err(at(
+                    row,
+                    Some(line),
+                    format!(
+                        "has a NUL byte (field {}): is the file UTF-16 or binary? \
+                         save it as UTF-8 text",
+                        field + 1
+                    ),
+                )),
+                None => Ok(Some(line)),
+            }
+        }
         Err(e) => {
             let line = e.position().map(&mut line_of);
             Err(error(e, row, line, at))

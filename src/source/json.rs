@@ -93,10 +93,12 @@ pub(super) fn read_lines(
             continue;
         }
         row += 1;
-        let fields = match serde_json::from_slice::<Value>(&buf) {
+        // Without its line break the line is all on serde's line 1.
+        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let fields = match serde_json::from_slice::<Value>(text) {
             Ok(Value::Object(fields)) => fields,
             Ok(other) => return Err(at(Some(row), Some(line), not_an_object(&other))),
-            Err(e) => return Err(at(Some(row), Some(line), syntax_message(&e))),
+            Err(e) => return Err(at(Some(row), Some(line), line_syntax_message(&e))),
         };
         if let Flow::Stop = each(Item {
             row,
@@ -120,6 +122,28 @@ fn not_an_object(value: &Value) -> String {
     format!("is {kind}, expected a JSON object")
 }
 
+/// A read error (a truncated gzip file) is not invalid JSON.
 fn syntax_message(e: &serde_json::Error) -> String {
-    format!("invalid JSON: {e}")
+    if e.is_io() {
+        format!("cannot read: {}", without_position(e))
+    } else {
+        format!("invalid JSON: {e}")
+    }
+}
+
+/// A JSON Lines line is parsed on its own: serde's "line 1" would contradict the
+/// file's line, so only the column is given.
+fn line_syntax_message(e: &serde_json::Error) -> String {
+    format!(
+        "invalid JSON at column {}: {}",
+        e.column(),
+        without_position(e)
+    )
+}
+
+/// serde's message without its " at line L column C".
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&position).unwrap_or(&text).to_string()
 }

@@ -125,10 +125,25 @@ impl ManifestFile {
         Ok(if gzip {
             Box::new(BufReader::with_capacity(
                 256 * 1024,
-                MultiGzDecoder::new(file),
+                Gunzip(MultiGzDecoder::new(file)),
             ))
         } else {
             Box::new(file)
+        })
+    }
+}
+
+/// Says where a decompression error comes from, so that a truncated gzip file is
+/// not reported as bad CSV or JSON.
+struct Gunzip<R>(MultiGzDecoder<R>);
+
+impl<R: Read> Read for Gunzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot decompress gzip, the file is truncated or corrupt: {e}"),
+            )
         })
     }
 }

@@ -143,9 +143,9 @@ mod tests {
 
     use super::*;
 
-    fn read(format: Format, content: &str) -> Result<Vec<Item>, ManifestError> {
+    fn read(format: Format, content: impl AsRef<[u8]>) -> Result<Vec<Item>, ManifestError> {
         let mut file = tempfile::NamedTempFile::new().unwrap();
-        file.write_all(content.as_bytes()).unwrap();
+        file.write_all(content.as_ref()).unwrap();
         let manifest = ManifestFile::local("m", file.path());
         let mut items = Vec::new();
         let options = ParseOptions {
@@ -211,6 +211,42 @@ mod tests {
                 .starts_with("m: row 1 (line 1): invalid JSON"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn jsonl_syntax_errors_give_the_column_not_a_second_line() {
+        let err = read(Format::Jsonl, "{\"a\":1}\n{\"a\":2}\n{\"a\": nope}\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: row 3 (line 3): invalid JSON at column 8: expected ident"
+        );
+        let err = read(Format::Jsonl, "{\"a\":1}\n{\"a\":2}\n{\"a\":\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: row 3 (line 3): invalid JSON at column 5: EOF while parsing a value"
+        );
+    }
+
+    #[test]
+    fn a_truncated_gzip_file_is_named_as_such_in_every_format() {
+        use flate2::{Compression, write::GzEncoder};
+        let values: Vec<String> = (0..2000).map(|i| format!("{{\"a\":{i}}}")).collect();
+        let csv: String = (0..2000).map(|i| format!("{i}\n")).collect();
+        for (format, content) in [
+            (Format::Csv, format!("a\n{csv}")),
+            (Format::Json, format!("[{}]", values.join(","))),
+            (Format::Jsonl, values.join("\n")),
+        ] {
+            let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+            gz.write_all(content.as_bytes()).unwrap();
+            let gz = gz.finish().unwrap();
+            let err = read(format, &gz[..gz.len() / 2]).unwrap_err().to_string();
+            assert!(
+                err.contains("cannot decompress gzip, the file is truncated or corrupt")
+                    && !err.contains("invalid JSON"),
+                "{format:?}: {err}"
+            );
+        }
     }
 
     #[test]
