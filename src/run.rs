@@ -23,7 +23,7 @@ use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
 use crate::progress::Progress;
 use crate::rate::{Pacer, Pacing};
 use crate::report::{self, Counts};
-use crate::runlog::{self, RESULTS, RunDir, RunInfo, RunLog, SUMMARY};
+use crate::runlog::{self, DoneRows, RESULTS, RunDir, RunInfo, RunLog, SUMMARY};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions};
 use crate::summary::{self, Summary, ThisRun};
@@ -153,18 +153,17 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, 
 }
 
 /// Reads the manifest and plans every row, duplicate names included, calling `each`
-/// with the row number and its plan. Both passes go through here, so they judge
+/// with each plan. Both passes go through here, so they judge
 /// every row the same way. Blocking: run it on a blocking thread.
 fn plan_each(
     manifest: &ManifestFile,
     planner: &Planner,
     parse: ParseOptions,
-    mut each: impl FnMut(u64, Planned) -> Flow,
+    mut each: impl FnMut(Planned) -> Flow,
 ) -> Result<(), ManifestError> {
     let mut duplicates = DuplicateNames::default();
     source::for_each_item(manifest, parse, |item| {
-        let row = item.row;
-        each(row, duplicates.check(planner.plan(item)))
+        each(duplicates.check(planner.plan(item)))
     })
 }
 
@@ -178,7 +177,7 @@ async fn check(batch: &Batch, parse: ParseOptions) -> Result<Checked, Error> {
             first_invalid: Vec::new(),
             samples: Vec::new(),
         };
-        plan_each(&manifest, &planner, parse, |_, planned| {
+        plan_each(&manifest, &planner, parse, |planned| {
             checked.rows += 1;
             match planned {
                 Ok(launch) if checked.samples.len() < DRY_RUN_SAMPLES => {
@@ -247,21 +246,7 @@ async fn launch(
     let stop = interrupt.child_token();
     let failure_limit = options.max_failures.map(|m| m.limit(to_do));
     let mut halted_at = None;
-    let (planned_tx, mut planned_rx) = mpsc::channel::<Planned>(PLANNED_BUFFER);
-    let (manifest, planner, parse) = (batch.manifest.clone(), batch.planner.clone(), options.parse);
-    let reader = tokio::task::spawn_blocking(move || {
-        plan_each(&manifest, &planner, parse, |_, planned| {
-            if let Ok(launch) = &planned
-                && previous.done.is_done(launch.row, &launch.name)
-            {
-                return Flow::Continue;
-            }
-            match planned_tx.blocking_send(planned) {
-                Ok(()) => Flow::Continue,
-                Err(_) => Flow::Stop,
-            }
-        })
-    });
+    let (mut planned_rx, reader) = spawn_reader(batch, options.parse, previous.done);
 
     let launcher = Launcher::new(
         Arc::new(client),
@@ -311,6 +296,34 @@ async fn launch(
         interrupted: interrupt.is_cancelled(),
         halted_at,
     })
+}
+
+/// Plans the rows again on a blocking thread and sends those not yet done, in
+/// order, through a bounded channel. It stops by itself when the channel closes.
+fn spawn_reader(
+    batch: &Batch,
+    parse: ParseOptions,
+    done: DoneRows,
+) -> (
+    mpsc::Receiver<Planned>,
+    tokio::task::JoinHandle<Result<(), ManifestError>>,
+) {
+    let (planned_tx, planned_rx) = mpsc::channel::<Planned>(PLANNED_BUFFER);
+    let (manifest, planner) = (batch.manifest.clone(), batch.planner.clone());
+    let reader = tokio::task::spawn_blocking(move || {
+        plan_each(&manifest, &planner, parse, |planned| {
+            if let Ok(launch) = &planned
+                && done.is_done(launch.row, &launch.name)
+            {
+                return Flow::Continue;
+            }
+            match planned_tx.blocking_send(planned) {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Stop,
+            }
+        })
+    });
+    (planned_rx, reader)
 }
 
 fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::io::Result<()> {
