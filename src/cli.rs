@@ -35,16 +35,89 @@ pub struct RunArgs {
     pub state_machine: String,
 
     /// The manifest: a local file, `-` for stdin, or `s3://bucket/key`.
-    #[arg(long, value_name = "FILE|-|s3://BUCKET/KEY")]
-    pub manifest: String,
+    #[arg(
+        long,
+        value_name = "FILE|-|s3://BUCKET/KEY",
+        required_unless_present_any = ["s3_prefix", "dates"],
+        conflicts_with_all = ["s3_prefix", "dates"]
+    )]
+    pub manifest: Option<String>,
 
     /// Manifest format [default: from the file extension; required for stdin].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// CSV field delimiter.
-    #[arg(long, default_value_t = ',')]
-    pub delimiter: char,
+    /// CSV field delimiter [default: ,]; with --s3-prefix, list one level and take
+    /// the common prefixes (`/`) as items instead of objects.
+    #[arg(long, value_name = "C")]
+    pub delimiter: Option<String>,
+
+    /// One item per object under this prefix (`{date}` placeholders: one listing per
+    /// date of --dates).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX", help_heading = "S3 listing")]
+    pub s3_prefix: Option<String>,
+
+    /// Renders each item's `output` field from its fields (`s3://out/{relative}`).
+    #[arg(long, value_name = "TEMPLATE", help_heading = "S3 listing")]
+    pub output_template: Option<String>,
+
+    /// Keep only keys (relative to the prefix) matching this glob; `*` crosses `/`.
+    #[arg(long, value_name = "GLOB", help_heading = "S3 listing")]
+    pub include: Vec<String>,
+
+    /// Leave out keys matching this glob (excludes win over includes).
+    #[arg(long, value_name = "GLOB", help_heading = "S3 listing")]
+    pub exclude: Vec<String>,
+
+    /// Keep objects modified at or after this date or RFC 3339 time.
+    #[arg(long, value_name = "DATE|TIME", help_heading = "S3 listing")]
+    pub modified_after: Option<String>,
+
+    /// Keep objects modified before this date or RFC 3339 time.
+    #[arg(long, value_name = "DATE|TIME", help_heading = "S3 listing")]
+    pub modified_before: Option<String>,
+
+    /// Keep objects of at least this many bytes.
+    #[arg(long, value_name = "BYTES", help_heading = "S3 listing")]
+    pub min_size: Option<i64>,
+
+    /// List every object below the prefix (the default; the opposite of --delimiter).
+    #[arg(long, conflicts_with = "delimiter", help_heading = "S3 listing")]
+    pub recursive: bool,
+
+    /// Start listing after this key.
+    #[arg(long, value_name = "KEY", help_heading = "S3 listing")]
+    pub start_after: Option<String>,
+
+    /// One item per step from FROM to TO, inclusive, in UTC (2024-01-01..2024-03-31).
+    #[arg(long, value_name = "FROM..TO", help_heading = "Date range")]
+    pub dates: Option<String>,
+
+    /// The step of --dates: 1d, 6h, 30min, 2w, 1mo [default: 1d].
+    #[arg(
+        long,
+        value_name = "STEP",
+        requires = "dates",
+        help_heading = "Date range"
+    )]
+    pub every: Option<String>,
+
+    /// Newest first.
+    #[arg(long, requires = "dates", help_heading = "Date range")]
+    pub reverse: bool,
+
+    /// Take only the items of shard I of N (by a stable hash of each item): N hosts
+    /// share one batch without overlap.
+    #[arg(long, value_name = "I/N", help_heading = "Selection")]
+    pub shard: Option<String>,
+
+    /// Skip the first N items (after the shard).
+    #[arg(long, value_name = "N", help_heading = "Selection")]
+    pub offset: Option<u64>,
+
+    /// Take at most N items (after the shard and offset).
+    #[arg(long, value_name = "N", help_heading = "Selection")]
+    pub limit: Option<u64>,
 
     /// Execution input as a JSON template with `{field}` placeholders, or `@FILE`
     /// to read it from a file [default: the row itself as a JSON object].

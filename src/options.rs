@@ -12,8 +12,11 @@ use crate::error::Error;
 use crate::launcher::{Backoff, LaunchOptions};
 use crate::plan::{MAX_BATCH_ID_CHARS, check_name};
 use crate::progress::ProgressMode;
-use crate::source::{Format, Location, ParseOptions};
-use crate::template::{InputTemplate, TextTemplate};
+use crate::source::{
+    DateRange, Fields, Filter, Format, Listing, Location, ParseOptions, Selection, Shard, Source,
+    Step,
+};
+use crate::template::{Context, InputTemplate, TextTemplate, split_s3_url};
 
 /// A template with the text it was parsed from (recorded in the run dir).
 #[derive(Debug, Clone)]
@@ -25,8 +28,10 @@ pub struct Sourced<T> {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub state_machine: String,
-    pub manifest: Location,
+    pub source: Source,
     pub parse: ParseOptions,
+    pub selection: Selection,
+    pub output_template: Option<Sourced<TextTemplate>>,
     pub input_template: Option<Sourced<InputTemplate>>,
     pub name_template: Option<Sourced<TextTemplate>>,
     pub batch_id: Option<String>,
@@ -47,36 +52,43 @@ pub struct RunOptions {
 impl RunOptions {
     pub fn from_args(args: RunArgs) -> Result<RunOptions, Error> {
         let usage = |m: String| Error::Usage(m);
-        let manifest = Location::parse(&args.manifest);
-        let format = match (args.format, &manifest) {
-            (Some(format), _) => format,
-            (None, Location::Stdin) => {
-                return Err(usage(
-                    "--format is required when the manifest is stdin".into(),
-                ));
-            }
-            (None, location) => Format::from_name(&location.display_name()).ok_or_else(|| {
-                usage(format!(
-                    "cannot tell the format of {} from its name; pass --format csv|json|jsonl",
-                    location.display_name()
-                ))
-            })?,
+        let (source, parse) = source(&args)?;
+        let selection = Selection {
+            shard: args
+                .shard
+                .as_deref()
+                .map(Shard::parse)
+                .transpose()
+                .map_err(|e| usage(format!("--shard: {e}")))?,
+            offset: args.offset.unwrap_or(0),
+            limit: args.limit,
         };
-        if !args.delimiter.is_ascii() {
-            return Err(usage(format!(
-                "--delimiter {:?} must be one ASCII character",
-                args.delimiter
-            )));
-        }
-        let input_template = args
-            .input_template
-            .map(|arg| {
-                let text = read_arg_file(&arg)?;
-                let template = InputTemplate::parse(&text)
-                    .map_err(|e| usage(format!("--input-template: {e}")))?;
+        let output_template = args
+            .output_template
+            .map(|text| {
+                let template = TextTemplate::parse(&text)
+                    .map_err(|e| usage(format!("--output-template: {e}")))?;
                 Ok::<_, Error>(Sourced { text, template })
             })
             .transpose()?;
+        let input_template = match args.input_template {
+            Some(arg) => Some(read_arg_file(&arg)?),
+            // A listing's items have many fields; the state machine wants the pair.
+            None if matches!(source, Source::Listing(_)) => {
+                let output = match output_template {
+                    Some(_) => r#", "output": "{output}""#,
+                    None => "",
+                };
+                Some(format!(r#"{{"input": "{{input}}"{output}}}"#))
+            }
+            None => None,
+        }
+        .map(|text| {
+            let template =
+                InputTemplate::parse(&text).map_err(|e| usage(format!("--input-template: {e}")))?;
+            Ok::<_, Error>(Sourced { text, template })
+        })
+        .transpose()?;
         let name_template = args
             .name_template
             .map(|text| {
@@ -127,11 +139,10 @@ impl RunOptions {
         };
         Ok(RunOptions {
             state_machine: args.state_machine,
-            manifest,
-            parse: ParseOptions {
-                format,
-                delimiter: args.delimiter as u8,
-            },
+            source,
+            parse,
+            selection,
+            output_template,
             input_template,
             name_template,
             batch_id: args.batch_id,
@@ -164,6 +175,190 @@ impl RunOptions {
             },
         })
     }
+}
+
+/// Where the items come from: a manifest, an S3 listing, a date range, or a
+/// listing per date.
+fn source(args: &RunArgs) -> Result<(Source, ParseOptions), Error> {
+    let usage = |m: String| Error::Usage(m);
+    let generated = ParseOptions {
+        format: Format::Jsonl,
+        delimiter: b',',
+    };
+    let dates = args
+        .dates
+        .as_deref()
+        .map(|range| {
+            let every = Step::parse(args.every.as_deref().unwrap_or("1d"))
+                .map_err(|e| usage(format!("--every: {e}")))?;
+            DateRange::parse(range, every, args.reverse).map_err(|e| usage(format!("--dates: {e}")))
+        })
+        .transpose()?;
+    if let Some(prefix) = &args.s3_prefix {
+        return Ok((
+            Source::Listing(Box::new(listing(args, prefix, dates)?)),
+            generated,
+        ));
+    }
+    let listing_only = [
+        ("--include", !args.include.is_empty()),
+        ("--exclude", !args.exclude.is_empty()),
+        ("--modified-after", args.modified_after.is_some()),
+        ("--modified-before", args.modified_before.is_some()),
+        ("--min-size", args.min_size.is_some()),
+        ("--recursive", args.recursive),
+        ("--start-after", args.start_after.is_some()),
+    ];
+    if let Some((flag, _)) = listing_only.iter().find(|(_, given)| *given) {
+        return Err(usage(format!(
+            "{flag} applies to --s3-prefix listings only"
+        )));
+    }
+    if let Some(dates) = dates {
+        return Ok((Source::Dates(dates), generated));
+    }
+    let location = Location::parse(args.manifest.as_deref().expect("clap requires a source"));
+    let format = match (args.format, &location) {
+        (Some(format), _) => format,
+        (None, Location::Stdin) => {
+            return Err(usage(
+                "--format is required when the manifest is stdin".into(),
+            ));
+        }
+        (None, location) => Format::from_name(&location.display_name()).ok_or_else(|| {
+            usage(format!(
+                "cannot tell the format of {} from its name; pass --format csv|json|jsonl",
+                location.display_name()
+            ))
+        })?,
+    };
+    let delimiter = args.delimiter.as_deref().unwrap_or(",");
+    let [delimiter] = delimiter.as_bytes() else {
+        return Err(usage(format!(
+            "--delimiter {delimiter:?} must be one ASCII character"
+        )));
+    };
+    Ok((
+        Source::Manifest(location),
+        ParseOptions {
+            format,
+            delimiter: *delimiter,
+        },
+    ))
+}
+
+/// `--s3-prefix` and its filters; with `--dates`, one prefix per date.
+fn listing(args: &RunArgs, prefix: &str, dates: Option<DateRange>) -> Result<Listing, Error> {
+    let usage = |m: String| Error::Usage(m);
+    let Some((bucket, prefix_template)) = split_s3_url(prefix) else {
+        return Err(usage(format!(
+            "--s3-prefix must be s3://BUCKET/PREFIX, not {prefix:?}"
+        )));
+    };
+    let template =
+        TextTemplate::parse(prefix_template).map_err(|e| usage(format!("--s3-prefix: {e}")))?;
+    let prefixes = match &dates {
+        None if template.has_placeholders() => {
+            return Err(usage(format!(
+                "--s3-prefix {prefix} has placeholders: give --dates to fill them"
+            )));
+        }
+        None => vec![(prefix_template.to_string(), Fields::new())],
+        Some(range) if !template.has_placeholders() => {
+            return Err(usage(format!(
+                "--dates with --s3-prefix needs a placeholder in the prefix \
+                 (s3://bucket/events/dt={{date}}/), or the same prefix is listed for every date: {} ",
+                range.description()
+            )));
+        }
+        Some(range) => range
+            .items()
+            .map(|fields| {
+                let ctx = Context {
+                    fields: &fields,
+                    row: 0,
+                    batch: "",
+                    name: "",
+                };
+                let rendered = template
+                    .render(&ctx)
+                    .map_err(|e| usage(format!("--s3-prefix: {e}")))?;
+                Ok((rendered, fields))
+            })
+            .collect::<Result<_, Error>>()?,
+    };
+    let time = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| parse_time(t).map_err(|e| usage(format!("{flag}: {e}"))))
+            .transpose()
+    };
+    let filter = Filter {
+        include: Filter::globs(&args.include).map_err(|e| usage(format!("--include: {e}")))?,
+        exclude: Filter::globs(&args.exclude).map_err(|e| usage(format!("--exclude: {e}")))?,
+        modified_after: time("--modified-after", &args.modified_after)?,
+        modified_before: time("--modified-before", &args.modified_before)?,
+        min_size: args.min_size,
+    };
+    let delimiter = args.delimiter.clone();
+    if delimiter.is_some()
+        && (filter.modified_after.is_some()
+            || filter.modified_before.is_some()
+            || filter.min_size.is_some())
+    {
+        return Err(usage(
+            "--delimiter lists common prefixes, which have no size or modification time: \
+             drop --modified-after, --modified-before and --min-size"
+                .into(),
+        ));
+    }
+    let description = match &dates {
+        Some(range) => format!("{prefix} for dates {}", range.description()),
+        None => prefix.to_string(),
+    };
+    // Everything that decides what is listed: the batch id derives from it, never
+    // from what the listing returned (that changes as objects come and go).
+    let identity = format!(
+        "{description}\ninclude {:?}\nexclude {:?}\nmodified {:?}..{:?}\nmin size {:?}\ndelimiter {:?}\nstart after {:?}",
+        args.include,
+        args.exclude,
+        filter.modified_after,
+        filter.modified_before,
+        filter.min_size,
+        delimiter,
+        args.start_after
+    );
+    Ok(Listing {
+        bucket: bucket.to_string(),
+        prefixes,
+        filter,
+        delimiter,
+        start_after: args.start_after.clone(),
+        description,
+        identity,
+        short_name: prefix_template
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+/// A date (midnight UTC) or an RFC 3339 time.
+fn parse_time(text: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(time) = text.parse::<jiff::Timestamp>() {
+        return Ok(time);
+    }
+    text.parse::<jiff::civil::Date>()
+        .ok()
+        .filter(|_| !text.contains('T'))
+        .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not a date (2024-01-01) or an RFC 3339 time (2024-01-01T00:00:00Z)"
+            )
+        })
 }
 
 /// `--max-failures`: how many rows may fail to start before the run stops starting

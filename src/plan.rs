@@ -47,6 +47,7 @@ pub struct Planner {
     batch_id: String,
     input: Option<InputTemplate>,
     name: Option<TextTemplate>,
+    output: Option<TextTemplate>,
 }
 
 impl Planner {
@@ -61,11 +62,19 @@ impl Planner {
             batch_id,
             input,
             name,
+            output: None,
         }
     }
 
-    pub fn plan(&self, item: Item) -> Planned {
-        match self.render(&item) {
+    /// `--output-template`: renders the row's `output` field from its other fields,
+    /// before the name and input (which may use it).
+    pub fn with_output(self, output: Option<TextTemplate>) -> Planner {
+        Planner { output, ..self }
+    }
+
+    pub fn plan(&self, mut item: Item) -> Planned {
+        let rendered = self.add_output(&mut item).and_then(|()| self.render(&item));
+        match rendered {
             Ok((name, input)) => Ok(Launch {
                 row: item.row,
                 line: item.line,
@@ -80,6 +89,21 @@ impl Planner {
                 fields: item.fields,
             }),
         }
+    }
+
+    fn add_output(&self, item: &mut Item) -> Result<(), String> {
+        let Some(template) = &self.output else {
+            return Ok(());
+        };
+        let ctx = Context {
+            fields: &item.fields,
+            row: item.row,
+            batch: &self.batch_id,
+            name: "",
+        };
+        let output = template.render(&ctx).map_err(|e| format!("output: {e}"))?;
+        item.fields.insert("output".to_string(), output.into());
+        Ok(())
     }
 
     fn render(&self, item: &Item) -> Result<(String, String), String> {

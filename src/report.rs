@@ -54,6 +54,53 @@ impl Counts {
     }
 }
 
+/// The rows of a batch, by number: every row of the manifest, or those a run
+/// selects (`--shard`, `--offset`, `--limit`). A bitmap: 10 million rows take 1.25 MB.
+#[derive(Debug, Default, Clone)]
+pub struct BatchRows {
+    bits: Vec<u64>,
+    count: u64,
+}
+
+impl BatchRows {
+    pub fn insert(&mut self, row: u64) {
+        let (word, bit) = ((row / 64) as usize, row % 64);
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        if self.bits[word] & (1 << bit) == 0 {
+            self.count += 1;
+        }
+        self.bits[word] |= 1 << bit;
+    }
+
+    pub fn contains(&self, row: u64) -> bool {
+        let (word, bit) = ((row / 64) as usize, row % 64);
+        self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The highest row number, 0 when empty.
+    fn last(&self) -> u64 {
+        (0..self.bits.len() as u64 * 64)
+            .rev()
+            .find(|&row| self.contains(row))
+            .unwrap_or(0)
+    }
+
+    /// Row numbers in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..=self.last()).filter(|&row| self.contains(row))
+    }
+}
+
 const COLUMNS: [&str; 9] = [
     "row",
     "line",
@@ -66,19 +113,19 @@ const COLUMNS: [&str; 9] = [
     "message",
 ];
 
-/// Writes `report.csv` and `failed.jsonl` for a manifest of `total_rows` rows and
-/// returns the final counts. Rows the log never mentions are `not_attempted`.
-pub fn write(run_dir: &RunDir, total_rows: u64) -> io::Result<Counts> {
+/// Writes `report.csv` and `failed.jsonl` for the rows of a batch and returns the
+/// final counts. Rows the log never mentions are `not_attempted`.
+pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Counts> {
     let log_path = run_dir.file(RESULTS);
-    let mut last_offset: Vec<Option<u64>> = vec![None; total_rows as usize];
+    let mut last_offset: Vec<Option<u64>> = vec![None; rows.last() as usize];
     let mut field_names: Vec<String> = Vec::new();
     runlog::read(&log_path, |offset, outcome| {
-        // A row past the end belongs to a longer manifest resumed with
-        // --force-resume: it is not part of this batch any more.
-        let Some(last) = last_offset.get_mut(outcome.row as usize - 1) else {
+        // A row outside the batch was logged by a run with another selection, or
+        // belongs to a longer manifest resumed with --force-resume.
+        if !rows.contains(outcome.row) {
             return;
-        };
-        *last = Some(offset);
+        }
+        last_offset[outcome.row as usize - 1] = Some(offset);
         for key in outcome.fields.keys() {
             if !field_names.contains(key) {
                 field_names.push(key.clone());
@@ -101,10 +148,10 @@ pub fn write(run_dir: &RunDir, total_rows: u64) -> io::Result<Counts> {
         }));
     csv.write_record(header)?;
     let mut counts = Counts::default();
-    for (index, offset) in last_offset.iter().enumerate() {
-        let outcome = match offset {
-            Some(offset) => log.outcome_at(*offset)?,
-            None => never_logged(index as u64 + 1),
+    for row in rows.iter() {
+        let outcome = match last_offset[row as usize - 1] {
+            Some(offset) => log.outcome_at(offset)?,
+            None => never_logged(row),
         };
         counts.add(outcome.status);
         csv.write_record(csv_record(&outcome, &field_names))?;

@@ -22,10 +22,10 @@ use crate::outcome::Outcome;
 use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
 use crate::progress::Progress;
 use crate::rate::{Pacer, Pacing};
-use crate::report::{self, Counts};
+use crate::report::{self, BatchRows, Counts};
 use crate::runlog::{self, DoneRows, RESULTS, RunDir, RunInfo, RunLog, SUMMARY};
 use crate::sfn::{self, Kind, StateMachine};
-use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions};
+use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::summary::{self, Summary, ThisRun};
 
 /// How a run ended, when it ran to its end.
@@ -48,17 +48,42 @@ impl Finished {
     }
 }
 
-/// What both passes share: the checked state machine, the manifest, the planner.
+/// A batch: its id, the checked state machine, and how to go over its rows.
 struct Batch {
     id: String,
     state_machine: StateMachine,
+    pass: Pass,
+}
+
+/// One pass over the batch's rows: reads the manifest, selects the rows of this
+/// run, plans each one. Both passes go through here, so they judge every row the
+/// same way.
+#[derive(Clone)]
+struct Pass {
     manifest: Arc<ManifestFile>,
     planner: Arc<Planner>,
+    parse: ParseOptions,
+    selection: Selection,
+}
+
+impl Pass {
+    /// Calls `each` with every selected row's plan, duplicate names included.
+    /// Blocking: run it on a blocking thread.
+    fn plan_each(&self, mut each: impl FnMut(Planned) -> Flow) -> Result<(), ManifestError> {
+        let mut duplicates = DuplicateNames::default();
+        let plan = |item| each(duplicates.check(self.planner.plan(item)));
+        source::for_each_item(&self.manifest, self.parse, self.selection.apply(plan))
+    }
+
+    fn manifest(&self) -> &ManifestFile {
+        &self.manifest
+    }
 }
 
 /// Rows planned by the first pass, and a few of them to show.
 struct Checked {
-    rows: u64,
+    /// The rows of this run (all, or those `--shard`, `--offset`, `--limit` select).
+    rows: BatchRows,
     invalid: u64,
     first_invalid: Vec<Invalid>,
     samples: Vec<Launch>,
@@ -82,8 +107,8 @@ const PLANNED_BUFFER: usize = 1024;
 pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let batch = prepare(&options, &clients).await?;
-    let checked = check(&batch, options.parse).await?;
-    let manifest = batch.manifest.display_name();
+    let checked = check(&batch).await?;
+    let manifest = batch.pass.manifest().display_name();
     if options.dry_run {
         print_dry_run(manifest, &checked);
         return Ok(Finished::DryRun {
@@ -96,7 +121,7 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
             manifest: manifest.to_string(),
             first: checked.first_invalid,
             count: checked.invalid,
-            rows: checked.rows,
+            rows: checked.rows.len(),
         });
     }
     if checked.invalid > 0 {
@@ -106,9 +131,9 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
             checked.invalid
         );
     }
-    if checked.rows == 0 && !options.allow_empty {
+    if checked.rows.is_empty() && !options.allow_empty {
         return Err(Error::Usage(format!(
-            "{manifest} has no rows: nothing to start (pass --allow-empty to accept that)"
+            "{manifest}: no rows to start (pass --allow-empty to accept that)"
         )));
     }
     let run_dir = RunDir::open(
@@ -116,8 +141,8 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         &run_info(&options, &batch),
         options.force_resume,
     )?;
-    let launched = launch(&options, &batch, &run_dir, clients.sfn, checked.rows).await?;
-    let summary = summarize(batch, &run_dir, checked.rows, launched)?;
+    let launched = launch(&options, &batch, &run_dir, clients.sfn, checked.rows.len()).await?;
+    let summary = summarize(batch, &run_dir, &checked.rows, launched)?;
     eprint!("{}", summary.human());
     Ok(Finished::Run(Box::new(summary)))
 }
@@ -133,7 +158,7 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, 
             state_machine.arn
         );
     }
-    let manifest = ManifestFile::materialize(&options.manifest, &clients.s3).await?;
+    let manifest = options.source.materialize(&clients.s3).await?;
     let id = options
         .batch_id
         .clone()
@@ -143,42 +168,35 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, 
         id.clone(),
         options.input_template.as_ref().map(|t| t.template.clone()),
         options.name_template.as_ref().map(|t| t.template.clone()),
-    );
+    )
+    .with_output(options.output_template.as_ref().map(|t| t.template.clone()));
     Ok(Batch {
         id,
         state_machine,
-        manifest: Arc::new(manifest),
-        planner: Arc::new(planner),
-    })
-}
-
-/// Reads the manifest and plans every row, duplicate names included, calling `each`
-/// with each plan. Both passes go through here, so they judge
-/// every row the same way. Blocking: run it on a blocking thread.
-fn plan_each(
-    manifest: &ManifestFile,
-    planner: &Planner,
-    parse: ParseOptions,
-    mut each: impl FnMut(Planned) -> Flow,
-) -> Result<(), ManifestError> {
-    let mut duplicates = DuplicateNames::default();
-    source::for_each_item(manifest, parse, |item| {
-        each(duplicates.check(planner.plan(item)))
+        pass: Pass {
+            manifest: Arc::new(manifest),
+            planner: Arc::new(planner),
+            parse: options.parse,
+            selection: options.selection,
+        },
     })
 }
 
 /// The first pass: renders and checks every row without starting anything.
-async fn check(batch: &Batch, parse: ParseOptions) -> Result<Checked, Error> {
-    let (manifest, planner) = (batch.manifest.clone(), batch.planner.clone());
+async fn check(batch: &Batch) -> Result<Checked, Error> {
+    let pass = batch.pass.clone();
     tokio::task::spawn_blocking(move || {
         let mut checked = Checked {
-            rows: 0,
+            rows: BatchRows::default(),
             invalid: 0,
             first_invalid: Vec::new(),
             samples: Vec::new(),
         };
-        plan_each(&manifest, &planner, parse, |planned| {
-            checked.rows += 1;
+        pass.plan_each(|planned| {
+            checked.rows.insert(match &planned {
+                Ok(launch) => launch.row,
+                Err(invalid) => invalid.row,
+            });
             match planned {
                 Ok(launch) if checked.samples.len() < DRY_RUN_SAMPLES => {
                     checked.samples.push(launch)
@@ -199,21 +217,28 @@ async fn check(batch: &Batch, parse: ParseOptions) -> Result<Checked, Error> {
     .expect("manifest check panicked")
 }
 
+/// `--run-dir`, or `sfn-batch-runs/<batch id>`, one per shard: the shards of a
+/// batch share its names but not a run dir (they may run on one host at once).
 fn run_dir_path(options: &RunOptions, batch: &Batch) -> PathBuf {
-    options
-        .run_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("sfn-batch-runs").join(&batch.id))
+    let default = || {
+        let dir = match options.selection.shard {
+            Some(shard) => format!("{}-shard-{}-of-{}", batch.id, shard.index, shard.count),
+            None => batch.id.clone(),
+        };
+        PathBuf::from("sfn-batch-runs").join(dir)
+    };
+    options.run_dir.clone().unwrap_or_else(default)
 }
 
 fn run_info(options: &RunOptions, batch: &Batch) -> RunInfo {
     RunInfo {
         batch_id: batch.id.clone(),
         state_machine_arn: batch.state_machine.arn.clone(),
-        manifest: batch.manifest.display_name().to_string(),
-        manifest_sha256: batch.manifest.sha256().to_string(),
+        manifest: batch.pass.manifest().display_name().to_string(),
+        manifest_sha256: batch.pass.manifest().sha256().to_string(),
         input_template: options.input_template.as_ref().map(|t| t.text.clone()),
         name_template: options.name_template.as_ref().map(|t| t.text.clone()),
+        output_template: options.output_template.as_ref().map(|t| t.text.clone()),
     }
 }
 
@@ -246,7 +271,7 @@ async fn launch(
     let stop = interrupt.child_token();
     let failure_limit = options.max_failures.map(|m| m.limit(to_do));
     let mut halted_at = None;
-    let (mut planned_rx, reader) = spawn_reader(batch, options.parse, previous.done);
+    let (mut planned_rx, reader) = spawn_reader(batch, previous.done);
 
     let launcher = Launcher::new(
         Arc::new(client),
@@ -302,16 +327,15 @@ async fn launch(
 /// order, through a bounded channel. It stops by itself when the channel closes.
 fn spawn_reader(
     batch: &Batch,
-    parse: ParseOptions,
     done: DoneRows,
 ) -> (
     mpsc::Receiver<Planned>,
     tokio::task::JoinHandle<Result<(), ManifestError>>,
 ) {
     let (planned_tx, planned_rx) = mpsc::channel::<Planned>(PLANNED_BUFFER);
-    let (manifest, planner) = (batch.manifest.clone(), batch.planner.clone());
+    let pass = batch.pass.clone();
     let reader = tokio::task::spawn_blocking(move || {
-        plan_each(&manifest, &planner, parse, |planned| {
+        pass.plan_each(|planned| {
             if let Ok(launch) = &planned
                 && done.is_done(launch.row, &launch.name)
             {
@@ -336,7 +360,7 @@ fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::
 fn summarize(
     batch: Batch,
     run_dir: &RunDir,
-    rows: u64,
+    rows: &BatchRows,
     launched: Launched,
 ) -> Result<Summary, Error> {
     let counts = report::write(run_dir, rows).map_err(Error::run(format!(
@@ -347,7 +371,7 @@ fn summarize(
         batch_id: batch.id,
         state_machine_arn: batch.state_machine.arn,
         run_dir: run_dir.path().display().to_string(),
-        rows,
+        rows: rows.len(),
         counts,
         this_run: ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing),
         interrupted: launched.interrupted,
@@ -375,8 +399,8 @@ fn print_dry_run(manifest: &str, checked: &Checked) {
     eprint!("{}", invalid_row_lines(manifest, &checked.first_invalid));
     println!(
         "dry run: {} rows, {} valid, {} invalid; nothing was started",
-        checked.rows,
-        checked.rows - checked.invalid,
+        checked.rows.len(),
+        checked.rows.len() - checked.invalid,
         checked.invalid
     );
 }
@@ -385,29 +409,25 @@ fn print_dry_run(manifest: &str, checked: &Checked) {
 /// machine, so the same command on the same manifest finds the same run dir and
 /// the same names, and a changed manifest is a new batch.
 fn default_batch_id(manifest: &ManifestFile, state_machine_arn: &str) -> String {
-    let base = std::path::Path::new(manifest.display_name())
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(|n| n.split('.').next().unwrap_or(n))
-        .unwrap_or("stdin");
-    let mut stem: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(24)
-        .collect();
-    if stem.trim_matches('-').is_empty() {
+    let short_name = manifest.short_name();
+    let base = short_name.split('.').next().unwrap_or(short_name);
+    // Characters a name may not hold (or CloudWatch would not like) become one `-`.
+    let mut stem = String::new();
+    for c in base.chars() {
+        match c.is_ascii_alphanumeric() || c == '_' {
+            true => stem.push(c),
+            false if !stem.ends_with('-') => stem.push('-'),
+            false => {}
+        }
+    }
+    let mut stem: String = stem.trim_matches('-').chars().take(24).collect();
+    if stem.is_empty() {
         stem = "batch".to_string();
     }
     let mut hasher = Sha256::new();
     hasher.update(state_machine_arn.as_bytes());
     hasher.update(b"\n");
-    hasher.update(manifest.sha256().as_bytes());
+    hasher.update(manifest.identity().as_bytes());
     format!("{stem}-{}", &hex::encode(hasher.finalize())[..8])
 }
 

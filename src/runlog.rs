@@ -31,6 +31,8 @@ pub struct RunInfo {
     pub manifest_sha256: String,
     pub input_template: Option<String>,
     pub name_template: Option<String>,
+    #[serde(default)]
+    pub output_template: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,10 @@ fn difference(recorded: &RunInfo, now: &RunInfo) -> Option<String> {
             recorded.input_template != now.input_template,
         ),
         ("name template", recorded.name_template != now.name_template),
+        (
+            "output template",
+            recorded.output_template != now.output_template,
+        ),
     ];
     let changed: Vec<&str> = checks.iter().filter(|c| c.1).map(|c| c.0).collect();
     (!changed.is_empty()).then(|| changed.join(", "))

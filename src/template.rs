@@ -4,6 +4,9 @@
 //! Rendering is one pass: a value is inserted verbatim and never expanded again, and
 //! the input template is substituted inside parsed JSON strings, so no value can
 //! break or inject JSON structure. `{{` and `}}` are literal braces.
+//!
+//! `{field:FORMAT}` formats a date (`2024-01-31`) or an RFC 3339 time
+//! (`2024-01-31T05:00:00Z`) with strftime directives: `{date:%Y/%m/%d}`.
 
 use std::fmt;
 
@@ -21,6 +24,8 @@ pub struct TemplateError(String);
 pub enum RenderError {
     MissingField(String),
     NotS3Url { field: String, value: String },
+    NotADate { field: String, value: String },
+    BadFormat { format: String, error: String },
 }
 
 impl fmt::Display for RenderError {
@@ -29,6 +34,13 @@ impl fmt::Display for RenderError {
             RenderError::MissingField(field) => write!(f, "the row has no field `{field}`"),
             RenderError::NotS3Url { field, value } => {
                 write!(f, "field `{field}` is not an s3:// URL: {value:?}")
+            }
+            RenderError::NotADate { field, value } => write!(
+                f,
+                "field `{field}` is not a date (YYYY-MM-DD) or an RFC 3339 time: {value:?}"
+            ),
+            RenderError::BadFormat { format, error } => {
+                write!(f, "cannot format with {format:?}: {error}")
             }
         }
     }
@@ -49,6 +61,11 @@ enum Segment {
     Field(String),
     Bucket(String),
     Key(String),
+    /// `{field:FORMAT}`: a date or time, strftime-formatted.
+    Formatted {
+        field: String,
+        format: String,
+    },
     Row,
     Batch,
     Name,
@@ -117,6 +134,10 @@ impl TextTemplate {
         self.segments.contains(&Segment::Name)
     }
 
+    pub fn has_placeholders(&self) -> bool {
+        self.segments.iter().any(|s| !matches!(s, Segment::Text(_)))
+    }
+
     /// Renders to a string; non-string values are written as JSON text.
     pub fn render(&self, ctx: &Context) -> Result<String, RenderError> {
         let mut out = String::new();
@@ -141,14 +162,20 @@ impl TextTemplate {
 
 impl Segment {
     /// Built-ins win over fields of the same name; `x.bucket` / `x.key` split an
-    /// `s3://` URL unless the row has a field literally named so.
+    /// `s3://` URL and `x:FORMAT` formats a date, unless the row has a field
+    /// literally named so.
     fn parse(placeholder: &str) -> Segment {
         match placeholder {
             "row" => Segment::Row,
             "batch" => Segment::Batch,
             "name" => Segment::Name,
             _ => {
-                if let Some(field) = placeholder.strip_suffix(".bucket") {
+                if let Some((field, format)) = placeholder.split_once(':') {
+                    Segment::Formatted {
+                        field: field.to_string(),
+                        format: format.to_string(),
+                    }
+                } else if let Some(field) = placeholder.strip_suffix(".bucket") {
                     Segment::Bucket(field.to_string())
                 } else if let Some(field) = placeholder.strip_suffix(".key") {
                     Segment::Key(field.to_string())
@@ -189,11 +216,39 @@ impl Segment {
             Segment::Field(name) => field(name)?,
             Segment::Bucket(name) => url_part(name, "bucket", |(bucket, _)| bucket)?,
             Segment::Key(name) => url_part(name, "key", |(_, key)| key)?,
+            Segment::Formatted {
+                field: name,
+                format,
+            } => match ctx.fields.get(&format!("{name}:{format}")) {
+                Some(whole) => whole.clone(),
+                None => Value::String(format_date(name, &field(name)?, format)?),
+            },
             Segment::Row => Value::String(ctx.row.to_string()),
             Segment::Batch => Value::String(ctx.batch.to_string()),
             Segment::Name => Value::String(ctx.name.to_string()),
         })
     }
+}
+
+/// Formats a field holding a date or an RFC 3339 time (in UTC) with strftime.
+fn format_date(field: &str, value: &Value, format: &str) -> Result<String, RenderError> {
+    use jiff::{Timestamp, civil, tz::TimeZone};
+    let not_a_date = || RenderError::NotADate {
+        field: field.to_string(),
+        value: value.to_string(),
+    };
+    let text = value.as_str().ok_or_else(not_a_date)?;
+    let datetime = match text.parse::<Timestamp>() {
+        Ok(time) => time.to_zoned_datetime(TimeZone::UTC).datetime(),
+        Err(_) => text
+            .parse::<civil::Date>()
+            .map_err(|_| not_a_date())?
+            .to_datetime(civil::Time::midnight()),
+    };
+    jiff::fmt::strtime::format(format, datetime).map_err(|e| RenderError::BadFormat {
+        format: format.to_string(),
+        error: e.to_string(),
+    })
 }
 
 /// `s3://bucket/key` → (`bucket`, `key`); the key may be empty (`s3://bucket/`).
@@ -354,6 +409,26 @@ mod tests {
             .render(&ctx(&f))
             .unwrap_err();
         assert!(matches!(err, RenderError::NotS3Url { .. }));
+    }
+
+    #[test]
+    fn formats_dates_and_times() {
+        let f = fields(json!({
+            "date": "2024-02-29",
+            "at": "2024-03-31T23:30:00+02:00",
+            "n": "x",
+            "a:b": "literal"
+        }));
+        let t = TextTemplate::parse("{date:%Y/%m/%d}|{date:%j}|{at:%F %H}|{a:b}").unwrap();
+        assert_eq!(
+            t.render(&ctx(&f)).unwrap(),
+            "2024/02/29|060|2024-03-31 21|literal"
+        );
+        let err = TextTemplate::parse("{n:%Y}")
+            .unwrap()
+            .render(&ctx(&f))
+            .unwrap_err();
+        assert!(matches!(err, RenderError::NotADate { .. }), "{err}");
     }
 
     #[test]

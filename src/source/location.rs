@@ -43,12 +43,18 @@ impl Location {
 }
 
 /// A manifest as a local file that can be opened any number of times, with the
-/// SHA-256 of its bytes (which identifies the batch and guards a resume).
+/// SHA-256 of its bytes (which guards a resume) and what identifies its batch.
 #[derive(Debug)]
 pub struct ManifestFile {
     display_name: String,
     path: PathBuf,
     sha256: String,
+    /// A manifest's own bytes; for a listing or a date range, what was asked for
+    /// (a listing changes as objects come and go, its batch does not).
+    identity: String,
+    /// What a default batch id starts with: the manifest's file name, a listing's
+    /// last prefix segment, `dates`.
+    short_name: String,
     /// Keeps a spooled copy alive (and deletes it at the end).
     _spool: Option<NamedTempFile>,
 }
@@ -91,11 +97,36 @@ impl ManifestFile {
             .await
             .expect("hashing panicked")
             .map_err(|e| error(format!("cannot read: {e}")))?;
+        let short_name = Path::new(&display_name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("stdin")
+            .to_string();
         Ok(ManifestFile {
             display_name,
             path,
+            short_name,
+            identity: sha256.clone(),
             sha256,
             _spool: spool,
+        })
+    }
+
+    /// A JSON Lines file of items a source generated (a listing, a date range),
+    /// identified by `identity`, the text of what was asked for.
+    pub(super) fn generated(
+        display_name: String,
+        short_name: String,
+        identity: &str,
+        spool: NamedTempFile,
+    ) -> io::Result<ManifestFile> {
+        Ok(ManifestFile {
+            display_name,
+            short_name,
+            path: spool.path().to_path_buf(),
+            sha256: sha256_file(spool.path())?,
+            identity: hex::encode(Sha256::digest(identity.as_bytes())),
+            _spool: Some(spool),
         })
     }
 
@@ -105,6 +136,8 @@ impl ManifestFile {
             display_name: display_name.to_string(),
             path: path.to_path_buf(),
             sha256: String::new(),
+            identity: String::new(),
+            short_name: display_name.to_string(),
             _spool: None,
         }
     }
@@ -115,6 +148,14 @@ impl ManifestFile {
 
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    pub fn short_name(&self) -> &str {
+        &self.short_name
     }
 
     /// Opens the manifest from its start, decompressing gzip (recognised by its magic

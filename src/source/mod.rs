@@ -6,12 +6,16 @@
 //! very same bytes.
 
 mod csv;
+mod dates;
 mod json;
+mod listing;
 mod location;
 
 use serde_json::{Map, Value};
 use std::fmt;
 
+pub use dates::{DateRange, Step};
+pub use listing::{Filter, Listing, Tally};
 pub use location::{Location, ManifestFile};
 
 /// The fields of one row: CSV header → string, or a JSON object as given.
@@ -96,6 +100,72 @@ pub struct ParseOptions {
     pub delimiter: u8,
 }
 
+/// Where a batch's items come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Manifest(Location),
+    Listing(Box<Listing>),
+    Dates(DateRange),
+}
+
+impl Source {
+    /// Makes the source a local file read twice (see `ManifestFile`): a manifest is
+    /// used in place or spooled; a listing or a date range is written out as JSON
+    /// Lines items.
+    pub async fn materialize(
+        &self,
+        s3: &aws_sdk_s3::Client,
+    ) -> Result<ManifestFile, ManifestError> {
+        let (name, short_name, identity, spool): (String, String, String, _) = match self {
+            Source::Manifest(location) => return ManifestFile::materialize(location, s3).await,
+            Source::Listing(listing) => {
+                let error = |message| ManifestError {
+                    file: listing.description.clone(),
+                    row: None,
+                    line: None,
+                    message,
+                };
+                let (spool, tally) = listing::spool(s3, listing).await.map_err(error)?;
+                eprintln!("listed {}: {}", listing.description, tally.describe());
+                (
+                    listing.description.clone(),
+                    listing.short_name.clone(),
+                    listing.identity.clone(),
+                    spool,
+                )
+            }
+            Source::Dates(range) => {
+                let spool = dates_spool(range).map_err(|e| ManifestError {
+                    file: range.description().to_string(),
+                    row: None,
+                    line: None,
+                    message: format!("cannot write a spool file: {e}"),
+                })?;
+                let description = range.description().to_string();
+                (description.clone(), "dates".to_string(), description, spool)
+            }
+        };
+        ManifestFile::generated(name.clone(), short_name, &identity, spool).map_err(|e| {
+            ManifestError {
+                file: name,
+                row: None,
+                line: None,
+                message: format!("cannot read the spool file: {e}"),
+            }
+        })
+    }
+}
+
+fn dates_spool(range: &DateRange) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(tempfile::NamedTempFile::new()?);
+    for fields in range.items() {
+        serde_json::to_writer(&mut out, &fields)?;
+        out.write_all(b"\n")?;
+    }
+    out.into_inner().map_err(|e| e.into_error())
+}
+
 /// Reads every item of `file` in order and hands it to `each`, which may stop early.
 /// Runs synchronously: call it from a blocking thread.
 pub fn for_each_item(
@@ -130,6 +200,65 @@ pub fn read_items(
         Format::Csv => csv::read(reader, options.delimiter, each, &at),
         Format::Json => json::read_array(reader, each, &at),
         Format::Jsonl => json::read_lines(reader, each, &at),
+    }
+}
+
+/// `--shard I/N`, `--offset`, `--limit`: which items of a source this run takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub shard: Option<Shard>,
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+/// Shard `index` (1-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("expected I/N with 1 <= I <= N (2/4), not `{text}`");
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (index.trim().parse(), count.trim().parse());
+        match (index, count) {
+            (Ok(index), Ok(count)) if index >= 1 && index <= count => Ok(Shard { index, count }),
+            _ => Err(bad()),
+        }
+    }
+
+    /// An item belongs to the shard its content hashes to: the same on every host
+    /// and in every order, so the shards of a batch are disjoint and cover it.
+    fn holds(self, fields: &Fields) -> bool {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(fields).expect("fields serialize");
+        let digest = Sha256::digest(json);
+        let hash = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+        hash % self.count == self.index - 1
+    }
+}
+
+impl Selection {
+    /// Wraps `each` so that it sees only the selected items, and stops the reading
+    /// once `limit` items were taken.
+    pub fn apply(self, mut each: impl FnMut(Item) -> Flow) -> impl FnMut(Item) -> Flow {
+        let (mut passed, mut taken) = (0u64, 0u64);
+        move |item| {
+            if self.limit.is_some_and(|limit| taken >= limit) {
+                return Flow::Stop;
+            }
+            if self.shard.is_some_and(|shard| !shard.holds(&item.fields)) {
+                return Flow::Continue;
+            }
+            passed += 1;
+            if passed <= self.offset {
+                return Flow::Continue;
+            }
+            taken += 1;
+            each(item)
+        }
     }
 }
 
@@ -264,6 +393,54 @@ mod tests {
             "{err}"
         );
         assert!(read(Format::Json, "{\"a\":1}").is_err());
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover_everything() {
+        let content: String = (1..=300).map(|i| format!("{{\"k\":{i}}}\n")).collect();
+        let all = read(Format::Jsonl, &content).unwrap();
+        let mut seen = Vec::new();
+        for index in 1..=3 {
+            let shard = Shard::parse(&format!("{index}/3")).unwrap();
+            let selection = Selection {
+                shard: Some(shard),
+                ..Selection::default()
+            };
+            let mut take = selection.apply(|item| {
+                seen.push(item.row);
+                Flow::Continue
+            });
+            for item in all.clone() {
+                take(item);
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, (1..=300).collect::<Vec<u64>>());
+        for bad in ["0/3", "4/3", "1", "a/b", "1/0"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn offset_then_limit() {
+        let all = read(Format::Jsonl, "{}\n{}\n{}\n{}\n{}\n").unwrap();
+        let selection = Selection {
+            offset: 1,
+            limit: Some(2),
+            ..Selection::default()
+        };
+        let mut rows = Vec::new();
+        let mut take = selection.apply(|item| {
+            rows.push(item.row);
+            Flow::Continue
+        });
+        for item in all {
+            if let Flow::Stop = take(item) {
+                break;
+            }
+        }
+        drop(take);
+        assert_eq!(rows, [2, 3]);
     }
 
     #[test]
