@@ -109,6 +109,11 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     let batch = prepare(&options, &clients).await?;
     let checked = check(&batch).await?;
     let manifest = batch.pass.manifest().display_name();
+    if checked.rows.is_empty() && !options.allow_empty {
+        return Err(Error::Usage(format!(
+            "{manifest}: no rows to start (pass --allow-empty to accept that)"
+        )));
+    }
     if options.dry_run {
         print_dry_run(manifest, &checked);
         return Ok(Finished::DryRun {
@@ -130,11 +135,6 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
             "{} invalid rows will be recorded in the report, not started",
             checked.invalid
         );
-    }
-    if checked.rows.is_empty() && !options.allow_empty {
-        return Err(Error::Usage(format!(
-            "{manifest}: no rows to start (pass --allow-empty to accept that)"
-        )));
     }
     let run_dir = RunDir::open(
         &run_dir_path(&options, &batch),

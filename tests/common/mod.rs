@@ -155,7 +155,12 @@ impl Workdir {
 
     /// `sfn-batch run` with the usual arguments, the run dir `run` in this folder.
     pub fn run(&self, state_machine: &str, manifest: &str) -> Command {
-        Command::from_std(self.run_process(state_machine, manifest))
+        self.run_from(state_machine, &["--manifest", manifest])
+    }
+
+    /// The same, with another source (`--s3-prefix ...`, `--dates ...`).
+    pub fn run_from(&self, state_machine: &str, source: &[&str]) -> Command {
+        Command::from_std(self.run_process(state_machine, source))
     }
 
     /// The same, as a child process to signal or kill; stderr is piped.
@@ -165,28 +170,18 @@ impl Workdir {
         manifest: &str,
         args: &[&str],
     ) -> std::process::Child {
-        self.run_process(state_machine, manifest)
+        self.run_process(state_machine, &["--manifest", manifest])
             .args(args)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn sfn-batch")
     }
 
-    fn run_process(&self, state_machine: &str, manifest: &str) -> std::process::Command {
+    fn run_process(&self, state_machine: &str, source: &[&str]) -> std::process::Command {
         let mut cmd = self.process();
-        cmd.args([
-            "run",
-            "--state-machine",
-            state_machine,
-            "--manifest",
-            manifest,
-            "--run-dir",
-            "run",
-            "--progress",
-            "none",
-            "--rate",
-            "1000",
-        ]);
+        cmd.args(["run", "--state-machine", state_machine])
+            .args(source)
+            .args(["--run-dir", "run", "--progress", "none", "--rate", "1000"]);
         cmd
     }
 
