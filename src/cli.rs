@@ -25,7 +25,64 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start one execution per manifest row, and write a report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Follow the executions of an earlier run to their end, then rewrite its report.
+    Watch(WatchArgs),
+    /// Show where a run stands: its run log, refreshed from AWS once.
+    Status(StatusArgs),
+}
+
+/// How long to follow, and how often to look.
+#[derive(Debug, Args)]
+pub struct FollowArgs {
+    /// Give up following after this long (`90s`, `30m`, `2h`); the executions still
+    /// running are reported as RUNNING.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Seconds between two looks at AWS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub poll: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The run directory of the run to follow.
+    pub run_dir: PathBuf,
+
+    #[command(flatten)]
+    pub follow: FollowArgs,
+
+    /// Progress display: a bar on a terminal, plain lines otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The run directory of the run to show.
+    pub run_dir: PathBuf,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS region [default: the standard AWS configuration].
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// AWS profile [default: the standard AWS configuration].
+    #[arg(long)]
+    pub profile: Option<String>,
+
+    /// Seconds one API call may take before it is abandoned (and retried).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub call_timeout: f64,
 }
 
 #[derive(Debug, Args)]
@@ -154,10 +211,6 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5)]
     pub max_attempts: u32,
 
-    /// Seconds one API call may take before it is abandoned (and retried).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-    pub call_timeout: f64,
-
     /// Stop starting rows once this many have failed to start (a count, or a
     /// percentage of the rows this run launches); the rest are not attempted.
     #[arg(long, value_name = "N|P%")]
@@ -186,11 +239,13 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
 
-    /// AWS region [default: the standard AWS configuration].
-    #[arg(long)]
-    pub region: Option<String>,
+    /// Follow every started execution to its end; exit 0 only if all succeeded.
+    #[arg(long, help_heading = "Following")]
+    pub wait: bool,
 
-    /// AWS profile [default: the standard AWS configuration].
-    #[arg(long)]
-    pub profile: Option<String>,
+    #[command(flatten, next_help_heading = "Following")]
+    pub follow: FollowArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }

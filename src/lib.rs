@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod cli;
 pub mod error;
+pub mod inspect;
 pub mod launcher;
 pub mod options;
 pub mod outcome;
@@ -20,6 +21,7 @@ pub mod sfn;
 pub mod source;
 pub mod summary;
 pub mod template;
+pub mod watch;
 
 pub use error::Error;
 pub use options::RunOptions;

@@ -2,6 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sfn_batch::cli::{Cli, Command};
+use sfn_batch::inspect;
+use sfn_batch::options::{StatusOptions, WatchOptions};
 use sfn_batch::{Error, Finished, RunOptions};
 
 fn main() -> ExitCode {
@@ -14,12 +16,14 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
+    let runtime = || tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let result = match cli.command {
-        Command::Run(args) => RunOptions::from_args(args).and_then(|options| {
-            tokio::runtime::Runtime::new()
-                .expect("tokio runtime starts")
-                .block_on(sfn_batch::run(options))
-        }),
+        Command::Run(args) => RunOptions::from_args(*args)
+            .and_then(|options| runtime().block_on(sfn_batch::run(options))),
+        Command::Watch(args) => WatchOptions::from_args(args)
+            .and_then(|options| runtime().block_on(inspect::watch(options))),
+        Command::Status(args) => StatusOptions::from_args(args)
+            .and_then(|options| runtime().block_on(inspect::status(options))),
     };
     ExitCode::from(exit_code(result) as u8)
 }

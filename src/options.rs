@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::aws::AwsOptions;
-use crate::cli::RunArgs;
+use crate::cli::{AwsArgs, FollowArgs, RunArgs, StatusArgs, WatchArgs};
 use crate::error::Error;
 use crate::launcher::{Backoff, LaunchOptions};
 use crate::plan::{MAX_BATCH_ID_CHARS, check_name};
@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Never `Auto`: resolved here.
     pub progress: ProgressMode,
+    /// `--wait`: follow the executions to their end.
+    pub wait: Option<FollowOptions>,
     pub aws: AwsOptions,
 }
 
@@ -126,17 +128,6 @@ impl RunOptions {
         positive("--burst", args.burst.into())?;
         positive("--concurrency", args.concurrency as u64)?;
         positive("--max-attempts", args.max_attempts.into())?;
-        if !(args.call_timeout.is_finite() && args.call_timeout > 0.0) {
-            return Err(usage(format!(
-                "--call-timeout must be a positive number of seconds, not {}",
-                args.call_timeout
-            )));
-        }
-        let progress = match args.progress {
-            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
-            ProgressMode::Auto => ProgressMode::Lines,
-            other => other,
-        };
         Ok(RunOptions {
             state_machine: args.state_machine,
             source,
@@ -167,14 +158,110 @@ impl RunOptions {
             allow_empty: args.allow_empty,
             skip_invalid: args.skip_invalid,
             dry_run: args.dry_run,
-            progress,
-            aws: AwsOptions {
-                region: args.region,
-                profile: args.profile,
-                call_timeout: Duration::from_secs_f64(args.call_timeout),
-            },
+            progress: resolve_progress(args.progress),
+            wait: args
+                .wait
+                .then(|| FollowOptions::from_args(&args.follow))
+                .transpose()?,
+            aws: aws_options(args.aws)?,
         })
     }
+}
+
+/// `--timeout` and `--poll`, for `run --wait` and `watch`.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowOptions {
+    pub timeout: Option<Duration>,
+    pub poll: Duration,
+}
+
+impl FollowOptions {
+    fn from_args(args: &FollowArgs) -> Result<FollowOptions, Error> {
+        let timeout = args
+            .timeout
+            .as_deref()
+            .map(|t| parse_duration(t).map_err(|e| Error::Usage(format!("--timeout: {e}"))))
+            .transpose()?;
+        Ok(FollowOptions {
+            timeout,
+            poll: seconds("--poll", args.poll)?,
+        })
+    }
+}
+
+/// `sfn-batch watch`.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    pub run_dir: PathBuf,
+    pub follow: FollowOptions,
+    pub progress: ProgressMode,
+    pub aws: AwsOptions,
+}
+
+impl WatchOptions {
+    pub fn from_args(args: WatchArgs) -> Result<WatchOptions, Error> {
+        Ok(WatchOptions {
+            run_dir: args.run_dir,
+            follow: FollowOptions::from_args(&args.follow)?,
+            progress: resolve_progress(args.progress),
+            aws: aws_options(args.aws)?,
+        })
+    }
+}
+
+/// `sfn-batch status`.
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    pub run_dir: PathBuf,
+    pub aws: AwsOptions,
+}
+
+impl StatusOptions {
+    pub fn from_args(args: StatusArgs) -> Result<StatusOptions, Error> {
+        Ok(StatusOptions {
+            run_dir: args.run_dir,
+            aws: aws_options(args.aws)?,
+        })
+    }
+}
+
+fn aws_options(args: AwsArgs) -> Result<AwsOptions, Error> {
+    Ok(AwsOptions {
+        region: args.region,
+        profile: args.profile,
+        call_timeout: seconds("--call-timeout", args.call_timeout)?,
+    })
+}
+
+/// `auto` becomes a bar when stderr is a terminal, plain lines otherwise.
+fn resolve_progress(mode: ProgressMode) -> ProgressMode {
+    match mode {
+        ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+        ProgressMode::Auto => ProgressMode::Lines,
+        other => other,
+    }
+}
+
+/// A positive number of seconds.
+fn seconds(flag: &str, value: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{flag} must be a positive number of seconds, not {value}"
+            ))
+        })
+}
+
+/// `90s`, `30m`, `2h`, `1h 30m`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("expected a duration such as 90s, 30m or 2h, not `{text}`");
+    if let Ok(secs) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    let duration: jiff::SignedDuration = text.parse().map_err(|_| bad())?;
+    Duration::try_from(duration).map_err(|_| bad())
 }
 
 /// Where the items come from: a manifest, an S3 listing, a date range, or a
@@ -417,5 +504,15 @@ mod tests {
         assert_eq!(MaxFailures::Percent(1.0).limit(1000), 10);
         assert_eq!(MaxFailures::Percent(1.0).limit(150), 2);
         assert_eq!(MaxFailures::Percent(1.0).limit(10), 1);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5s").is_err());
     }
 }

@@ -69,6 +69,17 @@ pub struct Outcome {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Following (`--wait`, `watch`): AWS's own word for how the execution ended
+    /// (`SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`), or `RUNNING` when the
+    /// following stopped first. A failure's error is in `error`, its cause here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// The row as read from the manifest, so the log alone can rebuild the report
     /// and the manifest of failed rows.
     pub fields: Fields,
@@ -100,31 +111,44 @@ impl Outcome {
 
     pub fn invalid(invalid: Invalid) -> Outcome {
         Outcome {
-            row: invalid.row,
             line: invalid.line,
-            name: None,
-            status: Status::Invalid,
-            execution_arn: None,
-            start_date: None,
-            attempts: 0,
             error: Some("InvalidRow".to_string()),
             message: Some(invalid.reason),
             fields: invalid.fields,
+            ..Outcome::blank(invalid.row, Status::Invalid)
         }
+    }
+
+    /// A row the log never mentions: the run stopped before its turn.
+    pub fn never_logged(row: u64) -> Outcome {
+        Outcome::blank(row, Status::NotAttempted)
     }
 
     fn of(launch: Launch, status: Status) -> Outcome {
         Outcome {
-            row: launch.row,
             line: launch.line,
             name: Some(launch.name),
+            fields: launch.fields,
+            ..Outcome::blank(launch.row, status)
+        }
+    }
+
+    fn blank(row: u64, status: Status) -> Outcome {
+        Outcome {
+            row,
+            line: None,
+            name: None,
             status,
             execution_arn: None,
             start_date: None,
             attempts: 0,
             error: None,
             message: None,
-            fields: launch.fields,
+            final_status: None,
+            stop_date: None,
+            duration_seconds: None,
+            cause: None,
+            fields: Fields::default(),
         }
     }
 }

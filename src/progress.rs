@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::outcome::Status;
 use crate::rate::Pacing;
 use crate::report::Counts;
+use crate::watch::Ends;
 
 /// `--progress`: `auto` is resolved once, in the options, by whether stderr is a
 /// terminal.
@@ -28,18 +29,9 @@ enum Display {
     Hidden,
 }
 
-pub struct Progress {
-    display: Display,
-    started: Instant,
-    /// Rows this run will go through (a resume leaves out those already done).
-    total: u64,
-    counts: Counts,
-    pacing: Pacing,
-}
-
-impl Progress {
-    pub fn new(mode: ProgressMode, total: u64) -> Progress {
-        let display = match mode {
+impl Display {
+    fn new(mode: ProgressMode, total: u64) -> Display {
+        match mode {
             ProgressMode::Bar | ProgressMode::Auto => {
                 let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
                 bar.set_style(
@@ -56,7 +48,84 @@ impl Progress {
                 last: Instant::now(),
             },
             ProgressMode::None => Display::Hidden,
-        };
+        }
+    }
+
+    /// A line display is due every `LINE_EVERY`.
+    fn line_due(&mut self) -> bool {
+        match self {
+            Display::Lines { last } if last.elapsed() >= LINE_EVERY => {
+                *last = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn finish(&self, line: impl FnOnce() -> String) {
+        match self {
+            Display::Bar(bar) => bar.finish_and_clear(),
+            Display::Lines { .. } => eprintln!("{}", line()),
+            Display::Hidden => {}
+        }
+    }
+}
+
+/// The display while following executions to their end: how many have ended, and
+/// how they stand.
+pub struct FollowProgress {
+    display: Display,
+    total: u64,
+    ends: Ends,
+}
+
+impl FollowProgress {
+    pub fn new(mode: ProgressMode, total: u64) -> FollowProgress {
+        FollowProgress {
+            display: Display::new(mode, total),
+            total,
+            ends: Ends::default(),
+        }
+    }
+
+    /// Called after each look at AWS.
+    pub fn show(&mut self, ends: Ends) {
+        self.ends = ends;
+        if let Display::Bar(bar) = &self.display {
+            bar.set_position(self.total.saturating_sub(ends.running));
+            bar.set_message(ends.human());
+        }
+        if self.display.line_due() {
+            eprintln!("{}", self.line());
+        }
+    }
+
+    pub fn finish(&self) {
+        self.display.finish(|| self.line());
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "following: {}/{} ended: {}",
+            self.total.saturating_sub(self.ends.running),
+            self.total,
+            self.ends.human()
+        )
+    }
+}
+
+pub struct Progress {
+    display: Display,
+    started: Instant,
+    /// Rows this run will go through (a resume leaves out those already done).
+    total: u64,
+    counts: Counts,
+    pacing: Pacing,
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode, total: u64) -> Progress {
+        let display = Display::new(mode, total);
         Progress {
             display,
             started: Instant::now(),
@@ -78,14 +147,11 @@ impl Progress {
     /// one is due.
     pub fn tick(&mut self, pacing: Pacing) {
         self.pacing = pacing;
-        let text = self.counts_text();
-        match &mut self.display {
-            Display::Bar(bar) => bar.set_message(text),
-            Display::Lines { last } if last.elapsed() >= LINE_EVERY => {
-                *last = Instant::now();
-                eprintln!("{}", self.line());
-            }
-            _ => {}
+        if let Display::Bar(bar) = &self.display {
+            bar.set_message(self.counts_text());
+        }
+        if self.display.line_due() {
+            eprintln!("{}", self.line());
         }
     }
 
@@ -99,11 +165,7 @@ impl Progress {
     }
 
     pub fn finish(&self) {
-        match &self.display {
-            Display::Bar(bar) => bar.finish_and_clear(),
-            Display::Lines { .. } => eprintln!("{}", self.line()),
-            Display::Hidden => {}
-        }
+        self.display.finish(|| self.line());
     }
 
     fn counts_text(&self) -> String {

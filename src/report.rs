@@ -6,14 +6,14 @@
 //! last line. Memory: one offset per row, never the outcomes themselves.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::outcome::{Outcome, Status};
-use crate::runlog::{self, FAILED, REPORT, RESULTS, RunDir};
+use crate::runlog::{self, FAILED, OffsetReader, REPORT, RESULTS, RunDir};
 
 /// Rows per final status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -99,9 +99,32 @@ impl BatchRows {
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         (0..=self.last()).filter(|&row| self.contains(row))
     }
+
+    /// Saves the rows as ranges (`[[1, 1000]]` for a whole manifest), so that
+    /// `watch` and `status` know the batch without its manifest.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let mut ranges: Vec<[u64; 2]> = Vec::new();
+        for row in self.iter() {
+            match ranges.last_mut() {
+                Some(last) if last[1] + 1 == row => last[1] = row,
+                _ => ranges.push([row, row]),
+            }
+        }
+        std::fs::write(path, serde_json::to_vec(&ranges).expect("ranges serialize"))
+    }
+
+    pub fn load(path: &Path) -> io::Result<BatchRows> {
+        let ranges: Vec<[u64; 2]> = serde_json::from_slice(&std::fs::read(path)?)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let mut rows = BatchRows::default();
+        for [first, last] in ranges {
+            (first..=last).for_each(|row| rows.insert(row));
+        }
+        Ok(rows)
+    }
 }
 
-const COLUMNS: [&str; 9] = [
+const COLUMNS: [&str; 13] = [
     "row",
     "line",
     "name",
@@ -111,7 +134,26 @@ const COLUMNS: [&str; 9] = [
     "attempts",
     "error",
     "message",
+    "final_status",
+    "stop_date",
+    "duration_seconds",
+    "cause",
 ];
+
+/// The final counts of a batch's rows, from the run log, writing nothing.
+pub fn tally(run_dir: &Path, rows: &BatchRows) -> io::Result<Counts> {
+    let mut last: Vec<Option<Status>> = vec![None; rows.last() as usize];
+    runlog::read(&run_dir.join(RESULTS), |_, outcome| {
+        if rows.contains(outcome.row) {
+            last[outcome.row as usize - 1] = Some(outcome.status);
+        }
+    })?;
+    let mut counts = Counts::default();
+    for row in rows.iter() {
+        counts.add(last[row as usize - 1].unwrap_or(Status::NotAttempted));
+    }
+    Ok(counts)
+}
 
 /// Writes `report.csv` and `failed.jsonl` for the rows of a batch and returns the
 /// final counts. Rows the log never mentions are `not_attempted`.
@@ -151,7 +193,7 @@ pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Counts> {
     for row in rows.iter() {
         let outcome = match last_offset[row as usize - 1] {
             Some(offset) => log.outcome_at(offset)?,
-            None => never_logged(row),
+            None => Outcome::never_logged(row),
         };
         counts.add(outcome.status);
         csv.write_record(csv_record(&outcome, &field_names))?;
@@ -163,21 +205,6 @@ pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Counts> {
     csv.flush()?;
     failed.flush()?;
     Ok(counts)
-}
-
-fn never_logged(row: u64) -> Outcome {
-    Outcome {
-        row,
-        line: None,
-        name: None,
-        status: Status::NotAttempted,
-        execution_arn: None,
-        start_date: None,
-        attempts: 0,
-        error: None,
-        message: None,
-        fields: Default::default(),
-    }
 }
 
 fn csv_record(o: &Outcome, field_names: &[String]) -> Vec<String> {
@@ -192,6 +219,12 @@ fn csv_record(o: &Outcome, field_names: &[String]) -> Vec<String> {
         o.attempts.to_string(),
         text(&o.error),
         text(&o.message),
+        text(&o.final_status),
+        text(&o.stop_date),
+        o.duration_seconds
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        text(&o.cause),
     ];
     record.extend(field_names.iter().map(|f| match o.fields.get(f) {
         None => String::new(),
@@ -199,31 +232,4 @@ fn csv_record(o: &Outcome, field_names: &[String]) -> Vec<String> {
         Some(other) => other.to_string(),
     }));
     record
-}
-
-/// Reads log lines by offset, cheaply when offsets come in order.
-struct OffsetReader {
-    reader: BufReader<File>,
-    position: u64,
-    line: Vec<u8>,
-}
-
-impl OffsetReader {
-    fn open(path: &Path) -> io::Result<OffsetReader> {
-        Ok(OffsetReader {
-            reader: BufReader::new(File::open(path)?),
-            position: 0,
-            line: Vec::new(),
-        })
-    }
-
-    fn outcome_at(&mut self, offset: u64) -> io::Result<Outcome> {
-        self.reader
-            .seek_relative(offset as i64 - self.position as i64)?;
-        self.line.clear();
-        let n = self.reader.read_until(b'\n', &mut self.line)?;
-        self.position = offset + n as u64;
-        serde_json::from_slice(&self.line)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-    }
 }

@@ -23,16 +23,24 @@ use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
 use crate::progress::Progress;
 use crate::rate::{Pacer, Pacing};
 use crate::report::{self, BatchRows, Counts};
-use crate::runlog::{self, DoneRows, RESULTS, RunDir, RunInfo, RunLog, SUMMARY};
+use crate::runlog::{self, DoneRows, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::summary::{self, Summary, ThisRun};
+use crate::watch::{self, Followed};
 
 /// How a run ended, when it ran to its end.
 #[derive(Debug)]
 pub enum Finished {
-    DryRun { invalid: u64, skip_invalid: bool },
+    DryRun {
+        invalid: u64,
+        skip_invalid: bool,
+    },
     Run(Box<Summary>),
+    /// `status`: the exit code the run's picture calls for.
+    Status {
+        exit_code: i32,
+    },
 }
 
 impl Finished {
@@ -44,6 +52,7 @@ impl Finished {
             } if *invalid > 0 && !skip_invalid => crate::error::exit::USAGE,
             Finished::DryRun { .. } => crate::error::exit::SUCCESS,
             Finished::Run(summary) => summary.exit_code,
+            Finished::Status { exit_code } => *exit_code,
         }
     }
 }
@@ -94,7 +103,6 @@ struct Launched {
     outcomes: Counts,
     elapsed: Duration,
     pacing: Pacing,
-    interrupted: bool,
     /// The failure count that stopped the run (`--max-failures`), if it did.
     halted_at: Option<u64>,
 }
@@ -141,8 +149,45 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         &run_info(&options, &batch),
         options.force_resume,
     )?;
-    let launched = launch(&options, &batch, &run_dir, clients.sfn, checked.rows.len()).await?;
-    let summary = summarize(batch, &run_dir, &checked.rows, launched)?;
+    let rows_path = run_dir.file(ROWS);
+    checked
+        .rows
+        .save(&rows_path)
+        .map_err(Error::run(format!("writing {}", rows_path.display())))?;
+    // A signal stops the run as interrupted, launching or following.
+    let interrupt = CancellationToken::new();
+    watch_signals(interrupt.clone());
+    let launched = launch(
+        &options,
+        &batch,
+        &run_dir,
+        clients.sfn.clone(),
+        checked.rows.len(),
+        &interrupt,
+    )
+    .await?;
+    let followed = match options.wait {
+        Some(follow) if !interrupt.is_cancelled() => Some(
+            watch::follow_to_end(
+                clients.sfn,
+                &batch.state_machine.arn,
+                &run_dir,
+                follow,
+                options.progress,
+                &interrupt,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let summary = summarize(
+        batch,
+        &run_dir,
+        &checked.rows,
+        launched,
+        followed,
+        &interrupt,
+    )?;
     eprint!("{}", summary.human());
     Ok(Finished::Run(Box::new(summary)))
 }
@@ -151,6 +196,13 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
 async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, Error> {
     // The state machine first: a typo fails at once, before a large manifest downloads.
     let state_machine = sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
+    if state_machine.kind == Kind::Express && options.wait.is_some() {
+        return Err(Error::Usage(format!(
+            "--wait cannot follow {}: it is an Express state machine, and AWS does not list \
+             or describe Express executions (their results are in CloudWatch Logs)",
+            state_machine.arn
+        )));
+    }
     if state_machine.kind == Kind::Express {
         tracing::warn!(
             "{} is an Express state machine: Express executions are not idempotent by name, \
@@ -250,6 +302,7 @@ async fn launch(
     run_dir: &RunDir,
     client: aws_sdk_sfn::Client,
     rows: u64,
+    interrupt: &CancellationToken,
 ) -> Result<Launched, Error> {
     let log_path = run_dir.file(RESULTS);
     let previous = runlog::previous(&log_path)
@@ -265,9 +318,7 @@ async fn launch(
         );
     }
 
-    // A signal stops the run as interrupted; `--max-failures` stops it as halted.
-    let interrupt = CancellationToken::new();
-    watch_signals(interrupt.clone());
+    // `--max-failures` stops the launch as halted, not interrupted.
     let stop = interrupt.child_token();
     let failure_limit = options.max_failures.map(|m| m.limit(to_do));
     let mut halted_at = None;
@@ -318,7 +369,6 @@ async fn launch(
         outcomes: progress.counts(),
         elapsed: progress.elapsed(),
         pacing: launcher.pacer().pacing(),
-        interrupted: interrupt.is_cancelled(),
         halted_at,
     })
 }
@@ -362,6 +412,8 @@ fn summarize(
     run_dir: &RunDir,
     rows: &BatchRows,
     launched: Launched,
+    followed: Option<Followed>,
+    interrupt: &CancellationToken,
 ) -> Result<Summary, Error> {
     let counts = report::write(run_dir, rows).map_err(Error::run(format!(
         "writing the report in {}",
@@ -374,16 +426,16 @@ fn summarize(
         rows: rows.len(),
         counts,
         this_run: ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing),
-        interrupted: launched.interrupted,
+        followed,
+        interrupted: interrupt.is_cancelled(),
         halted_at: launched.halted_at,
-        exit_code: summary::exit_code(&counts, launched.interrupted),
+        exit_code: summary::exit_code(
+            &counts,
+            followed.as_ref().map(|f| &f.ends),
+            interrupt.is_cancelled(),
+        ),
     };
-    let summary_path = run_dir.file(SUMMARY);
-    std::fs::write(
-        &summary_path,
-        serde_json::to_vec_pretty(&summary).expect("summary serializes"),
-    )
-    .map_err(Error::run(format!("writing {}", summary_path.display())))?;
+    summary.save(run_dir)?;
     Ok(summary)
 }
 
@@ -434,7 +486,7 @@ fn default_batch_id(manifest: &ManifestFile, state_machine_arn: &str) -> String 
 /// Ctrl-C or SIGTERM (cron, a container stop): stop starting rows, let the calls in
 /// flight finish. A second signal abandons them; every logged outcome is already
 /// on disk.
-fn watch_signals(stop: CancellationToken) {
+pub(crate) fn watch_signals(stop: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler installs");

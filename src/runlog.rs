@@ -20,6 +20,7 @@ pub const REPORT: &str = "report.csv";
 pub const SUMMARY: &str = "summary.json";
 pub const FAILED: &str = "failed.jsonl";
 pub const LOCK: &str = "lock";
+pub const ROWS: &str = "rows.json";
 
 /// What a run was started with. A resume must match it, or it would skip and
 /// start rows of a different batch.
@@ -68,15 +69,9 @@ impl RunDir {
         fs::create_dir_all(path).map_err(io_error)?;
         let lock = lock(path)?;
         let info_path = path.join(RUN_INFO);
-        let recorded = match fs::read(&info_path) {
-            Ok(bytes) => Some(serde_json::from_slice::<RunInfo>(&bytes).map_err(|e| {
-                io_error(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{RUN_INFO}: {e}"),
-                ))
-            })?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_error(e)),
+        let recorded = match info_path.exists() {
+            true => Some(read_info(path)?),
+            false => None,
         };
         let changed = recorded.as_ref().and_then(|r| difference(r, info));
         match &changed {
@@ -103,6 +98,17 @@ impl RunDir {
         })
     }
 
+    /// Reopens the run dir of an earlier run, locked, with what it was started with.
+    pub fn reopen(path: &Path) -> Result<(RunDir, RunInfo), RunDirError> {
+        let info = read_info(path)?;
+        let lock = lock(path)?;
+        let dir = RunDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
+        Ok((dir, info))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -110,6 +116,27 @@ impl RunDir {
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+}
+
+/// What the run in `dir` was started with; read without the lock.
+pub fn read_info(dir: &Path) -> Result<RunInfo, RunDirError> {
+    let error = |source| RunDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let bytes = fs::read(dir.join(RUN_INFO)).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => error(io::Error::new(
+            e.kind(),
+            format!("no {RUN_INFO}: not the run dir of an sfn-batch run"),
+        )),
+        _ => error(e),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{RUN_INFO}: {e}"),
+        ))
+    })
 }
 
 /// Takes the run dir's lock, and writes our pid into the lock file for the message
@@ -321,4 +348,31 @@ impl DoneRows {
 fn name_hash(name: &str) -> u64 {
     let digest = Sha256::digest(name.as_bytes());
     u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
+}
+
+/// Reads log lines by offset, cheaply when offsets come in order.
+pub struct OffsetReader {
+    reader: BufReader<File>,
+    position: u64,
+    line: Vec<u8>,
+}
+
+impl OffsetReader {
+    pub fn open(path: &Path) -> io::Result<OffsetReader> {
+        Ok(OffsetReader {
+            reader: BufReader::new(File::open(path)?),
+            position: 0,
+            line: Vec::new(),
+        })
+    }
+
+    pub fn outcome_at(&mut self, offset: u64) -> io::Result<Outcome> {
+        self.reader
+            .seek_relative(offset as i64 - self.position as i64)?;
+        self.line.clear();
+        let n = self.reader.read_until(b'\n', &mut self.line)?;
+        self.position = offset + n as u64;
+        serde_json::from_slice(&self.line)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
 }

@@ -98,7 +98,7 @@ impl StepFunctions for aws_sdk_sfn::Client {
     }
 }
 
-fn rfc3339(date: &DateTime) -> String {
+pub(crate) fn rfc3339(date: &DateTime) -> String {
     date.fmt(DateTimeFormat::DateTime)
         .unwrap_or_else(|_| date.to_string())
 }

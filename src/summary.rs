@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::exit;
+use crate::error::{Error, exit};
 use crate::rate::Pacing;
 use crate::report::Counts;
-use crate::runlog::{FAILED, REPORT};
+use crate::runlog::{FAILED, REPORT, RunDir, SUMMARY};
+use crate::watch::{Ends, Followed};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -20,6 +21,10 @@ pub struct Summary {
     /// Final status of every row, earlier runs of this run dir included.
     pub counts: Counts,
     pub this_run: ThisRun,
+    /// How the started executions ended, when followed (`--wait`, `watch`), and
+    /// the API calls that took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub followed: Option<Followed>,
     pub interrupted: bool,
     /// The failure count that made the run stop starting rows (`--max-failures`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,11 +55,12 @@ impl ThisRun {
     }
 }
 
-/// The exit code a run's final counts call for.
-pub fn exit_code(counts: &Counts, interrupted: bool) -> i32 {
+/// The exit code a run's final counts call for: success only when every row
+/// started and, when followed, every execution succeeded.
+pub fn exit_code(counts: &Counts, ends: Option<&Ends>, interrupted: bool) -> i32 {
     if interrupted {
         exit::INTERRUPTED
-    } else if counts.all_done() {
+    } else if counts.all_done() && ends.is_none_or(Ends::all_succeeded) {
         exit::SUCCESS
     } else {
         exit::FAILURES
@@ -62,6 +68,13 @@ pub fn exit_code(counts: &Counts, interrupted: bool) -> i32 {
 }
 
 impl Summary {
+    /// Writes `summary.json`.
+    pub fn save(&self, run_dir: &RunDir) -> Result<(), Error> {
+        let path = run_dir.file(SUMMARY);
+        let json = serde_json::to_vec_pretty(self).expect("summary serializes");
+        std::fs::write(&path, json).map_err(Error::run(format!("writing {}", path.display())))
+    }
+
     /// A few lines for a person: counts, elapsed, rate, where the report is.
     pub fn human(&self) -> String {
         let c = &self.counts;
@@ -82,6 +95,16 @@ impl Summary {
             self.this_run.pacing.throttles,
             Path::new(&self.run_dir).join(REPORT).display(),
         );
+        if let Some(followed) = &self.followed {
+            let calls = &followed.calls;
+            text += &format!(
+                "executions: {}\nfollowing took {} ListExecutions and {} DescribeExecution calls in {} sweeps\n",
+                followed.ends.human(),
+                calls.list_executions,
+                calls.describe_execution,
+                calls.sweeps
+            );
+        }
         if c.failed > 0 {
             text += &format!(
                 "failed rows: {} (a manifest: run it with --batch-id {} to keep the names)\n",

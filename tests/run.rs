@@ -80,7 +80,7 @@ async fn csv_rows_start_the_original_preprocessing_jobs() {
     assert_held(&sm.arn, &work, expected).await;
     let report = work.read("run/report.csv");
     assert!(report.starts_with(
-        "row,line,name,status,execution_arn,start_date,attempts,error,message,input,output\n"
+        "row,line,name,status,execution_arn,start_date,attempts,error,message,final_status,stop_date,duration_seconds,cause,input,output\n"
     ));
     assert_eq!(report.lines().count(), 11);
     let summary: Value = serde_json::from_str(&work.read("run/summary.json")).unwrap();

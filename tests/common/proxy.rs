@@ -86,6 +86,8 @@ struct Seen {
     throttled: u64,
     /// When each call that was let through arrived.
     passed: Vec<Instant>,
+    /// Requests of every operation (`ListExecutions`, ...), faulted or not.
+    operations: HashMap<String, u64>,
 }
 
 /// Where requests that are not faulted go.
@@ -149,6 +151,11 @@ impl Proxy {
     /// StartExecution calls that reached the proxy.
     pub fn total_calls(&self) -> u64 {
         self.seen().total
+    }
+
+    /// Requests of one operation (`ListExecutions`, `DescribeExecution`, ...).
+    pub fn calls_to(&self, operation: &str) -> u64 {
+        self.seen().operations.get(operation).copied().unwrap_or(0)
     }
 
     /// StartExecution calls answered with a throttle.
@@ -225,9 +232,15 @@ async fn serve(
 ) -> std::io::Result<()> {
     let mut client = BufStream::new(client);
     while let Some(request) = read_message(&mut client).await? {
-        let start = request
-            .header("x-amz-target")
-            .is_some_and(|t| t.ends_with(".StartExecution"));
+        let target = request.header("x-amz-target").unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or_default();
+        *seen
+            .lock()
+            .unwrap()
+            .operations
+            .entry(operation.to_string())
+            .or_insert(0) += 1;
+        let start = operation == "StartExecution";
         let fault = if start {
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
             let name = body["name"].as_str().unwrap_or_default();
