@@ -9,9 +9,13 @@ use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{Outcome, Status};
-use crate::plan::{Launch, Planned};
+use crate::plan::Launch;
 use crate::rate::Pacer;
 use crate::sfn::{CallError, ErrorClass, StateMachine, StepFunctions};
+
+/// A row to start, or one whose outcome is known without a call (an invalid row,
+/// a row started earlier under another number).
+pub type Work = Result<Launch, Outcome>;
 
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
@@ -20,6 +24,10 @@ pub struct LaunchOptions {
     /// Calls per row, the first included.
     pub max_attempts: u32,
     pub backoff: Backoff,
+    /// Default names are a hash of the state machine and the input: a name taken
+    /// can only be this very row's execution, and needs no DescribeExecution
+    /// (whose quota, 15/s, a re-run of a large batch would exhaust).
+    pub names_identify_inputs: bool,
 }
 
 /// Exponential backoff with full jitter: attempt n waits a random time up to
@@ -66,21 +74,20 @@ impl<C: StepFunctions> Launcher<C> {
         &self.pacer
     }
 
-    /// Turns planned rows into outcomes, `concurrency` at a time. Invalid rows pass
-    /// through as `Invalid` outcomes. Once `stop` fires, no new call starts; calls in
+    /// Turns rows into outcomes, `concurrency` at a time. Rows whose outcome is
+    /// known already pass through. Once `stop` fires, no new call starts; calls in
     /// flight finish, and rows that did not get an answer yield nothing (a resume
     /// picks them up).
     pub fn launch_all<'a>(
         &'a self,
-        planned: impl Stream<Item = Planned> + 'a,
+        work: impl Stream<Item = Work> + 'a,
         stop: &'a CancellationToken,
     ) -> impl Stream<Item = Outcome> + 'a {
-        planned
-            .take_until(stop.cancelled())
-            .map(move |planned| async move {
-                match planned {
+        work.take_until(stop.cancelled())
+            .map(move |work| async move {
+                match work {
                     Ok(launch) => self.launch(launch, stop).await,
-                    Err(invalid) => Some(Outcome::invalid(invalid)),
+                    Err(known) => Some(known),
                 }
             })
             .buffer_unordered(self.options.concurrency)
@@ -141,6 +148,9 @@ impl<C: StepFunctions> Launcher<C> {
     /// Otherwise the name belongs to a different execution, and the row failed.
     async fn existing(&self, launch: Launch, attempts: u32, taken: CallError) -> Outcome {
         let arn = self.state_machine.execution_arn(&launch.name);
+        if self.options.names_identify_inputs {
+            return Outcome::existing(launch, arn, attempts);
+        }
         match self.describe(&arn).await {
             Ok(found) if found.input.as_deref() == Some(launch.input.as_str()) => {
                 Outcome::executed(launch, Status::Existing, found.execution, attempts)

@@ -61,7 +61,11 @@ impl RunOptions {
                 .as_deref()
                 .map(Shard::parse)
                 .transpose()
-                .map_err(|e| usage(format!("--shard: {e}")))?,
+                .map_err(|e| usage(format!("--shard: {e}")))?
+                .map(|shard| Shard {
+                    key: source.item_key(),
+                    ..shard
+                }),
             offset: args.offset.unwrap_or(0),
             limit: args.limit,
         };
@@ -112,11 +116,17 @@ impl RunOptions {
                 )));
             }
         }
-        if !(args.rate.is_finite() && args.rate > 0.0) {
+        // One call a day is the slowest pace that means anything; a burst of a
+        // million calls is already far past any account's bucket.
+        if !(args.rate.is_finite() && args.rate >= MIN_RATE) {
             return Err(usage(format!(
-                "--rate must be a positive number, not {}",
+                "--rate must be a number of calls per second of at least {MIN_RATE:e} \
+                 (one a day), not {}",
                 args.rate
             )));
+        }
+        if args.burst > MAX_BURST {
+            return Err(usage(format!("--burst must be at most {MAX_BURST}")));
         }
         let positive = |name: &str, value: u64| {
             if value == 0 {
@@ -128,6 +138,7 @@ impl RunOptions {
         positive("--burst", args.burst.into())?;
         positive("--concurrency", args.concurrency as u64)?;
         positive("--max-attempts", args.max_attempts.into())?;
+        let names_identify_inputs = name_template.is_none();
         Ok(RunOptions {
             state_machine: args.state_machine,
             source,
@@ -147,6 +158,7 @@ impl RunOptions {
                     base: Duration::from_millis(100),
                     max: Duration::from_secs(20),
                 },
+                names_identify_inputs,
             },
             max_failures: args
                 .max_failures
@@ -263,6 +275,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration: jiff::SignedDuration = text.parse().map_err(|_| bad())?;
     Duration::try_from(duration).map_err(|_| bad())
 }
+
+/// The slowest `--rate`: one call a day.
+const MIN_RATE: f64 = 1.0 / 86_400.0;
+/// The largest `--burst`.
+const MAX_BURST: u32 = 1_000_000;
 
 /// Where the items come from: a manifest, an S3 listing, a date range, or a
 /// listing per date.

@@ -100,6 +100,16 @@ impl Outcome {
         }
     }
 
+    /// Started before, by this run dir or an attempt whose answer was lost: known
+    /// by its name, without a call (so without its start date).
+    pub fn existing(launch: Launch, execution_arn: String, attempts: u32) -> Outcome {
+        Outcome {
+            execution_arn: Some(execution_arn),
+            attempts,
+            ..Outcome::of(launch, Status::Existing)
+        }
+    }
+
     pub fn failed(launch: Launch, attempts: u32, error: String, message: String) -> Outcome {
         Outcome {
             attempts,

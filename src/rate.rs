@@ -143,7 +143,12 @@ impl Adaptive {
     fn sent(&mut self, now: Instant) {
         self.bucket_sends += 1;
         let elapsed = now.duration_since(self.bucket_start);
-        if elapsed >= MEASURE_EVERY {
+        // A bucket that stayed open through a stall (every call waiting on a
+        // timeout or a backoff) says nothing about the rate calls go out at.
+        if elapsed >= 4 * MEASURE_EVERY {
+            self.bucket_start = now;
+            self.bucket_sends = 0;
+        } else if elapsed >= MEASURE_EVERY {
             let rate = f64::from(self.bucket_sends) / elapsed.as_secs_f64();
             self.measured = SMOOTHING * rate + (1.0 - SMOOTHING) * self.measured;
             self.bucket_start = now;
@@ -190,7 +195,7 @@ impl Adaptive {
     }
 
     fn set_rate(&mut self, rate: f64) {
-        self.rate = Some(rate.clamp(MIN_RATE, self.ceiling.max(MIN_RATE)));
+        self.rate = Some(rate.clamp(MIN_RATE.min(self.ceiling), self.ceiling));
     }
 }
 

@@ -54,6 +54,9 @@ impl Counts {
     }
 }
 
+/// More rows than any batch has: a row number past it is a corrupt file.
+const MAX_ROW: u64 = 1 << 36;
+
 /// The rows of a batch, by number: every row of the manifest, or those a run
 /// selects (`--shard`, `--offset`, `--limit`). A bitmap: 10 million rows take 1.25 MB.
 #[derive(Debug, Default, Clone)]
@@ -88,7 +91,7 @@ impl BatchRows {
     }
 
     /// The highest row number, 0 when empty.
-    fn last(&self) -> u64 {
+    pub fn last(&self) -> u64 {
         (0..self.bits.len() as u64 * 64)
             .rev()
             .find(|&row| self.contains(row))
@@ -110,7 +113,10 @@ impl BatchRows {
                 _ => ranges.push([row, row]),
             }
         }
-        std::fs::write(path, serde_json::to_vec(&ranges).expect("ranges serialize"))
+        runlog::write_atomically(
+            path,
+            &serde_json::to_vec(&ranges).expect("ranges serialize"),
+        )
     }
 
     pub fn load(path: &Path) -> io::Result<BatchRows> {
@@ -118,6 +124,12 @@ impl BatchRows {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut rows = BatchRows::default();
         for [first, last] in ranges {
+            if first == 0 || last < first || last > MAX_ROW {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not a range of rows: [{first}, {last}]"),
+                ));
+            }
             (first..=last).for_each(|row| rows.insert(row));
         }
         Ok(rows)

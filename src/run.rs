@@ -16,14 +16,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws;
 use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_lines};
-use crate::launcher::Launcher;
+use crate::launcher::{Launcher, Work};
 use crate::options::RunOptions;
 use crate::outcome::Outcome;
 use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
 use crate::progress::Progress;
 use crate::rate::{Pacer, Pacing};
 use crate::report::{self, BatchRows, Counts};
-use crate::runlog::{self, DoneRows, RESULTS, ROWS, RunDir, RunInfo, RunLog};
+use crate::runlog::{self, Done, DoneRows, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::summary::{self, Summary, ThisRun};
@@ -162,7 +162,7 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         &batch,
         &run_dir,
         clients.sfn.clone(),
-        checked.rows.len(),
+        &checked.rows,
         &interrupt,
     )
     .await?;
@@ -211,9 +211,16 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, 
         );
     }
     let manifest = options.source.materialize(&clients.s3).await?;
+    // Resuming a changed batch keeps its id, so that unchanged rows keep their
+    // names (the default id hashes the manifest, and would rename every row).
+    let resumed_id = match (options.force_resume, &options.run_dir) {
+        (true, Some(dir)) => runlog::read_info(dir).ok().map(|info| info.batch_id),
+        _ => None,
+    };
     let id = options
         .batch_id
         .clone()
+        .or(resumed_id)
         .unwrap_or_else(|| default_batch_id(&manifest, &state_machine.arn));
     let planner = Planner::new(
         state_machine.arn.clone(),
@@ -301,20 +308,23 @@ async fn launch(
     batch: &Batch,
     run_dir: &RunDir,
     client: aws_sdk_sfn::Client,
-    rows: u64,
+    rows: &BatchRows,
     interrupt: &CancellationToken,
 ) -> Result<Launched, Error> {
     let log_path = run_dir.file(RESULTS);
-    let previous = runlog::previous(&log_path)
+    let previous = runlog::previous(&log_path, rows.last())
         .map_err(Error::run(format!("reading {}", log_path.display())))?;
     let mut log = RunLog::append_to(&log_path, previous.intact)
         .map_err(Error::run(format!("opening {}", log_path.display())))?;
-    let to_do = rows.saturating_sub(previous.done.len());
-    if !previous.done.is_empty() {
+    let started = rows
+        .iter()
+        .filter(|&row| previous.done.has_row(row))
+        .count() as u64;
+    let to_do = rows.len() - started;
+    if started > 0 {
         eprintln!(
-            "resuming {}: {} rows already started, {to_do} to go",
+            "resuming {}: {started} rows already started, {to_do} to go",
             run_dir.path().display(),
-            previous.done.len()
         );
     }
 
@@ -379,25 +389,31 @@ fn spawn_reader(
     batch: &Batch,
     done: DoneRows,
 ) -> (
-    mpsc::Receiver<Planned>,
+    mpsc::Receiver<Work>,
     tokio::task::JoinHandle<Result<(), ManifestError>>,
 ) {
-    let (planned_tx, planned_rx) = mpsc::channel::<Planned>(PLANNED_BUFFER);
-    let pass = batch.pass.clone();
+    let (work_tx, work_rx) = mpsc::channel::<Work>(PLANNED_BUFFER);
+    let (pass, state_machine) = (batch.pass.clone(), batch.state_machine.clone());
     let reader = tokio::task::spawn_blocking(move || {
         pass.plan_each(|planned| {
-            if let Ok(launch) = &planned
-                && done.is_done(launch.row, &launch.name)
-            {
-                return Flow::Continue;
-            }
-            match planned_tx.blocking_send(planned) {
+            let work = match planned {
+                Ok(launch) => match done.check(launch.row, &launch.name) {
+                    Done::Here => return Flow::Continue,
+                    Done::Elsewhere => {
+                        let arn = state_machine.execution_arn(&launch.name);
+                        Err(Outcome::existing(launch, arn, 0))
+                    }
+                    Done::No => Ok(launch),
+                },
+                Err(invalid) => Err(Outcome::invalid(invalid)),
+            };
+            match work_tx.blocking_send(work) {
                 Ok(()) => Flow::Continue,
                 Err(_) => Flow::Stop,
             }
         })
     });
-    (planned_rx, reader)
+    (work_rx, reader)
 }
 
 fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::io::Result<()> {

@@ -90,7 +90,7 @@ impl RunDir {
         }
         if recorded.is_none() || changed.is_some() {
             let json = serde_json::to_vec_pretty(info).expect("run info serializes");
-            fs::write(&info_path, json).map_err(io_error)?;
+            write_atomically(&info_path, &json).map_err(io_error)?;
         }
         Ok(RunDir {
             path: path.to_path_buf(),
@@ -116,6 +116,14 @@ impl RunDir {
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+}
+
+/// Writes a whole file so that a reader (`status`, while a run goes on) never sees
+/// it half written: to a temporary name, then renamed over.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    fs::write(&temporary, bytes)?;
+    fs::rename(&temporary, path)
 }
 
 /// What the run in `dir` was started with; read without the lock.
@@ -267,6 +275,12 @@ pub fn read(path: &Path, mut each: impl FnMut(u64, Outcome)) -> io::Result<u64> 
             continue;
         }
         match serde_json::from_slice::<Outcome>(&line) {
+            Ok(outcome) if outcome.row == 0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} line {number}: rows count from 1", path.display()),
+                ));
+            }
             Ok(outcome) => each(offset, outcome),
             Err(_) if !complete => {
                 tracing::warn!(
@@ -289,58 +303,83 @@ pub fn read(path: &Path, mut each: impl FnMut(u64, Outcome)) -> io::Result<u64> 
 /// What a resume needs from an earlier run's log.
 pub struct Previous {
     /// Rows already started (or found existing), by the name they were started
-    /// under: skipped without an API call.
+    /// under.
     pub done: DoneRows,
     /// Length of the log's intact part.
     pub intact: u64,
 }
 
-pub fn previous(path: &Path) -> io::Result<Previous> {
-    let mut done = DoneRows::default();
+/// Reads the log of a run dir for a resume of a batch whose rows go up to
+/// `last_row` (rows past it belong to a longer manifest, resumed with
+/// `--force-resume`).
+pub fn previous(path: &Path, last_row: u64) -> io::Result<Previous> {
+    let mut done = DoneRows {
+        by_row: vec![0; last_row as usize],
+        names: Vec::new(),
+    };
     let intact = read(path, |_, outcome| {
-        if outcome.status.is_done() {
-            done.insert(outcome.row, outcome.name.as_deref().unwrap_or_default());
+        if let (true, Some(name)) = (outcome.status.is_done(), &outcome.name) {
+            done.insert(outcome.row, name);
         }
     })?;
+    done.names.sort_unstable();
+    done.names.dedup();
     Ok(Previous { done, intact })
 }
 
-/// Rows already started, each with a hash of its execution name: a row is done
-/// only if it is planned today under the name it was started under (after
-/// `--force-resume`, a changed row has a new name and is launched). Dense, eight
-/// bytes a row, so a million done rows take 8 MB.
-#[derive(Default)]
+/// Rows already started. A row is skipped without a call when it is planned under
+/// the name it was started under; a row planned under a name some other row was
+/// started under (its number changed: a listing gained an object, a manifest was
+/// edited and resumed with `--force-resume`) is known to exist, also without a
+/// call. Eight bytes a row and eight a started name: 16 MB for a million.
 pub struct DoneRows {
+    /// By row: the hash of the name the row was started under, 0 if none.
+    by_row: Vec<u64>,
+    /// Every name started in this run dir, sorted.
     names: Vec<u64>,
-    count: u64,
+}
+
+/// Whether a planned row was started already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// Under this row number and name.
+    Here,
+    /// Under this name, as another row.
+    Elsewhere,
+    No,
 }
 
 impl DoneRows {
     fn insert(&mut self, row: u64, name: &str) {
-        let index = (row - 1) as usize;
-        if index >= self.names.len() {
-            self.names.resize(index + 1, 0);
+        let hash = name_hash(name);
+        if let Some(slot) = (row as usize)
+            .checked_sub(1)
+            .and_then(|i| self.by_row.get_mut(i))
+        {
+            *slot = hash;
         }
-        if self.names[index] == 0 {
-            self.count += 1;
+        self.names.push(hash);
+    }
+
+    pub fn check(&self, row: u64, name: &str) -> Done {
+        let hash = name_hash(name);
+        let here = (row as usize)
+            .checked_sub(1)
+            .and_then(|i| self.by_row.get(i))
+            .is_some_and(|&h| h == hash);
+        match (here, self.names.binary_search(&hash).is_ok()) {
+            (true, _) => Done::Here,
+            (false, true) => Done::Elsewhere,
+            (false, false) => Done::No,
         }
-        self.names[index] = name_hash(name);
     }
 
-    pub fn is_done(&self, row: u64, name: &str) -> bool {
-        let index = (row - 1) as usize;
-        self.names
-            .get(index)
-            .is_some_and(|&h| h != 0 && h == name_hash(name))
-    }
-
-    /// Rows recorded as done.
-    pub fn len(&self) -> u64 {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
+    /// Whether the row was started under its number (whatever the name).
+    pub fn has_row(&self, row: u64) -> bool {
+        (row as usize)
+            .checked_sub(1)
+            .and_then(|i| self.by_row.get(i))
+            .is_some_and(|&h| h != 0)
     }
 }
 

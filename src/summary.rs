@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::{Error, exit};
 use crate::rate::Pacing;
 use crate::report::Counts;
-use crate::runlog::{FAILED, REPORT, RunDir, SUMMARY};
+use crate::runlog::{FAILED, REPORT, RunDir, SUMMARY, write_atomically};
 use crate::watch::{Ends, Followed};
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +72,7 @@ impl Summary {
     pub fn save(&self, run_dir: &RunDir) -> Result<(), Error> {
         let path = run_dir.file(SUMMARY);
         let json = serde_json::to_vec_pretty(self).expect("summary serializes");
-        std::fs::write(&path, json).map_err(Error::run(format!("writing {}", path.display())))
+        write_atomically(&path, &json).map_err(Error::run(format!("writing {}", path.display())))
     }
 
     /// A few lines for a person: counts, elapsed, rate, where the report is.

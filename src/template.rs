@@ -238,12 +238,17 @@ fn format_date(field: &str, value: &Value, format: &str) -> Result<String, Rende
         value: value.to_string(),
     };
     let text = value.as_str().ok_or_else(not_a_date)?;
+    // An RFC 3339 time (with an offset); a time without one, taken as UTC; a date.
+    // (Date first would read a time as its date and drop the hours.)
     let datetime = match text.parse::<Timestamp>() {
         Ok(time) => time.to_zoned_datetime(TimeZone::UTC).datetime(),
-        Err(_) => text
-            .parse::<civil::Date>()
-            .map_err(|_| not_a_date())?
-            .to_datetime(civil::Time::midnight()),
+        Err(_) => match text.parse::<civil::DateTime>() {
+            Ok(datetime) => datetime,
+            Err(_) => text
+                .parse::<civil::Date>()
+                .map_err(|_| not_a_date())?
+                .to_datetime(civil::Time::midnight()),
+        },
     };
     jiff::fmt::strtime::format(format, datetime).map_err(|e| RenderError::BadFormat {
         format: format.to_string(),
@@ -417,12 +422,14 @@ mod tests {
             "date": "2024-02-29",
             "at": "2024-03-31T23:30:00+02:00",
             "n": "x",
-            "a:b": "literal"
+            "a:b": "literal",
+            "local": "2024-03-01T13:45:00"
         }));
-        let t = TextTemplate::parse("{date:%Y/%m/%d}|{date:%j}|{at:%F %H}|{a:b}").unwrap();
+        let t =
+            TextTemplate::parse("{date:%Y/%m/%d}|{date:%j}|{at:%F %H}|{a:b}|{local:%H%M}").unwrap();
         assert_eq!(
             t.render(&ctx(&f)).unwrap(),
-            "2024/02/29|060|2024-03-31 21|literal"
+            "2024/02/29|060|2024-03-31 21|literal|1345"
         );
         let err = TextTemplate::parse("{n:%Y}")
             .unwrap()

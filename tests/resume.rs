@@ -171,3 +171,34 @@ async fn a_changed_manifest_is_refused_unless_forced() {
         .code(0)
         .stderr(predicate::str::contains("5 rows already started, 0 to go"));
 }
+
+#[tokio::test]
+async fn force_resume_keeps_the_names_of_unchanged_rows() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write(
+        "jobs.csv", "n
+1
+2
+3
+",
+    );
+    work.run(&sm.arn, "jobs.csv").assert().code(0);
+    // The default batch id hashes the manifest: without --force-resume's reuse of
+    // the recorded id, every row would get a new name and start again.
+    work.write(
+        "jobs.csv",
+        "n
+1
+2
+3
+4
+",
+    );
+    work.run(&sm.arn, "jobs.csv")
+        .arg("--force-resume")
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("3 rows already started, 1 to go"));
+    assert_each_row_started_once(&sm.arn, &work, 4).await;
+}

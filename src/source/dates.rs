@@ -41,11 +41,13 @@ impl Step {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (count, unit) = text.split_at(split);
+        // Larger steps would overflow the calendar's arithmetic.
         let count: i64 = match count.parse() {
-            Ok(n) if n > 0 => n,
+            Ok(n) if n > 0 && n <= MAX_STEP_COUNT => n,
             _ => {
                 return Err(format!(
-                    "expected a step such as 1d, 6h, 7d or 1mo, not `{text}`"
+                    "expected a step such as 1d, 6h, 7d or 1mo (at most {MAX_STEP_COUNT} of a \
+                     unit), not `{text}`"
                 ));
             }
         };
@@ -87,10 +89,6 @@ impl Step {
         };
         self.count * unit
     }
-
-    fn is_daily_or_more(self) -> bool {
-        matches!(self.unit, Unit::Days | Unit::Months)
-    }
 }
 
 impl fmt::Display for Step {
@@ -105,6 +103,9 @@ impl fmt::Display for Step {
     }
 }
 
+/// The largest count of a step's unit.
+const MAX_STEP_COUNT: i64 = 1200;
+
 /// Steps a range may have: more is almost surely a typo (minutes over decades).
 const MAX_STEPS: i64 = 10_000_000;
 
@@ -117,7 +118,7 @@ impl DateRange {
         let start = parse_point(from)?;
         let last = match parse_date(to) {
             // The whole last day: its last step starts before midnight.
-            Some(day) if !every.is_daily_or_more() => day
+            Some(day) => day
                 .to_datetime(Time::midnight())
                 .checked_add(1.day())
                 .and_then(|t| t.checked_sub(1.nanosecond()))
@@ -282,5 +283,8 @@ mod tests {
             assert!(Step::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Step::parse("2w").unwrap().to_string(), "14d");
+        assert!(Step::parse("8000000d").is_err());
+        // A date TO includes its whole day, whatever FROM's time.
+        assert_eq!(dates("2024-01-01T06:00..2024-01-03", "1d", false).len(), 3);
     }
 }

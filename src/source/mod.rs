@@ -109,6 +109,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The field that identifies one of its items, if not the whole row.
+    pub fn item_key(&self) -> Option<&'static str> {
+        match self {
+            Source::Manifest(_) => None,
+            Source::Listing(_) => Some("input"),
+            Source::Dates(_) => Some("datetime"),
+        }
+    }
+
     /// Makes the source a local file read twice (see `ManifestFile`): a manifest is
     /// used in place or spooled; a listing or a date range is written out as JSON
     /// Lines items.
@@ -216,6 +225,9 @@ pub struct Selection {
 pub struct Shard {
     pub index: u64,
     pub count: u64,
+    /// The field that identifies an item, when not the whole row: a listed
+    /// object's `input` (its size or etag may differ between two hosts' listings).
+    pub key: Option<&'static str>,
 }
 
 impl Shard {
@@ -224,7 +236,11 @@ impl Shard {
         let (index, count) = text.split_once('/').ok_or_else(bad)?;
         let (index, count) = (index.trim().parse(), count.trim().parse());
         match (index, count) {
-            (Ok(index), Ok(count)) if index >= 1 && index <= count => Ok(Shard { index, count }),
+            (Ok(index), Ok(count)) if index >= 1 && index <= count => Ok(Shard {
+                index,
+                count,
+                key: None,
+            }),
             _ => Err(bad()),
         }
     }
@@ -233,7 +249,11 @@ impl Shard {
     /// and in every order, so the shards of a batch are disjoint and cover it.
     fn holds(self, fields: &Fields) -> bool {
         use sha2::{Digest, Sha256};
-        let json = serde_json::to_vec(fields).expect("fields serialize");
+        let identity = match self.key {
+            Some(key) => fields.get(key).cloned().unwrap_or_default(),
+            None => Value::Object(fields.clone()),
+        };
+        let json = serde_json::to_vec(&identity).expect("fields serialize");
         let digest = Sha256::digest(json);
         let hash = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
         hash % self.count == self.index - 1
