@@ -243,6 +243,11 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Following")]
     pub wait: bool,
 
+    /// Keep at most N of this run's executions open at once: a row starts only
+    /// when an earlier one has closed (checked every --poll seconds).
+    #[arg(long, value_name = "N", help_heading = "Following")]
+    pub max_running: Option<u64>,
+
     #[command(flatten, next_help_heading = "Following")]
     pub follow: FollowArgs,
 

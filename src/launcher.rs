@@ -3,9 +3,11 @@
 //! jitter up to the row's attempt budget.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{Outcome, Status};
@@ -47,11 +49,40 @@ impl Backoff {
     }
 }
 
+/// `--max-running`: at most N of the run's executions open at once. A row takes a
+/// place before its start; a started execution keeps it until the follower sees it
+/// closed. Executions still open from before a resume hold places too.
+pub struct Window {
+    places: Semaphore,
+    /// Closes that free no place: the executions open from before beyond N.
+    owed: AtomicU64,
+}
+
+impl Window {
+    pub fn new(max: u64, open: u64) -> Window {
+        Window {
+            places: Semaphore::new(max.saturating_sub(open) as usize),
+            owed: AtomicU64::new(open.saturating_sub(max)),
+        }
+    }
+
+    /// One of the run's executions closed.
+    pub fn closed(&self) {
+        let paid = self
+            .owed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| o.checked_sub(1));
+        if paid.is_err() {
+            self.places.add_permits(1);
+        }
+    }
+}
+
 pub struct Launcher<C> {
     client: Arc<C>,
     state_machine: StateMachine,
     pacer: Pacer,
     options: LaunchOptions,
+    window: Option<Arc<Window>>,
 }
 
 impl<C: StepFunctions> Launcher<C> {
@@ -66,7 +97,12 @@ impl<C: StepFunctions> Launcher<C> {
             state_machine,
             pacer,
             options,
+            window: None,
         }
+    }
+
+    pub fn with_window(self, window: Option<Arc<Window>>) -> Self {
+        Launcher { window, ..self }
     }
 
     /// The pacer, for the pace and the throttle count.
@@ -94,8 +130,31 @@ impl<C: StepFunctions> Launcher<C> {
             .filter_map(|outcome| async move { outcome })
     }
 
-    /// Starts one row, retrying what may succeed later. `None` when stopped first.
+    /// Starts one row, in its place in the window if there is one. `None` when
+    /// stopped first.
     pub async fn launch(&self, launch: Launch, stop: &CancellationToken) -> Option<Outcome> {
+        let Some(window) = &self.window else {
+            return self.start(launch, stop).await;
+        };
+        let place = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return None,
+            place = window.places.acquire() => place.expect("the window never closes"),
+        };
+        let outcome = self.start(launch, stop).await;
+        // A started execution holds its place until it closes; anything else
+        // (failed, stopped, found closed already) gives it back now.
+        if outcome
+            .as_ref()
+            .is_some_and(|o| o.status == Status::Started)
+        {
+            place.forget();
+        }
+        outcome
+    }
+
+    /// Starts one row, retrying what may succeed later. `None` when stopped first.
+    async fn start(&self, launch: Launch, stop: &CancellationToken) -> Option<Outcome> {
         let mut attempts = 0;
         loop {
             let sent = tokio::select! {

@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// `--wait`: follow the executions to their end.
     pub wait: Option<FollowOptions>,
+    /// `--max-running`, and how often to look for closed executions.
+    pub max_running: Option<(u64, Duration)>,
     pub aws: AwsOptions,
 }
 
@@ -175,6 +177,11 @@ impl RunOptions {
                 .wait
                 .then(|| FollowOptions::from_args(&args.follow))
                 .transpose()?,
+            max_running: match args.max_running {
+                Some(0) => return Err(usage("--max-running must be at least 1".into())),
+                Some(n) => Some((n, FollowOptions::from_args(&args.follow)?.poll)),
+                None => None,
+            },
             aws: aws_options(args.aws)?,
         })
     }

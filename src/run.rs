@@ -16,18 +16,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws;
 use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_lines};
-use crate::launcher::{Launcher, Work};
+use crate::launcher::{Launcher, Window, Work};
 use crate::options::RunOptions;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Status};
 use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
 use crate::progress::Progress;
 use crate::rate::{Pacer, Pacing};
 use crate::report::{self, BatchRows, Counts};
-use crate::runlog::{self, Done, DoneRows, RESULTS, ROWS, RunDir, RunInfo, RunLog};
+use crate::runlog::{self, Done, DoneRows, OffsetReader, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::summary::{self, Summary, ThisRun};
-use crate::watch::{self, Followed};
+use crate::watch::{self, Follow, Followed};
 
 /// How a run ended, when it ran to its end.
 #[derive(Debug)]
@@ -196,10 +196,15 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
 async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, Error> {
     // The state machine first: a typo fails at once, before a large manifest downloads.
     let state_machine = sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
-    if state_machine.kind == Kind::Express && options.wait.is_some() {
+    let following = match (options.wait.is_some(), options.max_running.is_some()) {
+        (true, _) => Some("--wait"),
+        (false, true) => Some("--max-running"),
+        (false, false) => None,
+    };
+    if let (Kind::Express, Some(flag)) = (state_machine.kind, following) {
         return Err(Error::Usage(format!(
-            "--wait cannot follow {}: it is an Express state machine, and AWS does not list \
-             or describe Express executions (their results are in CloudWatch Logs)",
+            "{flag} cannot follow {}: it is an Express state machine, and AWS does not \
+             list or describe Express executions (their results are in CloudWatch Logs)",
             state_machine.arn
         )));
     }
@@ -334,12 +339,26 @@ async fn launch(
     let mut halted_at = None;
     let (mut planned_rx, reader) = spawn_reader(batch, previous.done);
 
+    let mut window = match options.max_running {
+        Some((max, poll)) => Some(
+            Windowed::open(
+                client.clone(),
+                &batch.state_machine.arn,
+                &log_path,
+                max,
+                poll,
+            )
+            .map_err(Error::run(format!("reading {}", log_path.display())))?,
+        ),
+        None => None,
+    };
     let launcher = Launcher::new(
         Arc::new(client),
         batch.state_machine.clone(),
         Pacer::new(options.rate, options.burst),
         options.launch.clone(),
-    );
+    )
+    .with_window(window.as_ref().map(|w| w.window.clone()));
     let mut progress = Progress::new(options.progress, to_do);
     {
         let planned = futures::stream::poll_fn(|cx| planned_rx.poll_recv(cx));
@@ -349,8 +368,11 @@ async fn launch(
             tokio::select! {
                 next = outcomes.next() => match next {
                     Some(outcome) => {
-                        record(&mut log, &mut progress, &outcome)
+                        let offset = record(&mut log, &mut progress, &outcome)
                             .map_err(Error::run(format!("writing {}", log_path.display())))?;
+                        if let Some(window) = &mut window {
+                            window.started(&outcome, offset);
+                        }
                         let failed = progress.counts().failed;
                         if halted_at.is_none() && failure_limit.is_some_and(|l| failed >= l) {
                             eprintln!(
@@ -364,6 +386,13 @@ async fn launch(
                     None => break,
                 },
                 _ = ticker.tick() => progress.tick(launcher.pacer().pacing()),
+                _ = Windowed::due(&mut window) => {
+                    let window = window.as_mut().expect("due only with a window");
+                    window
+                        .free_closed(&mut log)
+                        .await
+                        .map_err(Error::run(format!("writing {}", log_path.display())))?;
+                }
             }
         }
     }
@@ -416,10 +445,63 @@ fn spawn_reader(
     (work_rx, reader)
 }
 
-fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::io::Result<()> {
-    log.append(outcome)?;
+/// Logs an outcome and shows it; returns where its log line starts.
+fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::io::Result<u64> {
+    let offset = log.append(outcome)?;
     progress.record(outcome.status);
-    Ok(())
+    Ok(offset)
+}
+
+/// `--max-running`: the window, and the follower that frees a place in it for each
+/// of the run's executions it sees closed (logging how it ended).
+struct Windowed {
+    window: Arc<Window>,
+    follow: Follow,
+    lines: OffsetReader,
+    poll: tokio::time::Interval,
+}
+
+impl Windowed {
+    fn open(
+        client: aws_sdk_sfn::Client,
+        state_machine_arn: &str,
+        log_path: &std::path::Path,
+        max: u64,
+        poll: Duration,
+    ) -> std::io::Result<Windowed> {
+        // Executions still open from before the resume hold their places.
+        let follow = Follow::from_log(client, state_machine_arn, log_path)?;
+        Ok(Windowed {
+            window: Arc::new(Window::new(max, follow.ends().running)),
+            follow,
+            lines: OffsetReader::open(log_path)?,
+            poll: tokio::time::interval(poll),
+        })
+    }
+
+    fn started(&mut self, outcome: &Outcome, offset: u64) {
+        if let (Status::Started, Some(arn)) = (outcome.status, &outcome.execution_arn) {
+            self.follow
+                .add_open(arn.clone(), offset, outcome.start_date.as_deref());
+        }
+    }
+
+    /// Ready when it is time to look for closed executions; never without a window.
+    async fn due(window: &mut Option<Windowed>) {
+        match window {
+            Some(window) => {
+                window.poll.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn free_closed(&mut self, log: &mut RunLog) -> std::io::Result<()> {
+        for _ in 0..self.follow.log_ends(log, &mut self.lines).await? {
+            self.window.closed();
+        }
+        Ok(())
+    }
 }
 
 /// Writes the report, the failed rows and the summary, all from the run log.

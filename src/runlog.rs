@@ -210,6 +210,8 @@ fn difference(recorded: &RunInfo, now: &RunInfo) -> Option<String> {
 /// The append-only log of outcomes.
 pub struct RunLog {
     file: File,
+    /// Where the next line starts.
+    len: u64,
 }
 
 impl RunLog {
@@ -225,18 +227,24 @@ impl RunLog {
             file.set_len(intact)?;
         }
         // A whole last record whose newline never made it to disk.
+        let mut len = intact;
         if intact > 0 && last_byte(&mut file, intact)? != b'\n' {
             file.write_all(b"\n")?;
+            len += 1;
         }
-        Ok(RunLog { file })
+        Ok(RunLog { file, len })
     }
 
     /// Writes one outcome as one line, in one write, and hands it to the OS at once:
-    /// a process killed a moment later loses nothing it has logged.
-    pub fn append(&mut self, outcome: &Outcome) -> io::Result<()> {
+    /// a process killed a moment later loses nothing it has logged. Returns where
+    /// the line starts.
+    pub fn append(&mut self, outcome: &Outcome) -> io::Result<u64> {
         let mut line = serde_json::to_vec(outcome).expect("outcome serializes");
         line.push(b'\n');
-        self.file.write_all(&line)
+        self.file.write_all(&line)?;
+        let offset = self.len;
+        self.len += line.len() as u64;
+        Ok(offset)
     }
 }
 

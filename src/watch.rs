@@ -175,6 +175,36 @@ impl Follow {
         self.open.is_empty()
     }
 
+    /// A row started by the run that is following it (`--max-running`).
+    pub fn add_open(&mut self, arn: String, offset: u64, start_date: Option<&str>) {
+        let started = start_date
+            .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+            .map_or(0, |t| t.as_second());
+        self.open.insert(arn, Open { offset, started });
+    }
+
+    /// One look at AWS, each end appended to the log (`lines` reads it); returns
+    /// how many ended. A failed look is a warning: the next one tries again.
+    pub async fn log_ends(
+        &mut self,
+        log: &mut RunLog,
+        lines: &mut OffsetReader,
+    ) -> std::io::Result<u64> {
+        let ended = match self.refresh().await {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::warn!("following the executions: {e}; trying again");
+                return Ok(0);
+            }
+        };
+        for (open, closed, failure) in &ended {
+            let mut outcome = lines.outcome_at(open.offset)?;
+            end(&mut outcome, closed, failure);
+            log.append(&outcome)?;
+        }
+        Ok(ended.len() as u64)
+    }
+
     /// One look at AWS: takes the executions seen closed off the open rows, and
     /// returns them.
     pub async fn refresh(&mut self) -> Result<Vec<(Open, Closed, Option<Failure>)>, String> {
@@ -329,16 +359,7 @@ impl Follow {
         let mut log = RunLog::append_to(log_path, intact)?;
         let mut lines = OffsetReader::open(log_path)?;
         while !self.is_done() {
-            match self.refresh().await {
-                Ok(ended) => {
-                    for (open, closed, failure) in ended {
-                        let mut outcome = lines.outcome_at(open.offset)?;
-                        end(&mut outcome, &closed, failure);
-                        log.append(&outcome)?;
-                    }
-                }
-                Err(e) => tracing::warn!("following the executions: {e}; trying again"),
-            }
+            self.log_ends(&mut log, &mut lines).await?;
             on_sweep(self.ends());
             if self.is_done() || deadline.is_some_and(|d| Instant::now() + poll > d) {
                 break;
@@ -363,7 +384,7 @@ pub struct Failure {
     cause: Option<String>,
 }
 
-fn end(outcome: &mut Outcome, closed: &Closed, failure: Option<Failure>) {
+fn end(outcome: &mut Outcome, closed: &Closed, failure: &Option<Failure>) {
     outcome.final_status = Some(closed.status.clone());
     if let Some(stop) = &closed.stop {
         outcome.stop_date = Some(crate::sfn::rfc3339(stop));
@@ -378,8 +399,8 @@ fn end(outcome: &mut Outcome, closed: &Closed, failure: Option<Failure>) {
         }
     }
     if let Some(failure) = failure {
-        outcome.error = failure.error;
-        outcome.cause = failure.cause;
+        outcome.error = failure.error.clone();
+        outcome.cause = failure.cause.clone();
     }
 }
 

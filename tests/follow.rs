@@ -187,3 +187,71 @@ async fn express_state_machines_cannot_be_followed() {
         .code(2)
         .stderr(predicate::str::contains("Express").and(predicate::str::contains("cannot follow")));
 }
+
+/// A state machine whose executions stay open for `seconds`.
+fn waiting(seconds: u32) -> String {
+    format!(
+        r#"{{"StartAt": "W", "States": {{"W": {{"Type": "Wait", "Seconds": {seconds}, "End": true}}}}}}"#
+    )
+}
+
+/// Runs `child` to its end while counting the state machine's running executions
+/// every 100 ms; returns the exit code and the most seen at once.
+async fn most_running(arn: &str, mut child: std::process::Child) -> (Option<i32>, usize) {
+    let sfn = sfn().await;
+    let mut most = 0;
+    loop {
+        let running = sfn
+            .list_executions()
+            .state_machine_arn(arn)
+            .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+            .send()
+            .await
+            .unwrap()
+            .executions
+            .len();
+        most = most.max(running);
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), most);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn max_running_keeps_the_window() {
+    let sm = state_machine(&sfn().await, &waiting(1)).await;
+    let work = Workdir::new();
+    work.write("jobs.csv", numbered_rows(8));
+    let child = work.spawn_run(
+        &sm.arn,
+        "jobs.csv",
+        &["--max-running", "3", "--poll", "0.3"],
+    );
+    let (code, most) = most_running(&sm.arn, child).await;
+    assert_eq!(code, Some(0));
+    eprintln!("at most {most} running at once");
+    assert!((1..=3).contains(&most), "{most} running at once");
+    common::assert_each_row_started_once(&sm.arn, &work, 8).await;
+}
+
+#[tokio::test]
+async fn executions_open_from_before_count_against_the_window() {
+    let sm = state_machine(&sfn().await, &waiting(2)).await;
+    let work = Workdir::new();
+    work.write("jobs.csv", numbered_rows(6));
+    work.run(&sm.arn, "jobs.csv")
+        .args(["--limit", "3"])
+        .assert()
+        .code(0);
+    // Three are open: the resume waits for them before starting any other.
+    let child = work.spawn_run(
+        &sm.arn,
+        "jobs.csv",
+        &["--max-running", "3", "--poll", "0.3"],
+    );
+    let (code, most) = most_running(&sm.arn, child).await;
+    assert_eq!(code, Some(0));
+    assert!(most <= 3, "{most} running at once");
+    common::assert_each_row_started_once(&sm.arn, &work, 6).await;
+}
