@@ -251,41 +251,55 @@ impl Follow {
     /// failure's error and cause.
     async fn sweep(&mut self) -> Result<Vec<(Closed, Option<Failure>)>, String> {
         self.calls.sweeps += 1;
-        let closed = match self.open.len() <= DESCRIBE_AT_MOST {
-            true => self.describe_open().await?,
-            false => self.list_closed().await?,
-        };
-        let mut out = Vec::with_capacity(closed.len());
-        for closed in closed {
+        if self.open.len() <= DESCRIBE_AT_MOST {
+            return self.describe_open().await;
+        }
+        let mut out = Vec::new();
+        for closed in self.list_closed().await? {
             let failure = match closed.status.as_str() {
                 "SUCCEEDED" => None,
-                _ => Some(self.failure(&closed.arn).await?),
+                _ => Some(self.describe(&closed.arn).await?.1),
             };
             out.push((closed, failure));
         }
         Ok(out)
     }
 
-    async fn describe_open(&mut self) -> Result<Vec<Closed>, String> {
-        let mut closed = Vec::new();
-        for arn in self.open.keys() {
-            self.calls.describe_execution += 1;
-            let out = self
-                .client
-                .describe_execution()
-                .execution_arn(arn)
-                .send()
-                .await
-                .map_err(|e| error_text(&e))?;
-            if TERMINAL.contains(&out.status) {
-                closed.push(Closed {
-                    arn: arn.clone(),
-                    status: out.status.as_str().to_string(),
-                    stop: out.stop_date,
-                });
+    /// Few open rows: one DescribeExecution each, which also gives a failure's
+    /// error and cause.
+    async fn describe_open(&mut self) -> Result<Vec<(Closed, Option<Failure>)>, String> {
+        let arns: Vec<String> = self.open.keys().cloned().collect();
+        let mut out = Vec::new();
+        for arn in arns {
+            let (closed, failure) = self.describe(&arn).await?;
+            match closed.status.as_str() {
+                "SUCCEEDED" => out.push((closed, None)),
+                "FAILED" | "TIMED_OUT" | "ABORTED" => out.push((closed, Some(failure))),
+                _ => {}
             }
         }
-        Ok(closed)
+        Ok(out)
+    }
+
+    async fn describe(&mut self, arn: &str) -> Result<(Closed, Failure), String> {
+        self.calls.describe_execution += 1;
+        let out = self
+            .client
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .map_err(|e| error_text(&e))?;
+        let closed = Closed {
+            arn: arn.to_string(),
+            status: out.status.as_str().to_string(),
+            stop: out.stop_date,
+        };
+        let failure = Failure {
+            error: out.error,
+            cause: out.cause,
+        };
+        Ok((closed, failure))
     }
 
     async fn list_closed(&mut self) -> Result<Vec<Closed>, String> {
@@ -327,21 +341,6 @@ impl Follow {
             }
         }
         Ok(closed)
-    }
-
-    async fn failure(&mut self, arn: &str) -> Result<Failure, String> {
-        self.calls.describe_execution += 1;
-        let out = self
-            .client
-            .describe_execution()
-            .execution_arn(arn)
-            .send()
-            .await
-            .map_err(|e| error_text(&e))?;
-        Ok(Failure {
-            error: out.error,
-            cause: out.cause,
-        })
     }
 
     /// Sweeps every `poll` until every started row has ended, the `deadline`

@@ -93,9 +93,10 @@ async fn wait_records_how_each_execution_ended() {
 
 #[tokio::test]
 async fn watch_and_status_follow_an_earlier_run() {
-    let sm = state_machine(&sfn().await, MIXED).await;
+    // Long enough to be still running when `status` looks, on a busy machine.
+    let sm = state_machine(&sfn().await, &waiting(5)).await;
     let work = Workdir::new();
-    work.write("later.csv", "outcome,n\nwait,1\nwait,2\nok,3\n");
+    work.write("later.csv", numbered_rows(3));
     work.run(&sm.arn, "later.csv").assert().code(0);
     let status = || {
         let mut cmd = work.sfn_batch();

@@ -82,7 +82,12 @@ async fn signalled_and_resumed(signal: &str) {
     let work = Workdir::new();
     work.write("slow.csv", numbered_rows(40));
     let child = work.spawn_run(&sm.arn, "slow.csv", &["--rate", "10"]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Mid-run: once the first rows are logged (40 rows at 10/s take 4 s).
+    let log = work.path().join("run/results.jsonl");
+    while std::fs::metadata(&log).map_or(0, |m| m.len()) == 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     send_signal(child.id(), signal);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
