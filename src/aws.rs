@@ -20,7 +20,11 @@ pub struct AwsOptions {
 }
 
 pub struct Clients {
+    /// For StartExecution: one attempt per call (the launcher retries).
     pub sfn: aws_sdk_sfn::Client,
+    /// For following (List/DescribeExecution): the SDK's standard retries, with
+    /// backoff on throttles.
+    pub follow: aws_sdk_sfn::Client,
     pub s3: aws_sdk_s3::Client,
     pub region: String,
 }
@@ -46,6 +50,9 @@ pub async fn clients(options: &AwsOptions) -> Clients {
     let sfn = aws_sdk_sfn::config::Builder::from(&config)
         .retry_config(RetryConfig::disabled())
         .build();
+    let follow = aws_sdk_sfn::config::Builder::from(&config)
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .build();
     // A local endpoint (an emulator, MinIO) serves buckets by path, not by host name.
     let local_s3 =
         config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
@@ -54,6 +61,7 @@ pub async fn clients(options: &AwsOptions) -> Clients {
         .build();
     Clients {
         sfn: aws_sdk_sfn::Client::from_conf(sfn),
+        follow: aws_sdk_sfn::Client::from_conf(follow),
         s3: aws_sdk_s3::Client::from_conf(s3),
         region: config
             .region()

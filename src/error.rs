@@ -13,6 +13,8 @@ pub mod exit {
     pub const FAILURES: i32 = 1;
     /// Bad usage, configuration or manifest: nothing was started.
     pub const USAGE: i32 = 2;
+    /// `status` only: nothing has failed so far, but executions still run.
+    pub const IN_PROGRESS: i32 = 3;
     /// Interrupted by Ctrl-C or SIGTERM, after a clean stop.
     pub const INTERRUPTED: i32 = 130;
 }

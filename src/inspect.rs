@@ -6,7 +6,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws;
-use crate::error::Error;
+use crate::error::{Error, exit};
 use crate::options::{StatusOptions, WatchOptions};
 use crate::rate::Pacing;
 use crate::report::{self, BatchRows, Counts};
@@ -25,9 +25,10 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     watch_signals(interrupt.clone());
     let started = Instant::now();
     let followed = watch::follow_to_end(
-        clients.sfn,
+        clients.follow,
         &state_machine,
         &run_dir,
+        &rows,
         options.follow,
         options.progress,
         &interrupt,
@@ -67,9 +68,9 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
         options.run_dir.display()
     )))?;
     let log = options.run_dir.join(runlog::RESULTS);
-    let mut follow = Follow::from_log(clients.sfn, &state_machine, &log)
+    let mut follow = Follow::from_log(clients.follow, &state_machine, &log, Some(&rows))
         .map_err(Error::run(format!("reading {}", log.display())))?;
-    if let Err(e) = follow.refresh().await {
+    if let Some(e) = follow.refresh().await {
         eprintln!("could not refresh from AWS ({e}): as the run log last recorded it");
     }
     let ends = follow.ends();
@@ -97,8 +98,13 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
     for failure in follow.failures() {
         println!("failed: {failure}");
     }
+    // Nothing failed yet, but executions still run: neither success nor failure.
+    let still_running = ends.running > 0 && ends.all_succeeded_so_far() && counts.all_done();
     Ok(Finished::Status {
-        exit_code: summary::exit_code(&counts, Some(&ends), false),
+        exit_code: match still_running {
+            true => exit::IN_PROGRESS,
+            false => summary::exit_code(&counts, Some(&ends), false),
+        },
     })
 }
 

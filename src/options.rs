@@ -178,7 +178,11 @@ impl RunOptions {
                 .then(|| FollowOptions::from_args(&args.follow))
                 .transpose()?,
             max_running: match args.max_running {
-                Some(0) => return Err(usage("--max-running must be at least 1".into())),
+                Some(n) if n == 0 || n > MAX_RUNNING => {
+                    return Err(usage(format!(
+                        "--max-running must be between 1 and {MAX_RUNNING}"
+                    )));
+                }
                 Some(n) => Some((n, FollowOptions::from_args(&args.follow)?.poll)),
                 None => None,
             },
@@ -285,6 +289,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// The slowest `--rate`: one call a day.
 const MIN_RATE: f64 = 1.0 / 86_400.0;
+/// The largest `--max-running` (AWS allows a million open executions).
+const MAX_RUNNING: u64 = 1_000_000;
 /// The largest `--burst`.
 const MAX_BURST: u32 = 1_000_000;
 

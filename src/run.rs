@@ -161,7 +161,7 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         &options,
         &batch,
         &run_dir,
-        clients.sfn.clone(),
+        &clients,
         &checked.rows,
         &interrupt,
     )
@@ -169,9 +169,10 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     let followed = match options.wait {
         Some(follow) if !interrupt.is_cancelled() => Some(
             watch::follow_to_end(
-                clients.sfn,
+                clients.follow.clone(),
                 &batch.state_machine.arn,
                 &run_dir,
+                &checked.rows,
                 follow,
                 options.progress,
                 &interrupt,
@@ -312,12 +313,14 @@ async fn launch(
     options: &RunOptions,
     batch: &Batch,
     run_dir: &RunDir,
-    client: aws_sdk_sfn::Client,
+    clients: &aws::Clients,
     rows: &BatchRows,
     interrupt: &CancellationToken,
 ) -> Result<Launched, Error> {
+    let (client, follower) = (clients.sfn.clone(), clients.follow.clone());
     let log_path = run_dir.file(RESULTS);
-    let previous = runlog::previous(&log_path, rows.last())
+    let executions = batch.state_machine.execution_arn("");
+    let previous = runlog::previous(&log_path, rows.last(), &executions)
         .map_err(Error::run(format!("reading {}", log_path.display())))?;
     let mut log = RunLog::append_to(&log_path, previous.intact)
         .map_err(Error::run(format!("opening {}", log_path.display())))?;
@@ -342,9 +345,10 @@ async fn launch(
     let mut window = match options.max_running {
         Some((max, poll)) => Some(
             Windowed::open(
-                client.clone(),
+                follower,
                 &batch.state_machine.arn,
                 &log_path,
+                rows,
                 max,
                 poll,
             )
@@ -466,23 +470,28 @@ impl Windowed {
         client: aws_sdk_sfn::Client,
         state_machine_arn: &str,
         log_path: &std::path::Path,
+        rows: &BatchRows,
         max: u64,
         poll: Duration,
     ) -> std::io::Result<Windowed> {
         // Executions still open from before the resume hold their places.
-        let follow = Follow::from_log(client, state_machine_arn, log_path)?;
+        let follow = Follow::from_log(client, state_machine_arn, log_path, Some(rows))?;
+        // A look that took longer than --poll is not followed by a burst of looks.
+        let mut poll = tokio::time::interval(poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Windowed {
-            window: Arc::new(Window::new(max, follow.ends().running)),
+            window: Arc::new(Window::new(max, follow.open_executions())),
             follow,
             lines: OffsetReader::open(log_path)?,
-            poll: tokio::time::interval(poll),
+            poll,
         })
     }
 
     fn started(&mut self, outcome: &Outcome, offset: u64) {
         if let (Status::Started, Some(arn)) = (outcome.status, &outcome.execution_arn) {
+            let start = outcome.start_date.as_deref();
             self.follow
-                .add_open(arn.clone(), offset, outcome.start_date.as_deref());
+                .add_open(outcome.row, arn.clone(), offset, start);
         }
     }
 

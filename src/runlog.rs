@@ -319,14 +319,20 @@ pub struct Previous {
 
 /// Reads the log of a run dir for a resume of a batch whose rows go up to
 /// `last_row` (rows past it belong to a longer manifest, resumed with
-/// `--force-resume`).
-pub fn previous(path: &Path, last_row: u64) -> io::Result<Previous> {
+/// `--force-resume`). Only executions whose ARN starts with `executions` (those of
+/// the batch's state machine) count: names are unique per state machine, and a
+/// batch resumed onto another state machine starts its rows there.
+pub fn previous(path: &Path, last_row: u64, executions: &str) -> io::Result<Previous> {
     let mut done = DoneRows {
         by_row: vec![0; last_row as usize],
         names: Vec::new(),
     };
     let intact = read(path, |_, outcome| {
-        if let (true, Some(name)) = (outcome.status.is_done(), &outcome.name) {
+        let ours = outcome
+            .execution_arn
+            .as_deref()
+            .is_some_and(|arn| arn.starts_with(executions));
+        if let (true, true, Some(name)) = (outcome.status.is_done(), ours, &outcome.name) {
             done.insert(outcome.row, name);
         }
     })?;

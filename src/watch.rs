@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::options::FollowOptions;
 use crate::outcome::Outcome;
 use crate::progress::{FollowProgress, ProgressMode};
+use crate::report::BatchRows;
 use crate::runlog::{self, OffsetReader, RESULTS, RunDir, RunLog};
 
 /// Terminal statuses, in AWS's words.
@@ -46,6 +47,8 @@ pub struct Ends {
     pub failed: u64,
     pub timed_out: u64,
     pub aborted: u64,
+    /// Executions AWS does not know (any more): past their 90 days, or never started.
+    pub unknown: u64,
     pub running: u64,
 }
 
@@ -56,34 +59,52 @@ impl Ends {
             "FAILED" => self.failed += 1,
             "TIMED_OUT" => self.timed_out += 1,
             "ABORTED" => self.aborted += 1,
+            "UNKNOWN" => self.unknown += 1,
             _ => self.running += 1,
         }
     }
 
     /// Executions seen closed.
     pub fn ended(&self) -> u64 {
-        self.succeeded + self.failed + self.timed_out + self.aborted
+        self.succeeded + self.failed + self.timed_out + self.aborted + self.unknown
+    }
+
+    /// No execution has ended otherwise than SUCCEEDED (some may still run).
+    pub fn all_succeeded_so_far(&self) -> bool {
+        self.failed + self.timed_out + self.aborted + self.unknown == 0
     }
 
     pub fn all_succeeded(&self) -> bool {
-        self.failed + self.timed_out + self.aborted + self.running == 0
+        self.failed + self.timed_out + self.aborted + self.unknown + self.running == 0
     }
 
     pub fn human(&self) -> String {
-        format!(
+        let mut text = format!(
             "{} running, {} succeeded, {} failed, {} timed out, {} aborted",
             self.running, self.succeeded, self.failed, self.timed_out, self.aborted
-        )
+        );
+        if self.unknown > 0 {
+            text += &format!(", {} unknown to AWS", self.unknown);
+        }
+        text
     }
 }
 
 /// A started row whose execution has not been seen closed.
 #[derive(Debug, Clone)]
 pub struct Open {
+    row: u64,
     /// Where its last log line starts.
     offset: u64,
-    /// Its start, in seconds since the epoch.
-    started: i64,
+}
+
+/// An open execution: its start (seconds since the epoch, when known) and the
+/// rows whose last line it is (none when a row was launched again under a new
+/// name: then only the window waits for it).
+#[derive(Debug, Clone, Default)]
+struct Execution {
+    started: Option<i64>,
+    rows: Vec<Open>,
 }
 
 /// API calls a follow made, to show (and test) what it cost.
@@ -100,9 +121,13 @@ pub struct Follow {
     client: aws_sdk_sfn::Client,
     /// Unqualified: ListExecutions of it covers every version and alias.
     state_machine_arn: String,
-    open: HashMap<String, Open>,
+    open: HashMap<String, Execution>,
+    /// Each open row's execution.
+    current: HashMap<u64, String>,
     ends: Ends,
     failures: Vec<String>,
+    /// Sweeps in a row that found nothing and failed.
+    failed_sweeps: u32,
     pub calls: Calls,
 }
 
@@ -111,18 +136,37 @@ pub struct Closed {
     arn: String,
     status: String,
     stop: Option<DateTime>,
+    failure: Option<Failure>,
 }
 
+/// A row whose execution was seen closed, to log.
+pub struct Ended<'a> {
+    pub open: Open,
+    closed: &'a Closed,
+}
+
+/// DescribeExecution calls a sweep may make, and the gap between two: its quota
+/// refills at 15/s, shared with everyone in the account.
+const DESCRIBES_PER_SWEEP: usize = 100;
+const DESCRIBE_GAP: Duration = Duration::from_millis(100);
+/// Sweeps in a row that may fail before following gives up.
+const FAILED_SWEEPS_AT_MOST: u32 = 5;
+
 impl Follow {
-    /// Reads the run log for the started rows and where each one stands.
+    /// Reads the run log for the started rows of the batch (`rows`, or all) and
+    /// where each one stands. Rows started on another state machine (before a
+    /// `--force-resume`) are not this batch's any more.
     pub fn from_log(
         client: aws_sdk_sfn::Client,
         state_machine_arn: &str,
         log: &Path,
+        rows: Option<&BatchRows>,
     ) -> std::io::Result<Follow> {
         let mut last: HashMap<u64, (u64, Outcome)> = HashMap::new();
         runlog::read(log, |offset, outcome| {
-            last.insert(outcome.row, (offset, outcome));
+            if rows.is_none_or(|rows| rows.contains(outcome.row)) {
+                last.insert(outcome.row, (offset, outcome));
+            }
         })?;
         let mut follow = Follow {
             client,
@@ -132,14 +176,25 @@ impl Follow {
                 .collect::<Vec<_>>()
                 .join(":"),
             open: HashMap::new(),
+            current: HashMap::new(),
             ends: Ends::default(),
             failures: Vec::new(),
+            failed_sweeps: 0,
             calls: Calls::default(),
         };
+        let ours = format!(
+            "{}:",
+            follow
+                .state_machine_arn
+                .replace(":stateMachine:", ":execution:")
+        );
         for (offset, outcome) in last.into_values() {
-            let (Some(arn), true) = (outcome.execution_arn, outcome.status.is_done()) else {
+            let Some(arn) = outcome.execution_arn.filter(|a| a.starts_with(&ours)) else {
                 continue;
             };
+            if !outcome.status.is_done() {
+                continue;
+            }
             match outcome.final_status.as_deref() {
                 Some(status) if status != "RUNNING" => {
                     follow.ends.add(status);
@@ -151,14 +206,7 @@ impl Follow {
                         follow.note_failure(&arn, status, &failure);
                     }
                 }
-                _ => {
-                    let started = outcome
-                        .start_date
-                        .as_deref()
-                        .and_then(|d| d.parse::<jiff::Timestamp>().ok())
-                        .map_or(0, |t| t.as_second());
-                    follow.open.insert(arn, Open { offset, started });
-                }
+                _ => follow.add_open(outcome.row, arn, offset, outcome.start_date.as_deref()),
             }
         }
         Ok(follow)
@@ -166,61 +214,92 @@ impl Follow {
 
     pub fn ends(&self) -> Ends {
         Ends {
-            running: self.open.len() as u64,
+            running: self.current.len() as u64,
             ..self.ends
         }
+    }
+
+    /// Executions open, whether or not a row's last line is theirs.
+    pub fn open_executions(&self) -> u64 {
+        self.open.len() as u64
     }
 
     pub fn is_done(&self) -> bool {
         self.open.is_empty()
     }
 
-    /// A row started by the run that is following it (`--max-running`).
-    pub fn add_open(&mut self, arn: String, offset: u64, start_date: Option<&str>) {
+    /// A row whose last line is an open execution. A row launched again under a
+    /// new name leaves its earlier execution to the window only.
+    pub fn add_open(&mut self, row: u64, arn: String, offset: u64, start_date: Option<&str>) {
+        if let Some(earlier) = self.current.insert(row, arn.clone())
+            && let Some(execution) = self.open.get_mut(&earlier)
+        {
+            execution.rows.retain(|o| o.row != row);
+        }
         let started = start_date
             .and_then(|d| d.parse::<jiff::Timestamp>().ok())
-            .map_or(0, |t| t.as_second());
-        self.open.insert(arn, Open { offset, started });
+            .map(|t| t.as_second());
+        let execution = self.open.entry(arn).or_default();
+        execution.started = execution.started.or(started);
+        execution.rows.push(Open { row, offset });
     }
 
     /// One look at AWS, each end appended to the log (`lines` reads it); returns
-    /// how many ended. A failed look is a warning: the next one tries again.
+    /// how many executions ended. A look that fails is a warning and the next one
+    /// tries again; several in a row are an error.
     pub async fn log_ends(
         &mut self,
         log: &mut RunLog,
         lines: &mut OffsetReader,
     ) -> std::io::Result<u64> {
-        let ended = match self.refresh().await {
-            Ok(ended) => ended,
-            Err(e) => {
-                tracing::warn!("following the executions: {e}; trying again");
-                return Ok(0);
+        let (closed, error) = self.sweep().await;
+        if let Some(error) = error {
+            self.failed_sweeps = if closed.is_empty() {
+                self.failed_sweeps + 1
+            } else {
+                0
+            };
+            if self.failed_sweeps >= FAILED_SWEEPS_AT_MOST {
+                return Err(std::io::Error::other(format!(
+                    "{FAILED_SWEEPS_AT_MOST} looks at AWS in a row failed, the last: {error}"
+                )));
             }
-        };
-        for (open, closed, failure) in &ended {
-            let mut outcome = lines.outcome_at(open.offset)?;
-            end(&mut outcome, closed, failure);
+            tracing::warn!("following the executions: {error}; trying again");
+        } else {
+            self.failed_sweeps = 0;
+        }
+        for ended in self.take_closed(&closed) {
+            let mut outcome = lines.outcome_at(ended.open.offset)?;
+            end(&mut outcome, ended.closed);
             log.append(&outcome)?;
         }
-        Ok(ended.len() as u64)
+        Ok(closed.len() as u64)
     }
 
-    /// One look at AWS: takes the executions seen closed off the open rows, and
-    /// returns them.
-    pub async fn refresh(&mut self) -> Result<Vec<(Open, Closed, Option<Failure>)>, String> {
+    /// One look at AWS without logging (`status`).
+    pub async fn refresh(&mut self) -> Option<String> {
+        let (closed, error) = self.sweep().await;
+        self.take_closed(&closed);
+        error
+    }
+
+    /// Takes closed executions off the open ones; returns the rows they end.
+    fn take_closed<'a>(&mut self, closed: &'a [Closed]) -> Vec<Ended<'a>> {
         let mut ended = Vec::new();
-        for (closed, failure) in self.sweep().await? {
-            let open = self
-                .open
-                .remove(&closed.arn)
-                .expect("closed rows were open");
-            self.ends.add(&closed.status);
-            if let Some(failure) = &failure {
+        for closed in closed {
+            let Some(execution) = self.open.remove(&closed.arn) else {
+                continue;
+            };
+            for open in execution.rows {
+                self.current.remove(&open.row);
+                self.ends.add(&closed.status);
+                ended.push(Ended { open, closed });
+            }
+            if let Some(failure) = &closed.failure {
                 self.note_failure(&closed.arn, &closed.status, failure);
             }
-            ended.push((open, closed, failure));
         }
-        Ok(ended)
+        ended
     }
 
     fn note_failure(&mut self, arn: &str, status: &str, failure: &Failure) {
@@ -238,73 +317,117 @@ impl Follow {
         &self.failures
     }
 
-    /// The open execution that started first: its ARN and start (seconds since the
-    /// epoch).
+    /// The open execution that started first (of those whose start is known): its
+    /// ARN and start (seconds since the epoch).
     pub fn oldest_running(&self) -> Option<(&str, i64)> {
         self.open
             .iter()
-            .min_by_key(|(_, o)| o.started)
-            .map(|(arn, o)| (arn.as_str(), o.started))
+            .filter_map(|(arn, e)| Some((arn.as_str(), e.started?)))
+            .min_by_key(|(_, started)| *started)
     }
 
-    /// One look at AWS: the executions seen closed since the last sweep, with a
-    /// failure's error and cause.
-    async fn sweep(&mut self) -> Result<Vec<(Closed, Option<Failure>)>, String> {
+    /// One look at AWS: the executions seen closed, with a failure's error and
+    /// cause, and the first error met on the way (what was found is kept).
+    async fn sweep(&mut self) -> (Vec<Closed>, Option<String>) {
         self.calls.sweeps += 1;
-        if self.open.len() <= DESCRIBE_AT_MOST {
-            return self.describe_open().await;
-        }
-        let mut out = Vec::new();
-        for closed in self.list_closed().await? {
-            let failure = match closed.status.as_str() {
-                "SUCCEEDED" => None,
-                _ => Some(self.describe(&closed.arn).await?.1),
-            };
-            out.push((closed, failure));
-        }
-        Ok(out)
-    }
-
-    /// Few open rows: one DescribeExecution each, which also gives a failure's
-    /// error and cause.
-    async fn describe_open(&mut self) -> Result<Vec<(Closed, Option<Failure>)>, String> {
-        let arns: Vec<String> = self.open.keys().cloned().collect();
-        let mut out = Vec::new();
-        for arn in arns {
-            let (closed, failure) = self.describe(&arn).await?;
-            match closed.status.as_str() {
-                "SUCCEEDED" => out.push((closed, None)),
-                "FAILED" | "TIMED_OUT" | "ABORTED" => out.push((closed, Some(failure))),
-                _ => {}
+        let mut closed = Vec::new();
+        let mut error = None;
+        let mut budget = DESCRIBES_PER_SWEEP;
+        // Executions to describe one by one: all, when few are open; else those
+        // whose start is unknown (no page of a listing can be stopped at them).
+        let mut to_describe: Vec<String> = match self.open.len() <= DESCRIBE_AT_MOST {
+            true => self.open.keys().cloned().collect(),
+            false => {
+                match self.list_closed().await {
+                    Ok(listed) => closed = listed,
+                    Err(e) => error = Some(e),
+                }
+                self.open
+                    .iter()
+                    .filter(|(_, e)| e.started.is_none())
+                    .map(|(arn, _)| arn.clone())
+                    .collect()
             }
+        };
+        // A listed failure still needs its error and cause: within the budget; the
+        // rest stay open, to be found again by the next look.
+        let mut listed_failures = Vec::new();
+        closed.retain_mut(|c| match c.status.as_str() {
+            "SUCCEEDED" => true,
+            _ => {
+                listed_failures.push(c.arn.clone());
+                false
+            }
+        });
+        to_describe.splice(0..0, listed_failures);
+        for arn in to_describe {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
+            match self.describe(&arn).await {
+                Ok(Some(found)) => closed.push(found),
+                Ok(None) => {}
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+            tokio::time::sleep(DESCRIBE_GAP).await;
         }
-        Ok(out)
+        (closed, error)
     }
 
-    async fn describe(&mut self, arn: &str) -> Result<(Closed, Failure), String> {
+    /// The execution, if it has closed. One that AWS does not know (past its 90
+    /// days, or never started) is closed as UNKNOWN, so that nothing waits for it.
+    async fn describe(&mut self, arn: &str) -> Result<Option<Closed>, String> {
         self.calls.describe_execution += 1;
-        let out = self
+        let out = match self
             .client
             .describe_execution()
             .execution_arn(arn)
             .send()
             .await
-            .map_err(|e| error_text(&e))?;
-        let closed = Closed {
+        {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist()) =>
+            {
+                return Ok(Some(Closed {
+                    arn: arn.to_string(),
+                    status: "UNKNOWN".to_string(),
+                    stop: None,
+                    failure: Some(Failure {
+                        error: Some("ExecutionDoesNotExist".to_string()),
+                        cause: Some("AWS does not know this execution (any more)".to_string()),
+                    }),
+                }));
+            }
+            Err(e) => return Err(error_text(&e)),
+        };
+        if !TERMINAL.contains(&out.status) {
+            return Ok(None);
+        }
+        let succeeded = out.status == ExecutionStatus::Succeeded;
+        Ok(Some(Closed {
             arn: arn.to_string(),
             status: out.status.as_str().to_string(),
             stop: out.stop_date,
-        };
-        let failure = Failure {
-            error: out.error,
-            cause: out.cause,
-        };
-        Ok((closed, failure))
+            failure: (!succeeded).then_some(Failure {
+                error: out.error,
+                cause: out.cause,
+            }),
+        }))
     }
 
+    /// Pages ListExecutions per terminal status, newest first, back to the oldest
+    /// open execution whose start is known.
     async fn list_closed(&mut self) -> Result<Vec<Closed>, String> {
-        let oldest = self.open.values().map(|o| o.started).min().unwrap_or(0);
+        let Some(oldest) = self.open.values().filter_map(|e| e.started).min() else {
+            return Ok(Vec::new());
+        };
         let mut closed = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for status in TERMINAL {
             let mut token = None;
             loop {
@@ -321,16 +444,18 @@ impl Follow {
                     .map_err(|e| error_text(&e))?;
                 let mut older = false;
                 for e in page.executions() {
-                    // Newest first: past the oldest open row, nothing is ours.
+                    // Newest first: past the oldest open execution, nothing is ours.
                     if e.start_date().secs() < oldest - 1 {
                         older = true;
                         break;
                     }
-                    if self.open.contains_key(e.execution_arn()) {
+                    let arn = e.execution_arn();
+                    if self.open.contains_key(arn) && seen.insert(arn.to_string()) {
                         closed.push(Closed {
-                            arn: e.execution_arn().to_string(),
+                            arn: arn.to_string(),
                             status: status.as_str().to_string(),
                             stop: e.stop_date().cloned(),
+                            failure: None,
                         });
                     }
                 }
@@ -360,7 +485,8 @@ impl Follow {
         while !self.is_done() {
             self.log_ends(&mut log, &mut lines).await?;
             on_sweep(self.ends());
-            if self.is_done() || deadline.is_some_and(|d| Instant::now() + poll > d) {
+            let past_deadline = deadline.is_some_and(|d| Instant::now() + poll > d);
+            if self.is_done() || past_deadline {
                 break;
             }
             tokio::select! {
@@ -369,10 +495,12 @@ impl Follow {
             }
         }
         // Still running: say so in the log, so the report does.
-        for open in self.open.values() {
-            let mut outcome = lines.outcome_at(open.offset)?;
-            outcome.final_status = Some("RUNNING".to_string());
-            log.append(&outcome)?;
+        for execution in self.open.values() {
+            for open in &execution.rows {
+                let mut outcome = lines.outcome_at(open.offset)?;
+                outcome.final_status = Some("RUNNING".to_string());
+                log.append(&outcome)?;
+            }
         }
         Ok(())
     }
@@ -383,7 +511,7 @@ pub struct Failure {
     cause: Option<String>,
 }
 
-fn end(outcome: &mut Outcome, closed: &Closed, failure: &Option<Failure>) {
+fn end(outcome: &mut Outcome, closed: &Closed) {
     outcome.final_status = Some(closed.status.clone());
     if let Some(stop) = &closed.stop {
         outcome.stop_date = Some(crate::sfn::rfc3339(stop));
@@ -397,7 +525,7 @@ fn end(outcome: &mut Outcome, closed: &Closed, failure: &Option<Failure>) {
             outcome.duration_seconds = Some(((stopped - started) * 1000.0).round() / 1000.0);
         }
     }
-    if let Some(failure) = failure {
+    if let Some(failure) = &closed.failure {
         outcome.error = failure.error.clone();
         outcome.cause = failure.cause.clone();
     }
@@ -409,17 +537,18 @@ pub async fn follow_to_end(
     client: aws_sdk_sfn::Client,
     state_machine_arn: &str,
     run_dir: &RunDir,
+    rows: &BatchRows,
     options: FollowOptions,
     progress: ProgressMode,
     stop: &CancellationToken,
 ) -> Result<Followed, Error> {
     let log_path = run_dir.file(RESULTS);
     let context = format!("following the executions of {}", log_path.display());
-    let mut follow =
-        Follow::from_log(client, state_machine_arn, &log_path).map_err(Error::run(&context))?;
+    let mut follow = Follow::from_log(client, state_machine_arn, &log_path, Some(rows))
+        .map_err(Error::run(&context))?;
     let ends = follow.ends();
     let mut display = FollowProgress::new(progress, ends.running + ends.ended());
-    let deadline = options.timeout.map(|t| Instant::now() + t);
+    let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
     follow
         .run(&log_path, options.poll, deadline, stop, |ends| {
             display.show(ends)

@@ -103,8 +103,8 @@ async fn watch_and_status_follow_an_earlier_run() {
         cmd.args(["status", "run"]);
         cmd.assert()
     };
-    // Right after the launch, the waits are still running.
-    status().code(1).stdout(
+    // Right after the launch, the waits are still running: in progress, exit 3.
+    status().code(3).stdout(
         predicate::str::contains("3 rows: 3 started")
             .and(predicate::str::contains("oldest running")),
     );
