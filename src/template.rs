@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::source::Fields;
+use crate::source::{Fields, RESERVED_KEY};
 
 /// A template that does not parse; says where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,7 +154,8 @@ impl TextTemplate {
     /// the field's own value and type (a number stays a number).
     fn render_value(&self, ctx: &Context) -> Result<Value, RenderError> {
         match self.segments.as_slice() {
-            [segment @ Segment::Field(_)] => segment.value(ctx),
+            [Segment::Text(_)] | [] => self.render(ctx).map(Value::String),
+            [segment] => segment.value(ctx),
             _ => self.render(ctx).map(Value::String),
         }
     }
@@ -279,6 +280,11 @@ enum Node {
 
 impl InputTemplate {
     pub fn parse(json: &str) -> Result<InputTemplate, TemplateError> {
+        if json.contains(RESERVED_KEY) {
+            return Err(TemplateError(format!(
+                "the input template uses the key `{RESERVED_KEY}`, which the JSON library reserves"
+            )));
+        }
         let value: Value = serde_json::from_str(json)
             .map_err(|e| TemplateError(format!("the input template is not valid JSON: {e}")))?;
         Ok(InputTemplate {
@@ -436,6 +442,13 @@ mod tests {
             .render(&ctx(&f))
             .unwrap_err();
         assert!(matches!(err, RenderError::NotADate { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_lone_placeholder_keeps_the_type_of_a_literal_dotted_or_colon_field() {
+        let f = fields(json!({"a.key": 1, "d:x": [2], "n": 1}));
+        let t = InputTemplate::parse(r#"{"k": "{a.key}", "d": "{d:x}", "n": "{n}"}"#).unwrap();
+        assert_eq!(t.render(&ctx(&f)).unwrap(), r#"{"k":1,"d":[2],"n":1}"#);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::{self, BufRead, Read};
 
 use serde_json::Value;
 
-use super::{ErrorAt, Fields, Flow, Item, ManifestError};
+use super::{ErrorAt, Fields, Flow, Item, ManifestError, RESERVED_KEY};
 
 const UTF8_BOM: &str = "\u{feff}";
 
@@ -36,6 +36,13 @@ pub(super) fn read(
         })
         .map(str::to_string)
         .collect();
+    if header.iter().any(|h| h == RESERVED_KEY) {
+        return Err(at(
+            None,
+            Some(1),
+            format!("column `{RESERVED_KEY}` is a name the JSON library reserves: rename it"),
+        ));
+    }
     if let Some(dup) = header
         .iter()
         .enumerate()

@@ -6,7 +6,7 @@ use std::io::BufRead;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::{ErrorAt, Flow, Item, ManifestError};
+use super::{ErrorAt, Flow, Item, ManifestError, RESERVED_KEY};
 
 /// A JSON array of objects, read one element at a time so that a huge array never
 /// sits in memory.
@@ -97,6 +97,11 @@ pub(super) fn read_lines(
         let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let fields = match serde_json::from_slice::<Value>(text) {
             Ok(Value::Object(fields)) => fields,
+            Ok(_) if contains(text, RESERVED_KEY) => {
+                let message =
+                    format!("uses the key `{RESERVED_KEY}`, which the JSON library reserves");
+                return Err(at(Some(row), Some(line), message));
+            }
             Ok(other) => return Err(at(Some(row), Some(line), not_an_object(&other))),
             Err(e) => return Err(at(Some(row), Some(line), line_syntax_message(&e))),
         };
@@ -108,6 +113,12 @@ pub(super) fn read_lines(
             return Ok(());
         }
     }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 fn not_an_object(value: &Value) -> String {

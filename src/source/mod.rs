@@ -18,6 +18,11 @@ pub use dates::{DateRange, Step};
 pub use listing::{Filter, Listing, Tally};
 pub use location::{Location, ManifestFile};
 
+/// A JSON key the JSON library reserves: with exact number digits on (serde_json's
+/// `arbitrary_precision`), an object whose key is this reads as a number. A manifest
+/// or template using it is refused, naming it, rather than read as something else.
+pub const RESERVED_KEY: &str = "$serde_json::private::Number";
+
 /// The fields of one row: CSV header → string, or a JSON object as given.
 pub type Fields = Map<String, Value>;
 
@@ -461,6 +466,14 @@ mod tests {
         }
         drop(take);
         assert_eq!(rows, [2, 3]);
+    }
+
+    #[test]
+    fn the_reserved_key_is_named() {
+        let err = read(Format::Csv, format!("{RESERVED_KEY}\n}}\n")).unwrap_err();
+        assert!(err.to_string().contains(RESERVED_KEY), "{err}");
+        let err = read(Format::Jsonl, format!("{{\"{RESERVED_KEY}\":\"5\"}}\n")).unwrap_err();
+        assert!(err.to_string().contains(RESERVED_KEY), "{err}");
     }
 
     #[test]
