@@ -12,8 +12,8 @@ use crate::rate::Pacing;
 use crate::report::{self, BatchRows, Counts};
 use crate::run::{Finished, watch_signals};
 use crate::runlog::{self, ROWS, RunDir};
-use crate::sfn::{self, Kind};
-use crate::summary::{self, Summary, ThisRun};
+use crate::sfn::{self, Kind, StateMachine};
+use crate::summary::{self, Facts, Summary, ThisRun};
 use crate::watch::{self, Follow};
 
 pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
@@ -34,24 +34,15 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
         &interrupt,
     )
     .await?;
-    let counts = report::write(&run_dir, &rows).map_err(Error::run(format!(
-        "writing the report in {}",
-        run_dir.path().display()
-    )))?;
-    let interrupted = interrupt.is_cancelled();
-    let summary = Summary {
+    let facts = Facts {
         batch_id: info.batch_id,
         state_machine_arn: info.state_machine_arn,
-        run_dir: run_dir.path().display().to_string(),
-        rows: rows.len(),
-        counts,
         this_run: ThisRun::new(Counts::default(), started.elapsed(), Pacing::default()),
         followed: Some(followed),
-        interrupted,
+        interrupted: interrupt.is_cancelled(),
         halted_at: None,
-        exit_code: summary::exit_code(&counts, Some(&followed.ends), interrupted),
     };
-    summary.save(&run_dir)?;
+    let summary = Summary::write(&run_dir, &rows, facts)?;
     eprint!("{}", summary.human());
     Ok(Finished::Run(Box::new(summary)))
 }
@@ -80,15 +71,7 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
         info.batch_id,
         info.state_machine_arn
     );
-    println!(
-        "{} rows: {} started, {} existing, {} failed, {} invalid, {} not attempted",
-        rows.len(),
-        counts.started,
-        counts.existing,
-        counts.failed,
-        counts.invalid,
-        counts.not_attempted
-    );
+    println!("{}", counts.human(rows.len()));
     println!("executions: {}", ends.human());
     if let Some((arn, since)) = follow.oldest_running() {
         let since =
@@ -108,9 +91,8 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
     })
 }
 
-/// The unqualified state machine ARN to list executions of; Express executions
-/// cannot be followed.
-async fn followable(clients: &aws::Clients, arn: &str) -> Result<String, Error> {
+/// The run's state machine, checked; Express executions cannot be followed.
+async fn followable(clients: &aws::Clients, arn: &str) -> Result<StateMachine, Error> {
     let state_machine = sfn::resolve(&clients.sfn, arn, &clients.region).await?;
     if state_machine.kind == Kind::Express {
         return Err(Error::Usage(format!(
@@ -118,7 +100,7 @@ async fn followable(clients: &aws::Clients, arn: &str) -> Result<String, Error> 
              executions, so they cannot be followed (their results are in CloudWatch Logs)"
         )));
     }
-    Ok(state_machine.arn)
+    Ok(state_machine)
 }
 
 fn batch_rows(run_dir: &std::path::Path) -> Result<BatchRows, Error> {

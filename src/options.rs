@@ -466,9 +466,7 @@ fn parse_time(text: &str) -> Result<jiff::Timestamp, String> {
     if let Ok(time) = text.parse::<jiff::Timestamp>() {
         return Ok(time);
     }
-    text.parse::<jiff::civil::Date>()
-        .ok()
-        .filter(|_| !text.contains('T'))
+    crate::source::parse_date(text)
         .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
         .map(|z| z.timestamp())
         .ok_or_else(|| {

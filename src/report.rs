@@ -48,6 +48,14 @@ impl Counts {
         Status::ALL.iter().map(|&s| self.get(s)).sum()
     }
 
+    /// `10 rows: 8 started, 1 existing, 1 failed, 0 invalid, 0 not attempted`.
+    pub fn human(&self, rows: u64) -> String {
+        format!(
+            "{rows} rows: {} started, {} existing, {} failed, {} invalid, {} not attempted",
+            self.started, self.existing, self.failed, self.invalid, self.not_attempted
+        )
+    }
+
     /// Every row was started or already existed.
     pub fn all_done(&self) -> bool {
         self.started + self.existing == self.total()

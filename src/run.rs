@@ -22,12 +22,12 @@ use crate::outcome::{Outcome, Status};
 use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
 use crate::progress::Progress;
 use crate::rate::{Pacer, Pacing};
-use crate::report::{self, BatchRows, Counts};
+use crate::report::{BatchRows, Counts};
 use crate::runlog::{self, Done, DoneRows, OffsetReader, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
-use crate::summary::{self, Summary, ThisRun};
-use crate::watch::{self, Follow, Followed};
+use crate::summary::{Facts, Summary, ThisRun};
+use crate::watch::{self, Follow};
 
 /// How a run ended, when it ran to its end.
 #[derive(Debug)]
@@ -170,7 +170,7 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         Some(follow) if !interrupt.is_cancelled() => Some(
             watch::follow_to_end(
                 clients.follow.clone(),
-                &batch.state_machine.arn,
+                &batch.state_machine,
                 &run_dir,
                 &checked.rows,
                 follow,
@@ -181,14 +181,15 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         ),
         _ => None,
     };
-    let summary = summarize(
-        batch,
-        &run_dir,
-        &checked.rows,
-        launched,
+    let facts = Facts {
+        batch_id: batch.id,
+        state_machine_arn: batch.state_machine.arn,
+        this_run: ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing),
         followed,
-        &interrupt,
-    )?;
+        interrupted: interrupt.is_cancelled(),
+        halted_at: launched.halted_at,
+    };
+    let summary = Summary::write(&run_dir, &checked.rows, facts)?;
     eprint!("{}", summary.human());
     Ok(Finished::Run(Box::new(summary)))
 }
@@ -344,15 +345,8 @@ async fn launch(
 
     let mut window = match options.max_running {
         Some((max, poll)) => Some(
-            Windowed::open(
-                follower,
-                &batch.state_machine.arn,
-                &log_path,
-                rows,
-                max,
-                poll,
-            )
-            .map_err(Error::run(format!("reading {}", log_path.display())))?,
+            Windowed::open(follower, &batch.state_machine, &log_path, rows, max, poll)
+                .map_err(Error::run(format!("reading {}", log_path.display())))?,
         ),
         None => None,
     };
@@ -468,14 +462,14 @@ struct Windowed {
 impl Windowed {
     fn open(
         client: aws_sdk_sfn::Client,
-        state_machine_arn: &str,
+        state_machine: &StateMachine,
         log_path: &std::path::Path,
         rows: &BatchRows,
         max: u64,
         poll: Duration,
     ) -> std::io::Result<Windowed> {
         // Executions still open from before the resume hold their places.
-        let follow = Follow::from_log(client, state_machine_arn, log_path, Some(rows))?;
+        let follow = Follow::from_log(client, state_machine, log_path, Some(rows))?;
         // A look that took longer than --poll is not followed by a burst of looks.
         let mut poll = tokio::time::interval(poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -511,39 +505,6 @@ impl Windowed {
         }
         Ok(())
     }
-}
-
-/// Writes the report, the failed rows and the summary, all from the run log.
-fn summarize(
-    batch: Batch,
-    run_dir: &RunDir,
-    rows: &BatchRows,
-    launched: Launched,
-    followed: Option<Followed>,
-    interrupt: &CancellationToken,
-) -> Result<Summary, Error> {
-    let counts = report::write(run_dir, rows).map_err(Error::run(format!(
-        "writing the report in {}",
-        run_dir.path().display()
-    )))?;
-    let summary = Summary {
-        batch_id: batch.id,
-        state_machine_arn: batch.state_machine.arn,
-        run_dir: run_dir.path().display().to_string(),
-        rows: rows.len(),
-        counts,
-        this_run: ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing),
-        followed,
-        interrupted: interrupt.is_cancelled(),
-        halted_at: launched.halted_at,
-        exit_code: summary::exit_code(
-            &counts,
-            followed.as_ref().map(|f| &f.ends),
-            interrupt.is_cancelled(),
-        ),
-    };
-    summary.save(run_dir)?;
-    Ok(summary)
 }
 
 fn print_dry_run(manifest: &str, checked: &Checked) {

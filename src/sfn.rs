@@ -156,6 +156,12 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
+    /// The ARN without a version or alias qualifier: ListExecutions of it covers
+    /// every version and alias.
+    pub fn unqualified_arn(&self) -> String {
+        self.arn.split(':').take(7).collect::<Vec<_>>().join(":")
+    }
+
     /// `arn:<partition>:states:<region>:<account>:execution:<stateMachineName>:<name>`;
     /// a version or alias qualifier is not part of it.
     pub fn execution_arn(&self, name: &str) -> String {

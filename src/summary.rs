@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::{Error, exit};
 use crate::rate::Pacing;
-use crate::report::Counts;
+use crate::report::{self, BatchRows, Counts};
 use crate::runlog::{FAILED, REPORT, RunDir, SUMMARY, write_atomically};
 use crate::watch::{Ends, Followed};
 
@@ -67,9 +67,43 @@ pub fn exit_code(counts: &Counts, ends: Option<&Ends>, interrupted: bool) -> i32
     }
 }
 
+/// What a command (`run`, `watch`) did to a run dir, beyond what its log holds.
+pub struct Facts {
+    pub batch_id: String,
+    pub state_machine_arn: String,
+    pub this_run: ThisRun,
+    pub followed: Option<Followed>,
+    pub interrupted: bool,
+    pub halted_at: Option<u64>,
+}
+
 impl Summary {
+    /// Writes the report and the failed rows from the run log, then
+    /// `summary.json`; returns the summary.
+    pub fn write(run_dir: &RunDir, rows: &BatchRows, facts: Facts) -> Result<Summary, Error> {
+        let counts = report::write(run_dir, rows).map_err(Error::run(format!(
+            "writing the report in {}",
+            run_dir.path().display()
+        )))?;
+        let ends = facts.followed.as_ref().map(|f| &f.ends);
+        let summary = Summary {
+            exit_code: exit_code(&counts, ends, facts.interrupted),
+            batch_id: facts.batch_id,
+            state_machine_arn: facts.state_machine_arn,
+            run_dir: run_dir.path().display().to_string(),
+            rows: rows.len(),
+            counts,
+            this_run: facts.this_run,
+            followed: facts.followed,
+            interrupted: facts.interrupted,
+            halted_at: facts.halted_at,
+        };
+        summary.save(run_dir)?;
+        Ok(summary)
+    }
+
     /// Writes `summary.json`.
-    pub fn save(&self, run_dir: &RunDir) -> Result<(), Error> {
+    fn save(&self, run_dir: &RunDir) -> Result<(), Error> {
         let path = run_dir.file(SUMMARY);
         let json = serde_json::to_vec_pretty(self).expect("summary serializes");
         write_atomically(&path, &json).map_err(Error::run(format!("writing {}", path.display())))
@@ -79,15 +113,10 @@ impl Summary {
     pub fn human(&self) -> String {
         let c = &self.counts;
         let mut text = format!(
-            "{} rows: {} started, {} existing, {} failed, {} invalid, {} not attempted\n\
+            "{}\n\
              this run: {} rows in {:.1}s ({:.1} starts/s; pace {:.1}/s, {} throttles)\n\
              report: {}\n",
-            self.rows,
-            c.started,
-            c.existing,
-            c.failed,
-            c.invalid,
-            c.not_attempted,
+            c.human(self.rows),
             self.this_run.outcomes.total(),
             self.this_run.elapsed_seconds,
             self.this_run.calls_per_second,

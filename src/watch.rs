@@ -25,6 +25,7 @@ use crate::outcome::Outcome;
 use crate::progress::{FollowProgress, ProgressMode};
 use crate::report::BatchRows;
 use crate::runlog::{self, OffsetReader, RESULTS, RunDir, RunLog};
+use crate::sfn::StateMachine;
 
 /// Terminal statuses, in AWS's words.
 const TERMINAL: [ExecutionStatus; 4] = [
@@ -128,6 +129,8 @@ pub struct Follow {
     failures: Vec<String>,
     /// Sweeps in a row that found nothing and failed.
     failed_sweeps: u32,
+    /// The length of the log's intact part when it was read.
+    intact: u64,
     pub calls: Calls,
 }
 
@@ -158,36 +161,28 @@ impl Follow {
     /// `--force-resume`) are not this batch's any more.
     pub fn from_log(
         client: aws_sdk_sfn::Client,
-        state_machine_arn: &str,
+        state_machine: &StateMachine,
         log: &Path,
         rows: Option<&BatchRows>,
     ) -> std::io::Result<Follow> {
         let mut last: HashMap<u64, (u64, Outcome)> = HashMap::new();
-        runlog::read(log, |offset, outcome| {
+        let intact = runlog::read(log, |offset, outcome| {
             if rows.is_none_or(|rows| rows.contains(outcome.row)) {
                 last.insert(outcome.row, (offset, outcome));
             }
         })?;
         let mut follow = Follow {
             client,
-            state_machine_arn: state_machine_arn
-                .split(':')
-                .take(7)
-                .collect::<Vec<_>>()
-                .join(":"),
+            state_machine_arn: state_machine.unqualified_arn(),
             open: HashMap::new(),
             current: HashMap::new(),
             ends: Ends::default(),
             failures: Vec::new(),
             failed_sweeps: 0,
+            intact,
             calls: Calls::default(),
         };
-        let ours = format!(
-            "{}:",
-            follow
-                .state_machine_arn
-                .replace(":stateMachine:", ":execution:")
-        );
+        let ours = state_machine.execution_arn("");
         for (offset, outcome) in last.into_values() {
             let Some(arn) = outcome.execution_arn.filter(|a| a.starts_with(&ours)) else {
                 continue;
@@ -471,6 +466,7 @@ impl Follow {
     /// Sweeps every `poll` until every started row has ended, the `deadline`
     /// passes, or `stop` fires; logs each end as it is seen, and at the end marks
     /// the rows still open as RUNNING. `on_sweep` sees the picture after each sweep.
+    /// `log_path` is the log `from_log` read (its intact part is appended to).
     pub async fn run(
         &mut self,
         log_path: &Path,
@@ -479,8 +475,7 @@ impl Follow {
         stop: &CancellationToken,
         mut on_sweep: impl FnMut(Ends),
     ) -> std::io::Result<()> {
-        let intact = runlog::read(log_path, |_, _| {})?;
-        let mut log = RunLog::append_to(log_path, intact)?;
+        let mut log = RunLog::append_to(log_path, self.intact)?;
         let mut lines = OffsetReader::open(log_path)?;
         while !self.is_done() {
             self.log_ends(&mut log, &mut lines).await?;
@@ -535,7 +530,7 @@ fn end(outcome: &mut Outcome, closed: &Closed) {
 /// logging each end, with the progress display; returns how they stand.
 pub async fn follow_to_end(
     client: aws_sdk_sfn::Client,
-    state_machine_arn: &str,
+    state_machine: &StateMachine,
     run_dir: &RunDir,
     rows: &BatchRows,
     options: FollowOptions,
@@ -544,7 +539,7 @@ pub async fn follow_to_end(
 ) -> Result<Followed, Error> {
     let log_path = run_dir.file(RESULTS);
     let context = format!("following the executions of {}", log_path.display());
-    let mut follow = Follow::from_log(client, state_machine_arn, &log_path, Some(rows))
+    let mut follow = Follow::from_log(client, state_machine, &log_path, Some(rows))
         .map_err(Error::run(&context))?;
     let ends = follow.ends();
     let mut display = FollowProgress::new(progress, ends.running + ends.ended());

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{PASS, Workdir, executions, s3, sfn, state_machine, unique};
+use common::{PASS, Workdir, executions, numbered_rows, s3, sfn, state_machine, unique};
 use futures::StreamExt;
 use predicates::prelude::*;
 use serde_json::Value;
@@ -353,8 +353,7 @@ async fn a_listing_per_date() {
 async fn shards_start_every_item_exactly_once() {
     let sm = state_machine(&sfn().await, PASS).await;
     let work = Workdir::new();
-    let rows: String = (1..=60).map(|i| format!("{i}\n")).collect();
-    work.write("jobs.csv", format!("n\n{rows}"));
+    work.write("jobs.csv", numbered_rows(60));
     for shard in ["1/3", "2/3", "3/3"] {
         let mut cmd = work.sfn_batch();
         cmd.args(["run", "--state-machine", &sm.arn, "--manifest", "jobs.csv"])
@@ -382,8 +381,7 @@ async fn shards_start_every_item_exactly_once() {
 async fn offset_and_limit_try_the_first_rows_then_the_rest() {
     let sm = state_machine(&sfn().await, PASS).await;
     let work = Workdir::new();
-    let rows: String = (1..=10).map(|i| format!("{i}\n")).collect();
-    work.write("jobs.csv", format!("n\n{rows}"));
+    work.write("jobs.csv", numbered_rows(10));
     work.run(&sm.arn, "jobs.csv")
         .args(["--offset", "2", "--limit", "3"])
         .assert()

@@ -166,7 +166,7 @@ impl DateRange {
 }
 
 /// A bare date, without a time (jiff would also read a date out of a datetime).
-fn parse_date(text: &str) -> Option<Date> {
+pub(crate) fn parse_date(text: &str) -> Option<Date> {
     let text = text.trim();
     (!text.contains(['T', 't', ' '])).then(|| text.parse().ok())?
 }

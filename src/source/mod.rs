@@ -14,6 +14,7 @@ mod location;
 use serde_json::{Map, Value};
 use std::fmt;
 
+pub(crate) use dates::parse_date;
 pub use dates::{DateRange, Step};
 pub use listing::{Filter, Listing, Tally};
 pub use location::{Location, ManifestFile};
