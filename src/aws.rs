@@ -2,12 +2,12 @@
 //! environment credentials, `AWS_REGION`, `AWS_ENDPOINT_URL[_SFN|_S3]`).
 
 use std::error::Error as StdError;
-use std::fmt::Debug;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Where and as whom to call AWS.
@@ -72,17 +72,20 @@ pub async fn clients(options: &AwsOptions) -> Clients {
 
 /// One line saying what went wrong with a call: the service's code and message, or
 /// the whole chain of causes for a transport failure.
-pub fn error_text<E, R>(error: &SdkError<E, R>) -> String
+/// An answer without an AWS error code (an HTML 500 from a proxy, an endpoint
+/// without the operation) says its HTTP status.
+pub fn error_text<E>(error: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + 'static,
-    R: Debug,
 {
     match error {
-        SdkError::ServiceError(e) => format!(
-            "{}: {}",
-            e.err().code().unwrap_or("ServiceError"),
-            e.err().message().unwrap_or("no message")
-        ),
+        SdkError::ServiceError(e) => match e.err().code() {
+            Some(code) => format!("{code}: {}", e.err().message().unwrap_or("no message")),
+            None => format!(
+                "HTTP {} without an AWS error code or message",
+                e.raw().status().as_u16()
+            ),
+        },
         other => DisplayErrorContext(other).to_string(),
     }
 }

@@ -30,6 +30,9 @@ pub enum Command {
     Watch(WatchArgs),
     /// Show where a run stands: its run log, refreshed from AWS once.
     Status(StatusArgs),
+    /// Launch again the rows of an earlier run that failed to start, and those
+    /// whose execution ended FAILED, TIMED_OUT or ABORTED.
+    Retry(Box<RetryArgs>),
 }
 
 /// How long to follow, and how often to look.
@@ -65,6 +68,30 @@ pub struct WatchArgs {
 pub struct StatusArgs {
     /// The run directory of the run to show.
     pub run_dir: PathBuf,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The run directory of the run to retry.
+    pub run_dir: PathBuf,
+
+    /// Redrive each closed execution (RedriveExecution: from its failed step, under
+    /// the same ARN) instead of starting it again under a new name; one AWS will
+    /// not redrive is started again, with the reason in the report.
+    #[arg(long)]
+    pub redrive: bool,
+
+    /// Retry only these (comma-separated): FAILED, TIMED_OUT, ABORTED (how the
+    /// execution ended), UNKNOWN (not known to AWS), START_FAILED (rows that failed
+    /// to start) [default: all but UNKNOWN].
+    #[arg(long, value_name = "STATUS,...", value_delimiter = ',')]
+    pub only_status: Vec<String>,
+
+    #[command(flatten)]
+    pub launch: LaunchArgs,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -195,6 +222,35 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
 
+    /// Resume a run dir even though the manifest, templates or state machine have
+    /// changed since it was started: rows whose name is unchanged and already
+    /// started are skipped, all others are launched.
+    #[arg(long)]
+    pub force_resume: bool,
+
+    /// Succeed on a manifest without rows, instead of refusing it.
+    #[arg(long)]
+    pub allow_empty: bool,
+
+    /// Launch the valid rows and record the invalid ones in the report, instead of
+    /// starting nothing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    /// Render and validate every row, print a few, start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How rows are launched and followed: shared by `run` and `retry`.
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
     /// StartExecution calls per second (fractions allowed).
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
@@ -216,25 +272,6 @@ pub struct RunArgs {
     #[arg(long, value_name = "N|P%")]
     pub max_failures: Option<String>,
 
-    /// Resume a run dir even though the manifest, templates or state machine have
-    /// changed since it was started: rows whose name is unchanged and already
-    /// started are skipped, all others are launched.
-    #[arg(long)]
-    pub force_resume: bool,
-
-    /// Succeed on a manifest without rows, instead of refusing it.
-    #[arg(long)]
-    pub allow_empty: bool,
-
-    /// Launch the valid rows and record the invalid ones in the report, instead of
-    /// starting nothing.
-    #[arg(long)]
-    pub skip_invalid: bool,
-
-    /// Render and validate every row, print a few, start nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
     /// Progress display: a bar on a terminal, plain lines otherwise.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -250,7 +287,4 @@ pub struct RunArgs {
 
     #[command(flatten, next_help_heading = "Following")]
     pub follow: FollowArgs,
-
-    #[command(flatten)]
-    pub aws: AwsArgs,
 }

@@ -103,7 +103,7 @@ async fn followable(clients: &aws::Clients, arn: &str) -> Result<StateMachine, E
     Ok(state_machine)
 }
 
-fn batch_rows(run_dir: &std::path::Path) -> Result<BatchRows, Error> {
+pub(crate) fn batch_rows(run_dir: &std::path::Path) -> Result<BatchRows, Error> {
     let path = run_dir.join(ROWS);
     BatchRows::load(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
 }

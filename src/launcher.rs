@@ -15,9 +15,46 @@ use crate::plan::Launch;
 use crate::rate::Pacer;
 use crate::sfn::{CallError, ErrorClass, StateMachine, StepFunctions};
 
-/// A row to start, or one whose outcome is known without a call (an invalid row,
-/// a row started earlier under another number).
-pub type Work = Result<Launch, Outcome>;
+/// What the launcher is given for one row.
+pub enum Work {
+    /// Start the row's execution.
+    Start(Launch),
+    /// `retry`: launch the row again.
+    Again(Again),
+    /// The outcome is known without a call (an invalid row, a row started earlier
+    /// under another number).
+    Known(Outcome),
+}
+
+/// A row launched again by `retry`: its closed execution redriven, or else (or
+/// when it failed to start) started as `launch`.
+pub struct Again {
+    pub launch: Launch,
+    pub redrive: Option<Redrive>,
+    /// The name the row is planned under (a restart's name is another).
+    pub planned_name: String,
+    /// The row's retries, this one included.
+    pub retries: u32,
+}
+
+/// A closed, unsuccessful execution to redrive.
+pub struct Redrive {
+    pub name: String,
+    pub arn: String,
+    /// Its first start: a redriven execution keeps it in ListExecutions, which
+    /// following pages by start date.
+    pub start_date: Option<String>,
+}
+
+/// How a redrive went.
+enum Redriven {
+    /// The execution runs again (or an earlier, unrecorded redrive already ran it).
+    Yes { attempts: u32, note: Option<String> },
+    /// The execution is still closed: AWS would not, or could not, redrive it.
+    Refused { reason: String },
+    /// Whether it runs again is unknown: the row is not launched again.
+    Unknown { attempts: u32, error: CallError },
+}
 
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
@@ -122,26 +159,26 @@ impl<C: StepFunctions> Launcher<C> {
         work.take_until(stop.cancelled())
             .map(move |work| async move {
                 match work {
-                    Ok(launch) => self.launch(launch, stop).await,
-                    Err(known) => Some(known),
+                    Work::Known(known) => Some(known),
+                    work => self.launch(work, stop).await,
                 }
             })
             .buffer_unordered(self.options.concurrency)
             .filter_map(|outcome| async move { outcome })
     }
 
-    /// Starts one row, in its place in the window if there is one. `None` when
+    /// Launches one row, in its place in the window if there is one. `None` when
     /// stopped first.
-    pub async fn launch(&self, launch: Launch, stop: &CancellationToken) -> Option<Outcome> {
+    async fn launch(&self, work: Work, stop: &CancellationToken) -> Option<Outcome> {
         let Some(window) = &self.window else {
-            return self.start(launch, stop).await;
+            return self.call(work, stop).await;
         };
         let place = tokio::select! {
             biased;
             _ = stop.cancelled() => return None,
             place = window.places.acquire() => place.expect("the window never closes"),
         };
-        let outcome = self.start(launch, stop).await;
+        let outcome = self.call(work, stop).await;
         // A started execution holds its place until it closes; anything else
         // (failed, stopped, found closed already) gives it back now.
         if outcome
@@ -151,6 +188,120 @@ impl<C: StepFunctions> Launcher<C> {
             place.forget();
         }
         outcome
+    }
+
+    async fn call(&self, work: Work, stop: &CancellationToken) -> Option<Outcome> {
+        match work {
+            Work::Start(launch) => self.start(launch, stop).await,
+            Work::Again(again) => self.again(again, stop).await,
+            Work::Known(known) => Some(known),
+        }
+    }
+
+    /// Launches a row again: redrives its execution if asked and AWS lets it, else
+    /// starts it as planned, with the reason the redrive did not happen.
+    async fn again(&self, again: Again, stop: &CancellationToken) -> Option<Outcome> {
+        let Again {
+            launch,
+            redrive,
+            planned_name,
+            retries,
+        } = again;
+        let mut outcome = match redrive {
+            None => self.start(launch, stop).await?,
+            Some(redrive) => match self.redrive(&redrive, retries, stop).await? {
+                Redriven::Yes { attempts, note } => Outcome {
+                    message: note,
+                    ..Outcome::redriven(launch, redrive, attempts)
+                },
+                Redriven::Refused { reason } => {
+                    let mut outcome = self.start(launch, stop).await?;
+                    let note = format!("not redriven: {reason}");
+                    outcome.message = Some(match outcome.message {
+                        Some(message) => format!("{message} ({note})"),
+                        None => note,
+                    });
+                    outcome
+                }
+                Redriven::Unknown { attempts, error } => Outcome::failed(
+                    Launch {
+                        name: redrive.name,
+                        ..launch
+                    },
+                    attempts,
+                    error.code,
+                    format!(
+                        "redrive failed ({}), and whether the execution runs again is unknown: \
+                         not started again",
+                        error.message
+                    ),
+                ),
+            },
+        };
+        outcome.retries = retries;
+        outcome.planned_name =
+            (outcome.name.as_ref() != Some(&planned_name)).then_some(planned_name);
+        Some(outcome)
+    }
+
+    /// RedriveExecution, paced and retried like a start. A refusal is checked with
+    /// DescribeExecution: an execution that no longer stands closed was redriven
+    /// by an earlier call whose answer was lost, and must not be started again.
+    async fn redrive(
+        &self,
+        redrive: &Redrive,
+        retries: u32,
+        stop: &CancellationToken,
+    ) -> Option<Redriven> {
+        // The same token for the same retry: a repeat within 15 minutes is answered,
+        // not redriven a second time.
+        let token = format!("sfn-batch-retry-{retries}");
+        let mut attempts = 0;
+        let error = loop {
+            let sent = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return None,
+                sent = self.pacer.ready() => sent,
+            };
+            attempts += 1;
+            let result = self.client.redrive_execution(&redrive.arn, &token).await;
+            match &result {
+                Err(e) if e.class == ErrorClass::Throttle => self.pacer.throttled(sent),
+                Err(e) if e.class == ErrorClass::Transient => {}
+                _ => self.pacer.answered(),
+            }
+            match result {
+                Ok(()) => {
+                    return Some(Redriven::Yes {
+                        attempts,
+                        note: None,
+                    });
+                }
+                Err(e)
+                    if matches!(e.class, ErrorClass::Throttle | ErrorClass::Transient)
+                        && attempts < self.options.max_attempts =>
+                {
+                    tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        _ = tokio::time::sleep(self.options.backoff.delay(attempts)) => {}
+                    }
+                }
+                Err(e) => break e,
+            }
+        };
+        Some(match self.describe(&redrive.arn).await {
+            Ok(found) if found.is_unsuccessful() => Redriven::Refused {
+                reason: error.message,
+            },
+            Ok(found) => Redriven::Yes {
+                attempts,
+                note: Some(format!(
+                    "redriven by an earlier call whose answer was lost (now {})",
+                    found.status
+                )),
+            },
+            Err(_) => Redriven::Unknown { attempts, error },
+        })
     }
 
     /// Starts one row, retrying what may succeed later. `None` when stopped first.

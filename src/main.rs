@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sfn_batch::cli::{Cli, Command};
 use sfn_batch::inspect;
-use sfn_batch::options::{StatusOptions, WatchOptions};
+use sfn_batch::options::{RetryOptions, StatusOptions, WatchOptions};
 use sfn_batch::{Error, Finished, RunOptions};
 
 fn main() -> ExitCode {
@@ -24,6 +24,8 @@ fn main() -> ExitCode {
             .and_then(|options| runtime().block_on(inspect::watch(options))),
         Command::Status(args) => StatusOptions::from_args(args)
             .and_then(|options| runtime().block_on(inspect::status(options))),
+        Command::Retry(args) => RetryOptions::from_args(*args)
+            .and_then(|options| runtime().block_on(sfn_batch::retry::retry(options))),
     };
     ExitCode::from(exit_code(result) as u8)
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::aws::AwsOptions;
-use crate::cli::{AwsArgs, FollowArgs, RunArgs, StatusArgs, WatchArgs};
+use crate::cli::{AwsArgs, FollowArgs, LaunchArgs, RetryArgs, RunArgs, StatusArgs, WatchArgs};
 use crate::error::Error;
 use crate::launcher::{Backoff, LaunchOptions};
 use crate::plan::{MAX_BATCH_ID_CHARS, check_name};
@@ -36,21 +36,90 @@ pub struct RunOptions {
     pub name_template: Option<Sourced<TextTemplate>>,
     pub batch_id: Option<String>,
     pub run_dir: Option<PathBuf>,
-    pub rate: f64,
-    pub burst: NonZeroU32,
-    pub launch: LaunchOptions,
-    pub max_failures: Option<MaxFailures>,
+    pub launching: Launching,
     pub force_resume: bool,
     pub allow_empty: bool,
     pub skip_invalid: bool,
     pub dry_run: bool,
+    pub aws: AwsOptions,
+}
+
+/// How rows are launched and followed, for `run` and `retry`.
+#[derive(Debug, Clone)]
+pub struct Launching {
+    pub rate: f64,
+    pub burst: NonZeroU32,
+    pub launch: LaunchOptions,
+    pub max_failures: Option<MaxFailures>,
     /// Never `Auto`: resolved here.
     pub progress: ProgressMode,
     /// `--wait`: follow the executions to their end.
     pub wait: Option<FollowOptions>,
     /// `--max-running`, and how often to look for closed executions.
     pub max_running: Option<(u64, Duration)>,
-    pub aws: AwsOptions,
+}
+
+impl Launching {
+    /// `names_identify_inputs`: default names, a hash of the input (see
+    /// `LaunchOptions`).
+    fn from_args(args: LaunchArgs, names_identify_inputs: bool) -> Result<Launching, Error> {
+        let usage = |m: String| Error::Usage(m);
+        // One call a day is the slowest pace that means anything; a burst of a
+        // million calls is already far past any account's bucket.
+        if !(args.rate.is_finite() && args.rate >= MIN_RATE) {
+            return Err(usage(format!(
+                "--rate must be a number of calls per second of at least {MIN_RATE:e} \
+                 (one a day), not {}",
+                args.rate
+            )));
+        }
+        if args.burst > MAX_BURST {
+            return Err(usage(format!("--burst must be at most {MAX_BURST}")));
+        }
+        let positive = |name: &str, value: u64| {
+            if value == 0 {
+                Err(usage(format!("{name} must be at least 1")))
+            } else {
+                Ok(())
+            }
+        };
+        positive("--burst", args.burst.into())?;
+        positive("--concurrency", args.concurrency as u64)?;
+        positive("--max-attempts", args.max_attempts.into())?;
+        Ok(Launching {
+            rate: args.rate,
+            burst: NonZeroU32::new(args.burst).expect("checked above"),
+            launch: LaunchOptions {
+                concurrency: args.concurrency,
+                max_attempts: args.max_attempts,
+                backoff: Backoff {
+                    base: Duration::from_millis(100),
+                    max: Duration::from_secs(20),
+                },
+                names_identify_inputs,
+            },
+            max_failures: args
+                .max_failures
+                .as_deref()
+                .map(MaxFailures::parse)
+                .transpose()
+                .map_err(|e| usage(format!("--max-failures: {e}")))?,
+            progress: resolve_progress(args.progress),
+            wait: args
+                .wait
+                .then(|| FollowOptions::from_args(&args.follow))
+                .transpose()?,
+            max_running: match args.max_running {
+                Some(n) if n == 0 || n > MAX_RUNNING => {
+                    return Err(usage(format!(
+                        "--max-running must be between 1 and {MAX_RUNNING}"
+                    )));
+                }
+                Some(n) => Some((n, FollowOptions::from_args(&args.follow)?.poll)),
+                None => None,
+            },
+        })
+    }
 }
 
 impl RunOptions {
@@ -118,28 +187,6 @@ impl RunOptions {
                 )));
             }
         }
-        // One call a day is the slowest pace that means anything; a burst of a
-        // million calls is already far past any account's bucket.
-        if !(args.rate.is_finite() && args.rate >= MIN_RATE) {
-            return Err(usage(format!(
-                "--rate must be a number of calls per second of at least {MIN_RATE:e} \
-                 (one a day), not {}",
-                args.rate
-            )));
-        }
-        if args.burst > MAX_BURST {
-            return Err(usage(format!("--burst must be at most {MAX_BURST}")));
-        }
-        let positive = |name: &str, value: u64| {
-            if value == 0 {
-                Err(usage(format!("{name} must be at least 1")))
-            } else {
-                Ok(())
-            }
-        };
-        positive("--burst", args.burst.into())?;
-        positive("--concurrency", args.concurrency as u64)?;
-        positive("--max-attempts", args.max_attempts.into())?;
         let names_identify_inputs = name_template.is_none();
         Ok(RunOptions {
             state_machine: args.state_machine,
@@ -151,41 +198,11 @@ impl RunOptions {
             name_template,
             batch_id: args.batch_id,
             run_dir: args.run_dir,
-            rate: args.rate,
-            burst: NonZeroU32::new(args.burst).expect("checked above"),
-            launch: LaunchOptions {
-                concurrency: args.concurrency,
-                max_attempts: args.max_attempts,
-                backoff: Backoff {
-                    base: Duration::from_millis(100),
-                    max: Duration::from_secs(20),
-                },
-                names_identify_inputs,
-            },
-            max_failures: args
-                .max_failures
-                .as_deref()
-                .map(MaxFailures::parse)
-                .transpose()
-                .map_err(|e| usage(format!("--max-failures: {e}")))?,
+            launching: Launching::from_args(args.launch, names_identify_inputs)?,
             force_resume: args.force_resume,
             allow_empty: args.allow_empty,
             skip_invalid: args.skip_invalid,
             dry_run: args.dry_run,
-            progress: resolve_progress(args.progress),
-            wait: args
-                .wait
-                .then(|| FollowOptions::from_args(&args.follow))
-                .transpose()?,
-            max_running: match args.max_running {
-                Some(n) if n == 0 || n > MAX_RUNNING => {
-                    return Err(usage(format!(
-                        "--max-running must be between 1 and {MAX_RUNNING}"
-                    )));
-                }
-                Some(n) => Some((n, FollowOptions::from_args(&args.follow)?.poll)),
-                None => None,
-            },
             aws: aws_options(args.aws)?,
         })
     }
@@ -227,6 +244,91 @@ impl WatchOptions {
             run_dir: args.run_dir,
             follow: FollowOptions::from_args(&args.follow)?,
             progress: resolve_progress(args.progress),
+            aws: aws_options(args.aws)?,
+        })
+    }
+}
+
+/// `sfn-batch retry`.
+#[derive(Debug, Clone)]
+pub struct RetryOptions {
+    pub run_dir: PathBuf,
+    pub redrive: bool,
+    pub only: RetrySet,
+    pub launching: Launching,
+    pub aws: AwsOptions,
+}
+
+/// Which rows `retry` launches again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySet {
+    /// Rows that failed to start.
+    pub start_failed: bool,
+    pub failed: bool,
+    pub timed_out: bool,
+    pub aborted: bool,
+    /// Executions AWS does not know.
+    pub unknown: bool,
+}
+
+impl RetrySet {
+    pub(crate) fn parse(statuses: &[String]) -> Result<RetrySet, String> {
+        if statuses.is_empty() {
+            return Ok(RetrySet {
+                start_failed: true,
+                failed: true,
+                timed_out: true,
+                aborted: true,
+                unknown: false,
+            });
+        }
+        let mut set = RetrySet {
+            start_failed: false,
+            failed: false,
+            timed_out: false,
+            aborted: false,
+            unknown: false,
+        };
+        for status in statuses {
+            let flag = match status.trim().to_ascii_uppercase().as_str() {
+                "START_FAILED" => &mut set.start_failed,
+                "FAILED" => &mut set.failed,
+                "TIMED_OUT" => &mut set.timed_out,
+                "ABORTED" => &mut set.aborted,
+                "UNKNOWN" => &mut set.unknown,
+                _ => {
+                    return Err(format!(
+                        "`{status}` is not one of FAILED, TIMED_OUT, ABORTED, UNKNOWN, START_FAILED"
+                    ));
+                }
+            };
+            *flag = true;
+        }
+        Ok(set)
+    }
+
+    /// Whether an execution that ended so (AWS's word) is retried.
+    pub fn has_ended(&self, final_status: &str) -> bool {
+        match final_status {
+            "FAILED" => self.failed,
+            "TIMED_OUT" => self.timed_out,
+            "ABORTED" => self.aborted,
+            "UNKNOWN" => self.unknown,
+            _ => false,
+        }
+    }
+}
+
+impl RetryOptions {
+    pub fn from_args(args: RetryArgs) -> Result<RetryOptions, Error> {
+        Ok(RetryOptions {
+            run_dir: args.run_dir,
+            redrive: args.redrive,
+            only: RetrySet::parse(&args.only_status)
+                .map_err(|e| Error::Usage(format!("--only-status: {e}")))?,
+            // The run dir's names are checked again before each launch; whether
+            // they are default names is settled there.
+            launching: Launching::from_args(args.launch, false)?,
             aws: aws_options(args.aws)?,
         })
     }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::launcher::Redrive;
 use crate::plan::{Invalid, Launch};
 use crate::sfn::Execution;
 use crate::source::Fields;
@@ -55,6 +56,10 @@ pub struct Outcome {
     pub line: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The name the row is planned under, when the execution's name is another:
+    /// a restart by `retry` (`<planned_name>-r1`, `-r2`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_name: Option<String>,
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
@@ -63,6 +68,9 @@ pub struct Outcome {
     /// StartExecution calls made for the row (0 for a row never sent).
     #[serde(default)]
     pub attempts: u32,
+    /// Times `retry` launched the row again (restarted or redrove it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
     /// An AWS error code (`ExecutionAlreadyExists`, `ThrottlingException`, ...) or
     /// `InvalidRow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +118,22 @@ impl Outcome {
         }
     }
 
+    /// Redriven by `retry`: the same execution (ARN, first start) runs again.
+    pub fn redriven(launch: Launch, redrive: Redrive, attempts: u32) -> Outcome {
+        Outcome {
+            execution_arn: Some(redrive.arn),
+            start_date: redrive.start_date,
+            attempts,
+            ..Outcome::of(
+                Launch {
+                    name: redrive.name,
+                    ..launch
+                },
+                Status::Started,
+            )
+        }
+    }
+
     pub fn failed(launch: Launch, attempts: u32, error: String, message: String) -> Outcome {
         Outcome {
             attempts,
@@ -148,10 +172,12 @@ impl Outcome {
             row,
             line: None,
             name: None,
+            planned_name: None,
             status,
             execution_arn: None,
             start_date: None,
             attempts: 0,
+            retries: 0,
             error: None,
             message: None,
             final_status: None,
@@ -161,4 +187,13 @@ impl Outcome {
             fields: Fields::default(),
         }
     }
+
+    /// The name the row is planned under (a restart's execution has another).
+    pub fn planned_name(&self) -> Option<&str> {
+        self.planned_name.as_deref().or(self.name.as_deref())
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

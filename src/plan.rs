@@ -17,8 +17,10 @@ pub const MAX_NAME_CHARS: usize = 80;
 /// Hex digits of the row-identity hash in a default name: 64 bits, so that two
 /// different rows of one batch never meet by chance.
 const NAME_HASH_HEX: usize = 16;
+/// Room kept in a default name for the suffix of a restart by `retry` (`-r99`).
+const RESTART_SUFFIX_CHARS: usize = 4;
 /// Room left for the batch id in a default name (`{batch}-{hash}`).
-pub const MAX_BATCH_ID_CHARS: usize = MAX_NAME_CHARS - 1 - NAME_HASH_HEX;
+pub const MAX_BATCH_ID_CHARS: usize = MAX_NAME_CHARS - 1 - NAME_HASH_HEX - RESTART_SUFFIX_CHARS;
 
 /// A row ready to start.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +76,20 @@ impl Planner {
 
     pub fn plan(&self, mut item: Item) -> Planned {
         let rendered = self.add_output(&mut item).and_then(|()| self.render(&item));
+        Planner::planned(item, rendered)
+    }
+
+    /// Plans the row under a given name (`retry`: the name a row failed to start
+    /// under, or a restart's): the input is rendered for that name.
+    pub fn plan_named(&self, mut item: Item, name: &str) -> Planned {
+        let rendered = self
+            .add_output(&mut item)
+            .and_then(|()| self.render_input(&item, name))
+            .and_then(|input| checked(name.to_string(), input));
+        Planner::planned(item, rendered)
+    }
+
+    fn planned(item: Item, rendered: Result<(String, String), String>) -> Planned {
         match rendered {
             Ok((name, input)) => Ok(Launch {
                 row: item.row,
@@ -95,58 +111,55 @@ impl Planner {
         let Some(template) = &self.output else {
             return Ok(());
         };
-        let ctx = Context {
-            fields: &item.fields,
-            row: item.row,
-            batch: &self.batch_id,
-            name: "",
-        };
-        let output = template.render(&ctx).map_err(|e| format!("output: {e}"))?;
+        let output = template
+            .render(&self.context(item, ""))
+            .map_err(|e| format!("output: {e}"))?;
         item.fields.insert("output".to_string(), output.into());
         Ok(())
     }
 
-    fn render(&self, item: &Item) -> Result<(String, String), String> {
-        let ctx = |name| Context {
+    fn context<'a>(&'a self, item: &'a Item, name: &'a str) -> Context<'a> {
+        Context {
             fields: &item.fields,
             row: item.row,
             batch: &self.batch_id,
             name,
-        };
-        let render_input = |name| match &self.input {
-            Some(template) => template.render(&ctx(name)).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn render_input(&self, item: &Item, name: &str) -> Result<String, String> {
+        match &self.input {
+            Some(template) => template
+                .render(&self.context(item, name))
+                .map_err(|e| e.to_string()),
             None => Ok(serde_json::Value::Object(item.fields.clone()).to_string()),
-        };
+        }
+    }
+
+    fn render(&self, item: &Item) -> Result<(String, String), String> {
         let (name, input) = match &self.name {
             Some(template) => {
                 let name = template
-                    .render(&ctx(""))
+                    .render(&self.context(item, ""))
                     .map_err(|e| format!("name: {e}"))?;
-                let input = render_input(&name)?;
+                let input = self.render_input(item, &name)?;
                 (name, input)
             }
             None => {
                 // The identity is the input as rendered before the name is known: the
                 // name cannot depend on itself, and rows that differ anywhere differ here.
-                let identity = render_input("")?;
+                let identity = self.render_input(item, "")?;
                 let name = format!("{}-{}", self.batch_id, self.identity_hash(&identity));
                 let uses_name = self.input.as_ref().is_some_and(InputTemplate::uses_name);
                 let input = if uses_name {
-                    render_input(&name)?
+                    self.render_input(item, &name)?
                 } else {
                     identity
                 };
                 (name, input)
             }
         };
-        check_name(&name)?;
-        if input.len() > MAX_INPUT_BYTES {
-            return Err(format!(
-                "input is {} bytes, more than StartExecution's limit of {MAX_INPUT_BYTES}",
-                input.len()
-            ));
-        }
-        Ok((name, input))
+        checked(name, input)
     }
 
     fn identity_hash(&self, input: &str) -> String {
@@ -156,6 +169,18 @@ impl Planner {
         hasher.update(input.as_bytes());
         hex::encode(hasher.finalize())[..NAME_HASH_HEX].to_string()
     }
+}
+
+/// The name and input, if StartExecution would take them.
+fn checked(name: String, input: String) -> Result<(String, String), String> {
+    check_name(&name)?;
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(format!(
+            "input is {} bytes, more than StartExecution's limit of {MAX_INPUT_BYTES}",
+            input.len()
+        ));
+    }
+    Ok((name, input))
 }
 
 /// Checks a name against StartExecution's rules; names are rejected, never rewritten.
@@ -258,6 +283,22 @@ mod tests {
             a.input,
             format!(r#"{{"Job":"{}","In":"s3://b/k"}}"#, a.name)
         );
+    }
+
+    #[test]
+    fn plan_named_renders_the_input_for_the_given_name() {
+        let p = planner(Some(r#"{"Job": "{name}", "In": "{input}"}"#), None);
+        let row = || item(1, json!({"input": "s3://b/k"}));
+        let first = p.plan(row()).unwrap();
+        let restart = p.plan_named(row(), &format!("{}-r1", first.name)).unwrap();
+        assert_eq!(restart.name, format!("{}-r1", first.name));
+        assert_eq!(
+            restart.input,
+            format!(r#"{{"Job":"{}-r1","In":"s3://b/k"}}"#, first.name)
+        );
+        let same = p.plan_named(row(), &first.name).unwrap();
+        assert_eq!(same, first, "planned under its own name: the same launch");
+        assert!(p.plan_named(row(), &"x".repeat(81)).is_err());
     }
 
     #[test]

@@ -144,7 +144,7 @@ impl BatchRows {
     }
 }
 
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "row",
     "line",
     "name",
@@ -152,6 +152,7 @@ const COLUMNS: [&str; 13] = [
     "execution_arn",
     "start_date",
     "attempts",
+    "retries",
     "error",
     "message",
     "final_status",
@@ -237,6 +238,7 @@ fn csv_record(o: &Outcome, field_names: &[String]) -> Vec<String> {
         text(&o.execution_arn),
         text(&o.start_date),
         o.attempts.to_string(),
+        o.retries.to_string(),
         text(&o.error),
         text(&o.message),
         text(&o.final_status),

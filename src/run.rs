@@ -5,29 +5,24 @@
 //! again (deterministically, to the same bytes) and launches.
 
 use std::path::PathBuf;
-use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws;
 use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_lines};
-use crate::launcher::{Launcher, Window, Work};
+use crate::launch::{self, Launched, Target};
+use crate::launcher::Work;
 use crate::options::RunOptions;
-use crate::outcome::{Outcome, Status};
+use crate::outcome::Outcome;
 use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
-use crate::progress::Progress;
-use crate::rate::{Pacer, Pacing};
-use crate::report::{BatchRows, Counts};
-use crate::runlog::{self, Done, DoneRows, OffsetReader, RESULTS, ROWS, RunDir, RunInfo, RunLog};
+use crate::report::BatchRows;
+use crate::runlog::{self, Done, DoneRows, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
-use crate::summary::{Facts, Summary, ThisRun};
-use crate::watch::{self, Follow};
+use crate::summary::Summary;
 
 /// How a run ended, when it ran to its end.
 #[derive(Debug)]
@@ -98,15 +93,6 @@ struct Checked {
     samples: Vec<Launch>,
 }
 
-/// What the launch pass did.
-struct Launched {
-    outcomes: Counts,
-    elapsed: Duration,
-    pacing: Pacing,
-    /// The failure count that stopped the run (`--max-failures`), if it did.
-    halted_at: Option<u64>,
-}
-
 /// Rows shown by `--dry-run`.
 const DRY_RUN_SAMPLES: usize = 3;
 /// Planned rows waiting for the launcher: bounds memory, not speed.
@@ -157,40 +143,15 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     // A signal stops the run as interrupted, launching or following.
     let interrupt = CancellationToken::new();
     watch_signals(interrupt.clone());
-    let launched = launch(
-        &options,
-        &batch,
-        &run_dir,
-        &clients,
-        &checked.rows,
-        &interrupt,
-    )
-    .await?;
-    let followed = match options.wait {
-        Some(follow) if !interrupt.is_cancelled() => Some(
-            watch::follow_to_end(
-                clients.follow.clone(),
-                &batch.state_machine,
-                &run_dir,
-                &checked.rows,
-                follow,
-                options.progress,
-                &interrupt,
-            )
-            .await?,
-        ),
-        _ => None,
+    let target = Target {
+        batch_id: &batch.id,
+        state_machine: &batch.state_machine,
+        rows: &checked.rows,
+        run_dir: &run_dir,
     };
-    let facts = Facts {
-        batch_id: batch.id,
-        state_machine_arn: batch.state_machine.arn,
-        this_run: ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing),
-        followed,
-        interrupted: interrupt.is_cancelled(),
-        halted_at: launched.halted_at,
-    };
-    let summary = Summary::write(&run_dir, &checked.rows, facts)?;
-    eprint!("{}", summary.human());
+    let launched = launch(&options, &batch, &target, &clients, &interrupt).await?;
+    let summary =
+        launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
     Ok(Finished::Run(Box::new(summary)))
 }
 
@@ -198,7 +159,10 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
 async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, Error> {
     // The state machine first: a typo fails at once, before a large manifest downloads.
     let state_machine = sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
-    let following = match (options.wait.is_some(), options.max_running.is_some()) {
+    let following = match (
+        options.launching.wait.is_some(),
+        options.launching.max_running.is_some(),
+    ) {
         (true, _) => Some("--wait"),
         (false, true) => Some("--max-running"),
         (false, false) => None,
@@ -313,12 +277,11 @@ fn run_info(options: &RunOptions, batch: &Batch) -> RunInfo {
 async fn launch(
     options: &RunOptions,
     batch: &Batch,
-    run_dir: &RunDir,
+    target: &Target<'_>,
     clients: &aws::Clients,
-    rows: &BatchRows,
     interrupt: &CancellationToken,
 ) -> Result<Launched, Error> {
-    let (client, follower) = (clients.sfn.clone(), clients.follow.clone());
+    let (rows, run_dir) = (target.rows, target.run_dir);
     let log_path = run_dir.file(RESULTS);
     let executions = batch.state_machine.execution_arn("");
     let previous = runlog::previous(&log_path, rows.last(), &executions)
@@ -336,78 +299,23 @@ async fn launch(
             run_dir.path().display(),
         );
     }
-
-    // `--max-failures` stops the launch as halted, not interrupted.
-    let stop = interrupt.child_token();
-    let failure_limit = options.max_failures.map(|m| m.limit(to_do));
-    let mut halted_at = None;
-    let (mut planned_rx, reader) = spawn_reader(batch, previous.done);
-
-    let mut window = match options.max_running {
-        Some((max, poll)) => Some(
-            Windowed::open(follower, &batch.state_machine, &log_path, rows, max, poll)
-                .map_err(Error::run(format!("reading {}", log_path.display())))?,
-        ),
-        None => None,
-    };
-    let launcher = Launcher::new(
-        Arc::new(client),
-        batch.state_machine.clone(),
-        Pacer::new(options.rate, options.burst),
-        options.launch.clone(),
+    let (work, reader) = spawn_reader(batch, previous.done);
+    let launched = launch::launch(
+        &options.launching,
+        clients,
+        target,
+        &mut log,
+        work,
+        to_do,
+        interrupt,
     )
-    .with_window(window.as_ref().map(|w| w.window.clone()));
-    let mut progress = Progress::new(options.progress, to_do);
-    {
-        let planned = futures::stream::poll_fn(|cx| planned_rx.poll_recv(cx));
-        let mut outcomes = pin!(launcher.launch_all(planned, &stop));
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                next = outcomes.next() => match next {
-                    Some(outcome) => {
-                        let offset = record(&mut log, &mut progress, &outcome)
-                            .map_err(Error::run(format!("writing {}", log_path.display())))?;
-                        if let Some(window) = &mut window {
-                            window.started(&outcome, offset);
-                        }
-                        let failed = progress.counts().failed;
-                        if halted_at.is_none() && failure_limit.is_some_and(|l| failed >= l) {
-                            eprintln!(
-                                "sfn-batch: {failed} rows failed to start (--max-failures): \
-                                 no new starts, waiting for calls in flight"
-                            );
-                            halted_at = Some(failed);
-                            stop.cancel();
-                        }
-                    }
-                    None => break,
-                },
-                _ = ticker.tick() => progress.tick(launcher.pacer().pacing()),
-                _ = Windowed::due(&mut window) => {
-                    let window = window.as_mut().expect("due only with a window");
-                    window
-                        .free_closed(&mut log)
-                        .await
-                        .map_err(Error::run(format!("writing {}", log_path.display())))?;
-                }
-            }
-        }
-    }
+    .await?;
     // The reader stops by itself once the launcher no longer takes rows.
-    drop(planned_rx);
     reader
         .await
         .expect("manifest reader panicked")
         .map_err(Error::run::<ManifestError>("reading the manifest again"))?;
-    progress.tick(launcher.pacer().pacing());
-    progress.finish();
-    Ok(Launched {
-        outcomes: progress.counts(),
-        elapsed: progress.elapsed(),
-        pacing: launcher.pacer().pacing(),
-        halted_at,
-    })
+    Ok(launched)
 }
 
 /// Plans the rows again on a blocking thread and sends those not yet done, in
@@ -428,11 +336,11 @@ fn spawn_reader(
                     Done::Here => return Flow::Continue,
                     Done::Elsewhere => {
                         let arn = state_machine.execution_arn(&launch.name);
-                        Err(Outcome::existing(launch, arn, 0))
+                        Work::Known(Outcome::existing(launch, arn, 0))
                     }
-                    Done::No => Ok(launch),
+                    Done::No => Work::Start(launch),
                 },
-                Err(invalid) => Err(Outcome::invalid(invalid)),
+                Err(invalid) => Work::Known(Outcome::invalid(invalid)),
             };
             match work_tx.blocking_send(work) {
                 Ok(()) => Flow::Continue,
@@ -441,70 +349,6 @@ fn spawn_reader(
         })
     });
     (work_rx, reader)
-}
-
-/// Logs an outcome and shows it; returns where its log line starts.
-fn record(log: &mut RunLog, progress: &mut Progress, outcome: &Outcome) -> std::io::Result<u64> {
-    let offset = log.append(outcome)?;
-    progress.record(outcome.status);
-    Ok(offset)
-}
-
-/// `--max-running`: the window, and the follower that frees a place in it for each
-/// of the run's executions it sees closed (logging how it ended).
-struct Windowed {
-    window: Arc<Window>,
-    follow: Follow,
-    lines: OffsetReader,
-    poll: tokio::time::Interval,
-}
-
-impl Windowed {
-    fn open(
-        client: aws_sdk_sfn::Client,
-        state_machine: &StateMachine,
-        log_path: &std::path::Path,
-        rows: &BatchRows,
-        max: u64,
-        poll: Duration,
-    ) -> std::io::Result<Windowed> {
-        // Executions still open from before the resume hold their places.
-        let follow = Follow::from_log(client, state_machine, log_path, Some(rows))?;
-        // A look that took longer than --poll is not followed by a burst of looks.
-        let mut poll = tokio::time::interval(poll);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Ok(Windowed {
-            window: Arc::new(Window::new(max, follow.open_executions())),
-            follow,
-            lines: OffsetReader::open(log_path)?,
-            poll,
-        })
-    }
-
-    fn started(&mut self, outcome: &Outcome, offset: u64) {
-        if let (Status::Started, Some(arn)) = (outcome.status, &outcome.execution_arn) {
-            let start = outcome.start_date.as_deref();
-            self.follow
-                .add_open(outcome.row, arn.clone(), offset, start);
-        }
-    }
-
-    /// Ready when it is time to look for closed executions; never without a window.
-    async fn due(window: &mut Option<Windowed>) {
-        match window {
-            Some(window) => {
-                window.poll.tick().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
-
-    async fn free_closed(&mut self, log: &mut RunLog) -> std::io::Result<()> {
-        for _ in 0..self.follow.log_ends(log, &mut self.lines).await? {
-            self.window.closed();
-        }
-        Ok(())
-    }
 }
 
 fn print_dry_run(manifest: &str, checked: &Checked) {

@@ -310,7 +310,7 @@ pub fn read(path: &Path, mut each: impl FnMut(u64, Outcome)) -> io::Result<u64> 
 
 /// What a resume needs from an earlier run's log.
 pub struct Previous {
-    /// Rows already started (or found existing), by the name they were started
+    /// Rows already started (or found existing), by the name they are planned
     /// under.
     pub done: DoneRows,
     /// Length of the log's intact part.
@@ -332,7 +332,8 @@ pub fn previous(path: &Path, last_row: u64, executions: &str) -> io::Result<Prev
             .execution_arn
             .as_deref()
             .is_some_and(|arn| arn.starts_with(executions));
-        if let (true, true, Some(name)) = (outcome.status.is_done(), ours, &outcome.name) {
+        // A row restarted by `retry` is done under the name it is planned under.
+        if let (true, true, Some(name)) = (outcome.status.is_done(), ours, outcome.planned_name()) {
             done.insert(outcome.row, name);
         }
     })?;

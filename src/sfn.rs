@@ -44,6 +44,15 @@ pub struct Execution {
 pub struct Described {
     pub execution: Execution,
     pub input: Option<String>,
+    /// AWS's word: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE.
+    pub status: String,
+}
+
+impl Described {
+    /// Closed otherwise than SUCCEEDED: what a redrive takes.
+    pub fn is_unsuccessful(&self) -> bool {
+        matches!(self.status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED")
+    }
 }
 
 pub trait StepFunctions: Send + Sync + 'static {
@@ -58,6 +67,15 @@ pub trait StepFunctions: Send + Sync + 'static {
         &self,
         execution_arn: &str,
     ) -> impl Future<Output = Result<Described, CallError>> + Send;
+
+    /// RedriveExecution: runs a closed, unsuccessful execution again from its
+    /// failed step, under the same ARN. The same `client_token` within 15 minutes
+    /// answers the first redrive's answer again instead of redriving twice.
+    fn redrive_execution(
+        &self,
+        execution_arn: &str,
+        client_token: &str,
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
 }
 
 impl StepFunctions for aws_sdk_sfn::Client {
@@ -94,7 +112,22 @@ impl StepFunctions for aws_sdk_sfn::Client {
                 start_date: rfc3339(&out.start_date),
             },
             input: out.input,
+            status: out.status.as_str().to_string(),
         })
+    }
+
+    async fn redrive_execution(
+        &self,
+        execution_arn: &str,
+        client_token: &str,
+    ) -> Result<(), CallError> {
+        self.redrive_execution()
+            .execution_arn(execution_arn)
+            .client_token(client_token)
+            .send()
+            .await
+            .map_err(call_error)?;
+        Ok(())
     }
 }
 
@@ -113,8 +146,11 @@ where
     let message = error_text(&error);
     let (class, code) = match &error {
         SdkError::ServiceError(e) => {
-            let code = e.err().code().unwrap_or("ServiceError").to_string();
             let status = e.raw().status().as_u16();
+            let code = e
+                .err()
+                .code()
+                .map_or_else(|| format!("HTTP{status}"), str::to_string);
             let class = match code.as_str() {
                 "ThrottlingException" | "KmsThrottlingException" => ErrorClass::Throttle,
                 "ExecutionAlreadyExists" => ErrorClass::AlreadyExists,

@@ -271,6 +271,14 @@ impl Follow {
         Ok(closed.len() as u64)
     }
 
+    /// One look at AWS, each end appended to the log at `log_path` (the one
+    /// `from_log` read); returns how many executions ended.
+    pub async fn log_ends_once(&mut self, log_path: &Path) -> std::io::Result<u64> {
+        let mut log = RunLog::append_to(log_path, self.intact)?;
+        let mut lines = OffsetReader::open(log_path)?;
+        self.log_ends(&mut log, &mut lines).await
+    }
+
     /// One look at AWS without logging (`status`).
     pub async fn refresh(&mut self) -> Option<String> {
         let (closed, error) = self.sweep().await;

@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy in front of the emulator: the emulator never
 //! throttles and never drops a connection, so this real HTTP component does, on a
 //! schedule the test chooses, for StartExecution calls. Everything else passes
-//! through untouched. Loopback only.
+//! through untouched, unless the test has the proxy answer an operation itself.
+//! Loopback only.
 //!
 //! Without an upstream it is a stub that answers StartExecution and
 //! DescribeStateMachine itself, as fast as it can: the emulator serves about 250
@@ -88,6 +89,8 @@ struct Seen {
     passed: Vec<Instant>,
     /// Requests of every operation (`ListExecutions`, ...), faulted or not.
     operations: HashMap<String, u64>,
+    /// Operations the proxy answers itself, with this body, instead of forwarding.
+    answers: HashMap<String, String>,
 }
 
 /// Where requests that are not faulted go.
@@ -141,6 +144,14 @@ impl Proxy {
             });
         });
         Proxy { url, seen }
+    }
+
+    /// From now on, answers every `operation` call itself with `body` (200 OK):
+    /// a stand-in for an operation the emulator does not have.
+    pub fn answer(&self, operation: &str, body: serde_json::Value) {
+        self.seen()
+            .answers
+            .insert(operation.to_string(), body.to_string());
     }
 
     /// StartExecution calls that reached the proxy for this execution name.
@@ -234,12 +245,15 @@ async fn serve(
     while let Some(request) = read_message(&mut client).await? {
         let target = request.header("x-amz-target").unwrap_or_default();
         let operation = target.rsplit('.').next().unwrap_or_default();
-        *seen
-            .lock()
-            .unwrap()
-            .operations
-            .entry(operation.to_string())
-            .or_insert(0) += 1;
+        let answer = {
+            let mut seen = seen.lock().unwrap();
+            *seen.operations.entry(operation.to_string()).or_insert(0) += 1;
+            seen.answers.get(operation).cloned()
+        };
+        if let Some(body) = answer {
+            send(&mut client, &json_response("200 OK", body)).await?;
+            continue;
+        }
         let start = operation == "StartExecution";
         let fault = if start {
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();

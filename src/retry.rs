@@ -1,0 +1,438 @@
+//! `sfn-batch retry RUN_DIR`: launches again, into the same run log, the rows of
+//! an earlier run that failed to start (under the same name) and those whose
+//! execution ended FAILED, TIMED_OUT or ABORTED: redriven (`--redrive`, same ARN)
+//! or started again under a new deterministic name, `<name>-r1`, `-r2`, ...
+//!
+//! Everything comes from the run dir: the rows' fields from the run log, the
+//! templates and batch id from `run.json`, so that the inputs render to the same
+//! bytes as the first time. A retry killed half way is retried again safely: a
+//! restart's name is the same on every attempt (ExecutionAlreadyExists finds it),
+//! and a redrive is checked before anything is started in its place.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::aws;
+use crate::error::{Error, INVALID_ROWS_SHOWN};
+use crate::inspect::batch_rows;
+use crate::launch::{self, Target};
+use crate::launcher::{Again, Redrive, Work};
+use crate::options::{RetryOptions, RetrySet};
+use crate::outcome::{Outcome, Status};
+use crate::plan::Planner;
+use crate::report::BatchRows;
+use crate::run::{Finished, watch_signals};
+use crate::runlog::{self, OffsetReader, RESULTS, RUN_INFO, RunDir, RunInfo, RunLog};
+use crate::sfn::{self, Kind};
+use crate::source::Item;
+use crate::template::{InputTemplate, TextTemplate};
+use crate::watch::Follow;
+
+/// Rows waiting for the launcher: bounds memory, not speed.
+const WORK_BUFFER: usize = 1024;
+
+pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
+    let clients = aws::clients(&options.aws).await;
+    let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
+    let state_machine =
+        sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
+    let following = options.redrive
+        || options.launching.wait.is_some()
+        || options.launching.max_running.is_some();
+    if state_machine.kind == Kind::Express && following {
+        return Err(Error::Usage(format!(
+            "{} is an Express state machine: its executions cannot be redriven or \
+             followed; retry it without --redrive, --wait and --max-running (rows that \
+             failed to start are launched again)",
+            state_machine.arn
+        )));
+    }
+    let rows = batch_rows(run_dir.path())?;
+    let planner = planner(&info)?;
+    options.launching.launch.names_identify_inputs = info.name_template.is_none();
+    let log_path = run_dir.file(RESULTS);
+    let log_error = |doing: &str| Error::run(format!("{doing} {}", log_path.display()));
+
+    // How the executions stand now, not when the log last looked.
+    if state_machine.kind == Kind::Standard {
+        let mut follow = Follow::from_log(
+            clients.follow.clone(),
+            &state_machine,
+            &log_path,
+            Some(&rows),
+        )
+        .map_err(log_error("reading"))?;
+        if !follow.is_done() {
+            follow
+                .log_ends_once(&log_path)
+                .await
+                .map_err(log_error("writing"))?;
+        }
+    }
+    let picked = pick(&log_path, &rows, options.only).map_err(log_error("reading"))?;
+    eprintln!("{}", picked.human(run_dir.path(), options.redrive));
+    let mut log = RunLog::append_to(&log_path, picked.intact).map_err(log_error("opening"))?;
+
+    let interrupt = CancellationToken::new();
+    watch_signals(interrupt.clone());
+    let to_do = picked.offsets.len() as u64;
+    let (work, reader) = spawn_reader(planner, log_path.clone(), picked.offsets, options.redrive);
+    let target = Target {
+        batch_id: &info.batch_id,
+        state_machine: &state_machine,
+        rows: &rows,
+        run_dir: &run_dir,
+    };
+    let launched = launch::launch(
+        &options.launching,
+        &clients,
+        &target,
+        &mut log,
+        work,
+        to_do,
+        &interrupt,
+    )
+    .await?;
+    let unplanned = reader
+        .await
+        .expect("run log reader panicked")
+        .map_err(log_error("reading"))?;
+    eprint!("{}", unplanned.human());
+    let summary =
+        launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
+    Ok(Finished::Run(Box::new(summary)))
+}
+
+/// The planner the run was started with, from `run.json`.
+fn planner(info: &RunInfo) -> Result<Planner, Error> {
+    let bad = |what: &str, e: String| Error::Usage(format!("{RUN_INFO}: {what}: {e}"));
+    let text = |what: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| TextTemplate::parse(t).map_err(|e| bad(what, e.to_string())))
+            .transpose()
+    };
+    let input = info
+        .input_template
+        .as_deref()
+        .map(|t| InputTemplate::parse(t).map_err(|e| bad("input_template", e.to_string())))
+        .transpose()?;
+    Ok(Planner::new(
+        info.state_machine_arn.clone(),
+        info.batch_id.clone(),
+        input,
+        text("name_template", &info.name_template)?,
+    )
+    .with_output(text("output_template", &info.output_template)?))
+}
+
+/// Why a row is (or is not) launched again, by its last log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    StartFailed,
+    /// Its execution ended so: FAILED, TIMED_OUT, ABORTED, UNKNOWN.
+    Ended(&'static str),
+    /// Never logged: left to a resume of `run`.
+    NotAttempted,
+    Other,
+}
+
+const ENDS: [&str; 4] = ["FAILED", "TIMED_OUT", "ABORTED", "UNKNOWN"];
+
+impl Reason {
+    fn of(outcome: &Outcome) -> Reason {
+        match (outcome.status, outcome.final_status.as_deref()) {
+            (Status::Failed, _) => Reason::StartFailed,
+            (Status::Started | Status::Existing, Some(end)) => ENDS
+                .iter()
+                .find(|&&e| e == end)
+                .map_or(Reason::Other, |&e| Reason::Ended(e)),
+            _ => Reason::Other,
+        }
+    }
+
+    fn is_in(self, set: RetrySet) -> bool {
+        match self {
+            Reason::StartFailed => set.start_failed,
+            Reason::Ended(end) => set.has_ended(end),
+            Reason::NotAttempted | Reason::Other => false,
+        }
+    }
+}
+
+/// The rows to launch again: where their last log lines start, in row order.
+struct Picked {
+    offsets: Vec<u64>,
+    /// Rows by reason, picked or not.
+    start_failed: u64,
+    ended: [u64; ENDS.len()],
+    not_attempted: u64,
+    /// The log's intact length.
+    intact: u64,
+}
+
+fn pick(log_path: &Path, rows: &BatchRows, only: RetrySet) -> io::Result<Picked> {
+    let mut last: Vec<Option<(u64, Reason)>> = vec![None; rows.last() as usize];
+    let intact = runlog::read(log_path, |offset, outcome| {
+        if rows.contains(outcome.row) {
+            last[outcome.row as usize - 1] = Some((offset, Reason::of(&outcome)));
+        }
+    })?;
+    let mut picked = Picked {
+        offsets: Vec::new(),
+        start_failed: 0,
+        ended: [0; ENDS.len()],
+        not_attempted: 0,
+        intact,
+    };
+    for row in rows.iter() {
+        let (offset, reason) = last[row as usize - 1].unwrap_or((0, Reason::NotAttempted));
+        match reason {
+            Reason::StartFailed => picked.start_failed += 1,
+            Reason::Ended(end) => {
+                picked.ended[ENDS.iter().position(|&e| e == end).expect("one of ENDS")] += 1
+            }
+            Reason::NotAttempted => picked.not_attempted += 1,
+            Reason::Other => {}
+        }
+        if reason.is_in(only) {
+            picked.offsets.push(offset);
+        }
+    }
+    Ok(picked)
+}
+
+impl Picked {
+    fn human(&self, run_dir: &Path, redrive: bool) -> String {
+        let mut text = format!(
+            "retry {}: {} rows failed to start; executions ended {} FAILED, {} TIMED_OUT, \
+             {} ABORTED, {} UNKNOWN; launching {} again",
+            run_dir.display(),
+            self.start_failed,
+            self.ended[0],
+            self.ended[1],
+            self.ended[2],
+            self.ended[3],
+            self.offsets.len(),
+        );
+        if redrive {
+            text += " (closed executions redriven)";
+        }
+        if self.not_attempted > 0 {
+            text += &format!(
+                "\n{} rows were never attempted: the `sfn-batch run` command of this run \
+                 dir, run again, resumes them",
+                self.not_attempted
+            );
+        }
+        text
+    }
+}
+
+/// Rows that cannot be launched again, and why.
+#[derive(Debug, Default)]
+struct Unplanned {
+    count: u64,
+    first: Vec<String>,
+}
+
+impl Unplanned {
+    fn human(&self) -> String {
+        let mut text: String = self.first.iter().map(|l| format!("{l}\n")).collect();
+        if self.count > self.first.len() as u64 {
+            text += &format!("... and {} more\n", self.count - self.first.len() as u64);
+        }
+        if self.count > 0 {
+            text += &format!("{} rows could not be launched again\n", self.count);
+        }
+        text
+    }
+}
+
+/// Reads the picked rows' last log lines on a blocking thread, and sends how to
+/// launch each one again through a bounded channel. It stops by itself when the
+/// channel closes.
+fn spawn_reader(
+    planner: Planner,
+    log_path: PathBuf,
+    offsets: Vec<u64>,
+    redrive: bool,
+) -> (
+    mpsc::Receiver<Work>,
+    tokio::task::JoinHandle<io::Result<Unplanned>>,
+) {
+    let (work_tx, work_rx) = mpsc::channel::<Work>(WORK_BUFFER);
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut lines = OffsetReader::open(&log_path)?;
+        let mut unplanned = Unplanned::default();
+        for offset in offsets {
+            let last = lines.outcome_at(offset)?;
+            let row = last.row;
+            match again(&planner, last, redrive) {
+                Ok(again) => {
+                    if work_tx.blocking_send(Work::Again(again)).is_err() {
+                        break;
+                    }
+                }
+                Err(reason) => {
+                    unplanned.count += 1;
+                    if unplanned.first.len() < INVALID_ROWS_SHOWN {
+                        unplanned.first.push(format!("row {row}: {reason}"));
+                    }
+                }
+            }
+        }
+        Ok(unplanned)
+    });
+    (work_rx, reader)
+}
+
+/// How to launch a row again, from its last log line: a row that failed to start
+/// under the same name; a closed execution redriven, or restarted under the next
+/// `-rN` name.
+fn again(planner: &Planner, last: Outcome, redrive: bool) -> Result<Again, String> {
+    let item = Item {
+        row: last.row,
+        line: last.line,
+        fields: last.fields.clone(),
+    };
+    let planned_name = planner.plan(item.clone()).map_err(|i| i.reason)?.name;
+    let logged = last.planned_name().unwrap_or_default();
+    if logged != planned_name {
+        return Err(format!(
+            "its fields render to the name {planned_name}, but it was launched as {logged} \
+             ({RUN_INFO} edited?)"
+        ));
+    }
+    let name = last.name.clone().unwrap_or_default();
+    let retries = last.retries + 1;
+    if last.status == Status::Failed {
+        // Nothing was started: the same name again.
+        let launch = planner.plan_named(item, &name).map_err(|i| i.reason)?;
+        return Ok(Again {
+            launch,
+            redrive: None,
+            planned_name,
+            retries,
+        });
+    }
+    let restarts: u32 = match name.strip_prefix(&planned_name) {
+        Some("") => 0,
+        Some(suffix) => suffix
+            .strip_prefix("-r")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("{name} is not {planned_name} or a restart of it"))?,
+        None => return Err(format!("{name} is not {planned_name} or a restart of it")),
+    };
+    let restart_name = format!("{planned_name}-r{}", restarts + 1);
+    let launch = planner
+        .plan_named(item, &restart_name)
+        .map_err(|i| format!("cannot be started again under a new name: {}", i.reason))?;
+    let redrive = match (redrive, last.execution_arn) {
+        (true, Some(arn)) => Some(Redrive {
+            name,
+            arn,
+            start_date: last.start_date,
+        }),
+        _ => None,
+    };
+    Ok(Again {
+        launch,
+        redrive,
+        planned_name,
+        retries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn planner() -> Planner {
+        let info = RunInfo {
+            batch_id: "b".into(),
+            state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:sm".into(),
+            manifest: "m.csv".into(),
+            manifest_sha256: String::new(),
+            input_template: Some(r#"{"k": "{k}", "name": "{name}"}"#.into()),
+            name_template: None,
+            output_template: None,
+        };
+        super::planner(&info).unwrap()
+    }
+
+    /// The row's last log line, launched under `name` with `status`.
+    fn logged(name: &str, status: Status, final_status: Option<&str>) -> Outcome {
+        let planned = planner()
+            .plan(Item {
+                row: 1,
+                line: Some(2),
+                fields: json!({"k": "v"}).as_object().unwrap().clone(),
+            })
+            .unwrap();
+        let mut outcome = Outcome::existing(planned.clone(), String::new(), 1);
+        outcome.status = status;
+        outcome.final_status = final_status.map(String::from);
+        outcome.execution_arn = Some(format!("arn:x:{name}"));
+        if name != planned.name {
+            outcome.planned_name = Some(planned.name.clone());
+        }
+        outcome.name = Some(name.to_string());
+        outcome
+    }
+
+    fn planned_name() -> String {
+        logged("x", Status::Started, None).planned_name.unwrap()
+    }
+
+    #[test]
+    fn restarts_count_up_from_the_logged_name() {
+        let base = planned_name();
+        let first = again(
+            &planner(),
+            logged(&base, Status::Started, Some("FAILED")),
+            false,
+        );
+        let first = first.unwrap();
+        assert_eq!(first.launch.name, format!("{base}-r1"));
+        assert!(first.launch.input.contains(&format!("{base}-r1")));
+        assert_eq!(
+            (first.retries, first.planned_name.as_str()),
+            (1, base.as_str())
+        );
+        let second = logged(&format!("{base}-r1"), Status::Started, Some("TIMED_OUT"));
+        let second = again(&planner(), second, true).unwrap();
+        assert_eq!(second.launch.name, format!("{base}-r2"));
+        let redrive = second.redrive.unwrap();
+        assert_eq!(redrive.name, format!("{base}-r1"), "the closed execution");
+    }
+
+    #[test]
+    fn a_row_that_failed_to_start_keeps_its_name() {
+        let base = planned_name();
+        let name = format!("{base}-r1");
+        let again = again(&planner(), logged(&name, Status::Failed, None), true).unwrap();
+        assert_eq!(again.launch.name, name);
+        assert!(again.redrive.is_none(), "nothing to redrive");
+    }
+
+    #[test]
+    fn a_name_the_fields_do_not_render_is_refused() {
+        let mut edited = logged(&planned_name(), Status::Started, Some("FAILED"));
+        edited.fields.insert("k".into(), json!("changed"));
+        let error = again(&planner(), edited, false).err().unwrap();
+        assert!(error.contains("edited?"), "{error}");
+    }
+
+    #[test]
+    fn only_status_names_what_is_retried() {
+        let all = RetrySet::parse(&[]).unwrap();
+        assert!(all.start_failed && all.failed && all.timed_out && all.aborted && !all.unknown);
+        let some = RetrySet::parse(&["timed_out".into(), "START_FAILED".into()]).unwrap();
+        assert!(some.start_failed && some.has_ended("TIMED_OUT") && !some.has_ended("FAILED"));
+        assert!(RetrySet::parse(&["SUCCEEDED".into()]).is_err());
+    }
+}
