@@ -26,34 +26,25 @@ pub enum Work {
     Known(Outcome),
 }
 
-/// A row launched again by `retry`: its closed execution redriven, or else (or
-/// when it failed to start) started as `launch`.
+/// A row launched again by `retry`, from its last log line: its closed execution
+/// redriven, or else (or when it failed to start) started as `launch`.
 pub struct Again {
     pub launch: Launch,
-    pub redrive: Option<Redrive>,
-    /// The name the row is planned under (a restart's name is another).
-    pub planned_name: String,
-    /// The row's retries, this one included.
-    pub retries: u32,
-}
-
-/// A closed, unsuccessful execution to redrive.
-pub struct Redrive {
-    pub name: String,
-    pub arn: String,
-    /// Its first start: a redriven execution keeps it in ListExecutions, which
-    /// following pages by start date.
-    pub start_date: Option<String>,
+    /// The row's last log line.
+    pub last: Outcome,
+    /// Redrive the closed execution of `last`, rather than start `launch`.
+    pub redrive: bool,
 }
 
 /// How a redrive went.
 enum Redriven {
     /// The execution runs again (or an earlier, unrecorded redrive already ran it).
     Yes { attempts: u32, note: Option<String> },
-    /// The execution is still closed: AWS would not, or could not, redrive it.
+    /// The execution is still closed: AWS will not, or cannot, redrive it.
     Refused { reason: String },
-    /// Whether it runs again is unknown: the row is not launched again.
-    Unknown { attempts: u32, error: CallError },
+    /// Not now (throttled), or not known (no answer): nothing else may start, and
+    /// the next retry redrives again.
+    NotNow { reason: String },
 }
 
 #[derive(Debug, Clone)]
@@ -203,16 +194,17 @@ impl<C: StepFunctions> Launcher<C> {
     async fn again(&self, again: Again, stop: &CancellationToken) -> Option<Outcome> {
         let Again {
             launch,
+            last,
             redrive,
-            planned_name,
-            retries,
         } = again;
+        let retries = last.retries + 1;
+        let planned_name = last.planned_name().unwrap_or_default().to_string();
         let mut outcome = match redrive {
-            None => self.start(launch, stop).await?,
-            Some(redrive) => match self.redrive(&redrive, retries, stop).await? {
+            false => self.start(launch, stop).await?,
+            true => match self.redrive(&last, retries, stop).await? {
                 Redriven::Yes { attempts, note } => Outcome {
                     message: note,
-                    ..Outcome::redriven(launch, redrive, attempts)
+                    ..Outcome::redriven(last, attempts)
                 },
                 Redriven::Refused { reason } => {
                     let mut outcome = self.start(launch, stop).await?;
@@ -223,19 +215,10 @@ impl<C: StepFunctions> Launcher<C> {
                     });
                     outcome
                 }
-                Redriven::Unknown { attempts, error } => Outcome::failed(
-                    Launch {
-                        name: redrive.name,
-                        ..launch
-                    },
-                    attempts,
-                    error.code,
-                    format!(
-                        "redrive failed ({}), and whether the execution runs again is unknown: \
-                         not started again",
-                        error.message
-                    ),
-                ),
+                // Nothing was launched: the row stays as it was, and says why.
+                Redriven::NotNow { reason } => {
+                    return Some(Outcome::not_launched_again(last, reason));
+                }
             },
         };
         outcome.retries = retries;
@@ -244,17 +227,19 @@ impl<C: StepFunctions> Launcher<C> {
         Some(outcome)
     }
 
-    /// RedriveExecution, paced and retried like a start. A refusal is checked with
-    /// DescribeExecution: an execution that no longer stands closed was redriven
-    /// by an earlier call whose answer was lost, and must not be started again.
+    /// RedriveExecution of the execution of `last`, paced and retried like a
+    /// start. A refusal is checked with DescribeExecution: an execution that no
+    /// longer stands closed was redriven by an earlier call whose answer was lost,
+    /// and must not be started again.
     async fn redrive(
         &self,
-        redrive: &Redrive,
+        last: &Outcome,
         retries: u32,
         stop: &CancellationToken,
     ) -> Option<Redriven> {
-        // The same token for the same retry: a repeat within 15 minutes is answered,
-        // not redriven a second time.
+        let arn = last.execution_arn.as_deref().unwrap_or_default();
+        // The same token for the same retry: a repeat within 15 minutes (this
+        // retry run again after a crash) is answered, not redriven a second time.
         let token = format!("sfn-batch-retry-{retries}");
         let mut attempts = 0;
         let error = loop {
@@ -264,7 +249,7 @@ impl<C: StepFunctions> Launcher<C> {
                 sent = self.pacer.ready() => sent,
             };
             attempts += 1;
-            let result = self.client.redrive_execution(&redrive.arn, &token).await;
+            let result = self.client.redrive_execution(arn, &token).await;
             match &result {
                 Err(e) if e.class == ErrorClass::Throttle => self.pacer.throttled(sent),
                 Err(e) if e.class == ErrorClass::Transient => {}
@@ -289,7 +274,16 @@ impl<C: StepFunctions> Launcher<C> {
                 Err(e) => break e,
             }
         };
-        Some(match self.describe(&redrive.arn).await {
+        // Throttled: AWS did nothing, and may later. No answer: it may have.
+        if error.class == ErrorClass::Throttle || !error.answered {
+            return Some(Redriven::NotNow {
+                reason: format!(
+                    "RedriveExecution failed {attempts} times ({}): run the retry again",
+                    error.message
+                ),
+            });
+        }
+        Some(match self.describe(arn).await {
             Ok(found) if found.is_unsuccessful() => Redriven::Refused {
                 reason: error.message,
             },
@@ -300,7 +294,13 @@ impl<C: StepFunctions> Launcher<C> {
                     found.status
                 )),
             },
-            Err(_) => Redriven::Unknown { attempts, error },
+            Err(e) => Redriven::NotNow {
+                reason: format!(
+                    "RedriveExecution failed ({}), and the execution could not be read \
+                     ({}): run the retry again",
+                    error.message, e.message
+                ),
+            },
         })
     }
 

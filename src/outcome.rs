@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::launcher::Redrive;
 use crate::plan::{Invalid, Launch};
 use crate::sfn::Execution;
 use crate::source::Fields;
@@ -65,7 +64,8 @@ pub struct Outcome {
     pub execution_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_date: Option<String>,
-    /// StartExecution calls made for the row (0 for a row never sent).
+    /// Calls made for the row: StartExecution (RedriveExecution for a redrive by
+    /// `retry`); 0 for a row never sent.
     #[serde(default)]
     pub attempts: u32,
     /// Times `retry` launched the row again (restarted or redrove it).
@@ -118,19 +118,29 @@ impl Outcome {
         }
     }
 
-    /// Redriven by `retry`: the same execution (ARN, first start) runs again.
-    pub fn redriven(launch: Launch, redrive: Redrive, attempts: u32) -> Outcome {
+    /// Redriven by `retry`: the execution of `last` (same ARN, same first start)
+    /// runs again.
+    pub fn redriven(last: Outcome, attempts: u32) -> Outcome {
         Outcome {
-            execution_arn: Some(redrive.arn),
-            start_date: redrive.start_date,
+            row: last.row,
+            line: last.line,
+            name: last.name,
+            planned_name: last.planned_name,
+            execution_arn: last.execution_arn,
+            start_date: last.start_date,
             attempts,
-            ..Outcome::of(
-                Launch {
-                    name: redrive.name,
-                    ..launch
-                },
-                Status::Started,
-            )
+            fields: last.fields,
+            ..Outcome::blank(last.row, Status::Started)
+        }
+    }
+
+    /// `retry` could not launch the row again: it stays as `last` had it (its
+    /// execution, how that ended), logged as failed with the reason.
+    pub fn not_launched_again(last: Outcome, reason: String) -> Outcome {
+        Outcome {
+            status: Status::Failed,
+            message: Some(format!("not launched again: {reason}")),
+            ..last
         }
     }
 

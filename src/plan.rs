@@ -17,10 +17,8 @@ pub const MAX_NAME_CHARS: usize = 80;
 /// Hex digits of the row-identity hash in a default name: 64 bits, so that two
 /// different rows of one batch never meet by chance.
 const NAME_HASH_HEX: usize = 16;
-/// Room kept in a default name for the suffix of a restart by `retry` (`-r99`).
-const RESTART_SUFFIX_CHARS: usize = 4;
 /// Room left for the batch id in a default name (`{batch}-{hash}`).
-pub const MAX_BATCH_ID_CHARS: usize = MAX_NAME_CHARS - 1 - NAME_HASH_HEX - RESTART_SUFFIX_CHARS;
+pub const MAX_BATCH_ID_CHARS: usize = MAX_NAME_CHARS - 1 - NAME_HASH_HEX;
 
 /// A row ready to start.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,16 +16,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws;
-use crate::error::{Error, INVALID_ROWS_SHOWN};
+use crate::error::Error;
 use crate::inspect::batch_rows;
 use crate::launch::{self, Target};
-use crate::launcher::{Again, Redrive, Work};
+use crate::launcher::{Again, Work};
 use crate::options::{RetryOptions, RetrySet};
 use crate::outcome::{Outcome, Status};
 use crate::plan::Planner;
 use crate::report::BatchRows;
 use crate::run::{Finished, watch_signals};
-use crate::runlog::{self, OffsetReader, RESULTS, RUN_INFO, RunDir, RunInfo, RunLog};
+use crate::runlog::{self, OffsetReader, RESULTS, RETRYING, RUN_INFO, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind};
 use crate::source::Item;
 use crate::template::{InputTemplate, TextTemplate};
@@ -72,12 +72,14 @@ pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
                 .map_err(log_error("writing"))?;
         }
     }
-    let picked = pick(&log_path, &rows, options.only).map_err(log_error("reading"))?;
+    let executions = state_machine.execution_arn("");
+    let picked = pick(&log_path, &rows, options.only, &executions).map_err(log_error("reading"))?;
     eprintln!("{}", picked.human(run_dir.path(), options.redrive));
     let mut log = RunLog::append_to(&log_path, picked.intact).map_err(log_error("opening"))?;
 
     let interrupt = CancellationToken::new();
     watch_signals(interrupt.clone());
+    let retrying = Retrying::begin(&run_dir, options.redrive)?;
     let to_do = picked.offsets.len() as u64;
     let (work, reader) = spawn_reader(planner, log_path.clone(), picked.offsets, options.redrive);
     let target = Target {
@@ -96,14 +98,62 @@ pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
         &interrupt,
     )
     .await?;
-    let unplanned = reader
+    reader
         .await
         .expect("run log reader panicked")
         .map_err(log_error("reading"))?;
-    eprint!("{}", unplanned.human());
+    // Every launch is logged (or was never made): nothing is left unaccounted.
+    retrying.end()?;
     let summary =
         launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
     Ok(Finished::Run(Box::new(summary)))
+}
+
+/// A retry under way: `retrying.json` in the run dir says how it launches (redrive
+/// or restart) until every launch it made is logged. A retry killed before that
+/// may have launched rows it did not log. Launched again the same way, they are
+/// found (a running execution is not redriven twice; a restart's name is taken),
+/// but the other way would launch them a second time: that is refused until the
+/// unfinished retry is run again as it was.
+struct Retrying {
+    path: PathBuf,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Way {
+    redrive: bool,
+}
+
+impl Retrying {
+    fn begin(run_dir: &RunDir, redrive: bool) -> Result<Retrying, Error> {
+        let path = run_dir.file(RETRYING);
+        let failed = |e: io::Error| Error::run(path.display().to_string())(e);
+        let unfinished = match std::fs::read(&path) {
+            Ok(bytes) => Some(serde_json::from_slice::<Way>(&bytes).map_err(|e| failed(e.into()))?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(failed(e)),
+        };
+        if let Some(way) = unfinished.filter(|w| w.redrive != redrive) {
+            let (then, now) = match way.redrive {
+                true => ("with", "without"),
+                false => ("without", "with"),
+            };
+            return Err(Error::Usage(format!(
+                "the last retry of {} ({then} --redrive) did not finish: rows it launched \
+                 may not be logged yet, and a retry {now} --redrive would launch them again; \
+                 run the retry {then} --redrive first",
+                run_dir.path().display()
+            )));
+        }
+        let json = serde_json::to_vec(&Way { redrive }).expect("serializes");
+        runlog::write_atomically(&path, &json).map_err(failed)?;
+        Ok(Retrying { path })
+    }
+
+    fn end(self) -> Result<(), Error> {
+        std::fs::remove_file(&self.path)
+            .map_err(Error::run(format!("removing {}", self.path.display())))
+    }
 }
 
 /// The planner the run was started with, from `run.json`.
@@ -142,10 +192,18 @@ enum Reason {
 const ENDS: [&str; 4] = ["FAILED", "TIMED_OUT", "ABORTED", "UNKNOWN"];
 
 impl Reason {
-    fn of(outcome: &Outcome) -> Reason {
+    /// `executions`: the start of the ARNs of the batch's state machine's
+    /// executions (one started on another, before a `--force-resume`, is not ours).
+    fn of(outcome: &Outcome, executions: &str) -> Reason {
+        let ours = outcome
+            .execution_arn
+            .as_deref()
+            .is_none_or(|arn| arn.starts_with(executions));
         match (outcome.status, outcome.final_status.as_deref()) {
-            (Status::Failed, _) => Reason::StartFailed,
-            (Status::Started | Status::Existing, Some(end)) => ENDS
+            _ if !ours => Reason::Other,
+            (Status::Failed, None) => Reason::StartFailed,
+            // A failed line with a final status: a retry that launched nothing.
+            (Status::Started | Status::Existing | Status::Failed, Some(end)) => ENDS
                 .iter()
                 .find(|&&e| e == end)
                 .map_or(Reason::Other, |&e| Reason::Ended(e)),
@@ -173,11 +231,12 @@ struct Picked {
     intact: u64,
 }
 
-fn pick(log_path: &Path, rows: &BatchRows, only: RetrySet) -> io::Result<Picked> {
+fn pick(log_path: &Path, rows: &BatchRows, only: RetrySet, executions: &str) -> io::Result<Picked> {
     let mut last: Vec<Option<(u64, Reason)>> = vec![None; rows.last() as usize];
     let intact = runlog::read(log_path, |offset, outcome| {
         if rows.contains(outcome.row) {
-            last[outcome.row as usize - 1] = Some((offset, Reason::of(&outcome)));
+            let reason = Reason::of(&outcome, executions);
+            last[outcome.row as usize - 1] = Some((offset, reason));
         }
     })?;
     let mut picked = Picked {
@@ -231,26 +290,6 @@ impl Picked {
     }
 }
 
-/// Rows that cannot be launched again, and why.
-#[derive(Debug, Default)]
-struct Unplanned {
-    count: u64,
-    first: Vec<String>,
-}
-
-impl Unplanned {
-    fn human(&self) -> String {
-        let mut text: String = self.first.iter().map(|l| format!("{l}\n")).collect();
-        if self.count > self.first.len() as u64 {
-            text += &format!("... and {} more\n", self.count - self.first.len() as u64);
-        }
-        if self.count > 0 {
-            text += &format!("{} rows could not be launched again\n", self.count);
-        }
-        text
-    }
-}
-
 /// Reads the picked rows' last log lines on a blocking thread, and sends how to
 /// launch each one again through a bounded channel. It stops by itself when the
 /// channel closes.
@@ -261,30 +300,23 @@ fn spawn_reader(
     redrive: bool,
 ) -> (
     mpsc::Receiver<Work>,
-    tokio::task::JoinHandle<io::Result<Unplanned>>,
+    tokio::task::JoinHandle<io::Result<()>>,
 ) {
     let (work_tx, work_rx) = mpsc::channel::<Work>(WORK_BUFFER);
     let reader = tokio::task::spawn_blocking(move || {
         let mut lines = OffsetReader::open(&log_path)?;
-        let mut unplanned = Unplanned::default();
         for offset in offsets {
             let last = lines.outcome_at(offset)?;
-            let row = last.row;
-            match again(&planner, last, redrive) {
-                Ok(again) => {
-                    if work_tx.blocking_send(Work::Again(again)).is_err() {
-                        break;
-                    }
-                }
-                Err(reason) => {
-                    unplanned.count += 1;
-                    if unplanned.first.len() < INVALID_ROWS_SHOWN {
-                        unplanned.first.push(format!("row {row}: {reason}"));
-                    }
-                }
+            // A row that cannot be launched again is logged so, with the reason.
+            let work = match again(&planner, &last, redrive) {
+                Ok(again) => Work::Again(again),
+                Err(reason) => Work::Known(Outcome::not_launched_again(last, reason)),
+            };
+            if work_tx.blocking_send(work).is_err() {
+                break;
             }
         }
-        Ok(unplanned)
+        Ok(())
     });
     (work_rx, reader)
 }
@@ -292,7 +324,7 @@ fn spawn_reader(
 /// How to launch a row again, from its last log line: a row that failed to start
 /// under the same name; a closed execution redriven, or restarted under the next
 /// `-rN` name.
-fn again(planner: &Planner, last: Outcome, redrive: bool) -> Result<Again, String> {
+fn again(planner: &Planner, last: &Outcome, redrive: bool) -> Result<Again, String> {
     let item = Item {
         row: last.row,
         line: last.line,
@@ -302,20 +334,23 @@ fn again(planner: &Planner, last: Outcome, redrive: bool) -> Result<Again, Strin
     let logged = last.planned_name().unwrap_or_default();
     if logged != planned_name {
         return Err(format!(
-            "its fields render to the name {planned_name}, but it was launched as {logged} \
-             ({RUN_INFO} edited?)"
+            "its fields render to the name {planned_name}, but it was launched as \
+             {logged:?} ({RUN_INFO} edited?)"
         ));
     }
     let name = last.name.clone().unwrap_or_default();
-    let retries = last.retries + 1;
-    if last.status == Status::Failed {
-        // Nothing was started: the same name again.
+    let again = |launch| Again {
+        launch,
+        last: last.clone(),
+        // AWS cannot redrive an execution it does not know.
+        redrive: redrive && last.final_status.as_deref() != Some("UNKNOWN"),
+    };
+    if last.final_status.is_none() {
+        // It failed to start: the same name again.
         let launch = planner.plan_named(item, &name).map_err(|i| i.reason)?;
         return Ok(Again {
-            launch,
-            redrive: None,
-            planned_name,
-            retries,
+            redrive: false,
+            ..again(launch)
         });
     }
     let restarts: u32 = match name.strip_prefix(&planned_name) {
@@ -330,20 +365,7 @@ fn again(planner: &Planner, last: Outcome, redrive: bool) -> Result<Again, Strin
     let launch = planner
         .plan_named(item, &restart_name)
         .map_err(|i| format!("cannot be started again under a new name: {}", i.reason))?;
-    let redrive = match (redrive, last.execution_arn) {
-        (true, Some(arn)) => Some(Redrive {
-            name,
-            arn,
-            start_date: last.start_date,
-        }),
-        _ => None,
-    };
-    Ok(Again {
-        launch,
-        redrive,
-        planned_name,
-        retries,
-    })
+    Ok(again(launch))
 }
 
 #[cfg(test)]
@@ -391,39 +413,44 @@ mod tests {
     #[test]
     fn restarts_count_up_from_the_logged_name() {
         let base = planned_name();
-        let first = again(
-            &planner(),
-            logged(&base, Status::Started, Some("FAILED")),
-            false,
-        );
-        let first = first.unwrap();
+        let first = logged(&base, Status::Started, Some("FAILED"));
+        let first = again(&planner(), &first, false).unwrap();
         assert_eq!(first.launch.name, format!("{base}-r1"));
         assert!(first.launch.input.contains(&format!("{base}-r1")));
-        assert_eq!(
-            (first.retries, first.planned_name.as_str()),
-            (1, base.as_str())
-        );
+        assert!(!first.redrive);
         let second = logged(&format!("{base}-r1"), Status::Started, Some("TIMED_OUT"));
-        let second = again(&planner(), second, true).unwrap();
+        let second = again(&planner(), &second, true).unwrap();
         assert_eq!(second.launch.name, format!("{base}-r2"));
-        let redrive = second.redrive.unwrap();
-        assert_eq!(redrive.name, format!("{base}-r1"), "the closed execution");
+        assert!(second.redrive, "redrives the -r1 execution");
+        let unknown = logged(&base, Status::Existing, Some("UNKNOWN"));
+        assert!(!again(&planner(), &unknown, true).unwrap().redrive);
     }
 
     #[test]
     fn a_row_that_failed_to_start_keeps_its_name() {
         let base = planned_name();
         let name = format!("{base}-r1");
-        let again = again(&planner(), logged(&name, Status::Failed, None), true).unwrap();
+        let again = again(&planner(), &logged(&name, Status::Failed, None), true).unwrap();
         assert_eq!(again.launch.name, name);
-        assert!(again.redrive.is_none(), "nothing to redrive");
+        assert!(!again.redrive, "nothing to redrive");
+    }
+
+    #[test]
+    fn a_relaunch_that_launched_nothing_is_retried_as_the_execution_it_left() {
+        let executions = "arn:x:";
+        let not_now = logged(&planned_name(), Status::Failed, Some("FAILED"));
+        assert_eq!(Reason::of(&not_now, executions), Reason::Ended("FAILED"));
+        let start_failed = logged(&planned_name(), Status::Failed, None);
+        assert_eq!(Reason::of(&start_failed, executions), Reason::StartFailed);
+        let elsewhere = logged(&planned_name(), Status::Started, Some("FAILED"));
+        assert_eq!(Reason::of(&elsewhere, "arn:other:"), Reason::Other);
     }
 
     #[test]
     fn a_name_the_fields_do_not_render_is_refused() {
         let mut edited = logged(&planned_name(), Status::Started, Some("FAILED"));
         edited.fields.insert("k".into(), json!("changed"));
-        let error = again(&planner(), edited, false).err().unwrap();
+        let error = again(&planner(), &edited, false).err().unwrap();
         assert!(error.contains("edited?"), "{error}");
     }
 

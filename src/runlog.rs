@@ -21,6 +21,8 @@ pub const SUMMARY: &str = "summary.json";
 pub const FAILED: &str = "failed.jsonl";
 pub const LOCK: &str = "lock";
 pub const ROWS: &str = "rows.json";
+/// While a `retry` launches: how it does (see `retry`).
+pub const RETRYING: &str = "retrying.json";
 
 /// What a run was started with. A resume must match it, or it would skip and
 /// start rows of a different batch.

@@ -29,6 +29,9 @@ pub struct CallError {
     pub class: ErrorClass,
     pub code: String,
     pub message: String,
+    /// AWS answered with an error. A call without an answer (a timeout, a dropped
+    /// connection) may still have taken effect.
+    pub answered: bool,
 }
 
 /// A started execution.
@@ -172,6 +175,7 @@ where
         class,
         code,
         message,
+        answered: matches!(error, SdkError::ServiceError(_)),
     }
 }
 

@@ -134,11 +134,19 @@ impl Summary {
                 calls.sweeps
             );
         }
+        let unsuccessful = self
+            .followed
+            .is_some_and(|f| f.ends.failed + f.ends.timed_out + f.ends.aborted > 0);
         if c.failed > 0 {
             text += &format!(
-                "failed rows: {} (a manifest: run it with --batch-id {} to keep the names)\n",
-                Path::new(&self.run_dir).join(FAILED).display(),
-                self.batch_id
+                "failed rows: {}\n",
+                Path::new(&self.run_dir).join(FAILED).display()
+            );
+        }
+        if c.failed > 0 || unsuccessful {
+            text += &format!(
+                "to launch what failed again: sfn-batch retry {}\n",
+                self.run_dir
             );
         }
         if let Some(failed) = self.halted_at {

@@ -184,7 +184,7 @@ async fn redrive_keeps_the_execution_where_aws_redrives_it() {
     let before = last_lines(&work)[&1].clone();
     // The proxy answers RedriveExecution as AWS does; all else goes to moto.
     let proxy = Proxy::start(common::endpoint(), |_: Call| None);
-    proxy.answer("RedriveExecution", json!({"redriveDate": 1.7e9}));
+    proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
     retry(&work, &["--redrive"])
         .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
         .assert()
@@ -235,4 +235,76 @@ async fn only_status_narrows_the_retry() {
     assert_eq!(rows[&1]["final_status"], "FAILED", "not retried");
     assert!(rows[&2]["name"].as_str().unwrap().ends_with("-r1"));
     assert_eq!(executions(&sfn, &sm.arn).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_throttled_redrive_launches_nothing_and_is_retried_later() {
+    let (sm, work) = one_row_failed().await;
+    let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+    let throttle = json!({"__type": "ThrottlingException", "message": "Rate exceeded"});
+    proxy.answer("RedriveExecution", "400 Bad Request", throttle);
+    retry(&work, &["--redrive", "--max-attempts", "2"])
+        .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
+        .assert()
+        .code(1);
+    assert_eq!(proxy.calls_to("StartExecution"), 0, "no restart instead");
+    let row = &last_lines(&work)[&1];
+    assert_eq!(row["status"], "failed");
+    assert_eq!(row["final_status"], "FAILED", "the execution as it was");
+    let message = row["message"].as_str().unwrap();
+    assert!(message.contains("ThrottlingException"), "{message}");
+    // The next retry takes the row up again (here the emulator: no redrive, so a
+    // restart).
+    retry(&work, &["--redrive", "--max-attempts", "2"])
+        .assert()
+        .code(0);
+    assert!(
+        last_lines(&work)[&1]["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("-r1")
+    );
+    assert_eq!(executions(&sfn().await, &sm.arn).await.len(), 3);
+}
+
+#[tokio::test]
+async fn an_unfinished_retry_is_finished_the_same_way_first() {
+    let (_, work) = one_row_failed().await;
+    // What a retry with --redrive killed half way leaves behind.
+    work.write("run/retrying.json", r#"{"redrive": true}"#);
+    retry(&work, &[])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the last retry of run (with --redrive) did not finish",
+        ));
+    assert_eq!(last_lines(&work)[&1]["final_status"], "FAILED");
+    retry(&work, &["--redrive", "--max-attempts", "2"])
+        .assert()
+        .code(0);
+    assert!(!work.path().join("run/retrying.json").exists());
+}
+
+#[tokio::test]
+async fn a_row_that_cannot_be_restarted_says_why_and_fails_the_retry() {
+    let sm = state_machine(&sfn().await, FAILS_UNTIL_RESTARTED).await;
+    let work = Workdir::new();
+    work.write("jobs.csv", "id,outcome\n1,fail\n");
+    // An 80-character name: no room for `-r1`.
+    let name = format!("{}{{id}}", "n".repeat(79));
+    work.run(&sm.arn, "jobs.csv")
+        .args(["--name-template", &name, "--input-template", WITH_NAME])
+        .args(["--wait", "--poll", "0.3"])
+        .assert()
+        .code(1);
+    retry(&work, &[]).assert().code(1);
+    let row = &last_lines(&work)[&1];
+    assert_eq!(row["status"], "failed");
+    assert_eq!(row["final_status"], "FAILED");
+    let message = row["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot be started again under a new name"),
+        "{message}"
+    );
+    assert_eq!(executions(&sfn().await, &sm.arn).await.len(), 1);
 }

@@ -89,8 +89,9 @@ struct Seen {
     passed: Vec<Instant>,
     /// Requests of every operation (`ListExecutions`, ...), faulted or not.
     operations: HashMap<String, u64>,
-    /// Operations the proxy answers itself, with this body, instead of forwarding.
-    answers: HashMap<String, String>,
+    /// Operations the proxy answers itself, with this status and body, instead of
+    /// forwarding.
+    answers: HashMap<String, (String, String)>,
 }
 
 /// Where requests that are not faulted go.
@@ -146,12 +147,13 @@ impl Proxy {
         Proxy { url, seen }
     }
 
-    /// From now on, answers every `operation` call itself with `body` (200 OK):
-    /// a stand-in for an operation the emulator does not have.
-    pub fn answer(&self, operation: &str, body: serde_json::Value) {
-        self.seen()
-            .answers
-            .insert(operation.to_string(), body.to_string());
+    /// From now on, answers every `operation` call itself, with this HTTP status
+    /// (`200 OK`) and body: a stand-in for an operation the emulator does not have.
+    pub fn answer(&self, operation: &str, status: &str, body: serde_json::Value) {
+        self.seen().answers.insert(
+            operation.to_string(),
+            (status.to_string(), body.to_string()),
+        );
     }
 
     /// StartExecution calls that reached the proxy for this execution name.
@@ -250,8 +252,8 @@ async fn serve(
             *seen.operations.entry(operation.to_string()).or_insert(0) += 1;
             seen.answers.get(operation).cloned()
         };
-        if let Some(body) = answer {
-            send(&mut client, &json_response("200 OK", body)).await?;
+        if let Some((status, body)) = answer {
+            send(&mut client, &json_response(&status, body)).await?;
             continue;
         }
         let start = operation == "StartExecution";
