@@ -1,125 +1,252 @@
-//! Throughput and memory of `sfn-batch run`, measured on the release binary.
+//! The benchmark harness: sfn-batch (the release binary) side by side with the
+//! script users write today (`benches/peers/boto3_launch.py`, a boto3 thread pool),
+//! both against the same fast local stub of Step Functions (`benches/stub.rs`), on
+//! the same generated manifests, with the same names and inputs.
 //!
-//!     cargo bench --bench launch                    # 200,000 rows
-//!     SFN_BATCH_BENCH_ROWS=10000000 cargo bench --bench launch
+//!     cargo bench --bench launch      # every figure; writes BENCHMARKS.md
 //!
-//! Two measurements on one generated CSV manifest:
-//! - `dry-run`: read, render and check every row (both the streaming reader and
-//!   the planner), no AWS calls;
-//! - `launch`: the whole run against a local stub of Step Functions that answers
-//!   at once (the emulator serves ~250 calls/s, too slow to measure the launcher),
-//!   pacing effectively off (`--rate 1000000`), 64 calls in flight.
+//!     SFN_BATCH_BENCH=launch cargo bench --bench launch   # sfn-batch's launch only
 //!
-//! Peak memory is the child's VmHWM, read from /proc while it runs.
+//! `cargo test --all-targets` runs the same scenarios on small manifests in a debug
+//! build, as a smoke test that the harness and the peer still work; it writes
+//! nothing. The peer runs on the project's `.venv` (`scripts/emulator install`).
 
-#[allow(dead_code)] // the benchmark uses only the stub
-#[path = "../tests/common/proxy.rs"]
-mod proxy;
+mod stub;
 
+use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use stub::Stub;
+
+const STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:stub";
+const TEMPLATE: &str =
+    r#"{"PreprocessingJobName": "{name}", "Input": "{input}", "Output": "{output}"}"#;
+/// Calls in flight for sfn-batch's throughput runs.
+const CONCURRENCY: &str = "64";
+/// The peer's thread counts; its best is the one compared.
+const PEER_THREADS: [u32; 4] = [8, 16, 32, 64];
+
+/// Rows and seconds of each scenario: the real ones, or a smoke test's.
+struct Scale {
+    rows: u64,
+    big_rows: u64,
+    peer_rows: u64,
+    pacing_seconds: u64,
+    resume_left: u64,
+}
+
+const FULL: Scale = Scale {
+    rows: 100_000,
+    big_rows: 1_000_000,
+    peer_rows: 20_000,
+    pacing_seconds: 60,
+    resume_left: 1_000,
+};
+const SMOKE: Scale = Scale {
+    rows: 1_000,
+    big_rows: 2_000,
+    peer_rows: 300,
+    pacing_seconds: 2,
+    resume_left: 100,
+};
+
 fn main() {
-    // `cargo test --all-targets` runs this too, without `--bench`: a quick smoke
-    // test on a small manifest, in a debug build where timings mean nothing.
     let benchmarking = std::env::args().any(|a| a == "--bench");
-    let rows: u64 = std::env::var("SFN_BATCH_BENCH_ROWS")
-        .ok()
-        .map(|v| v.parse().expect("SFN_BATCH_BENCH_ROWS is a number"))
-        .unwrap_or(if benchmarking { 200_000 } else { 1_000 });
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("bench.csv");
-    write_manifest(&manifest, rows);
-    let size = std::fs::metadata(&manifest).unwrap().len();
-    println!("manifest: {rows} rows, {:.1} MiB", size as f64 / 1048576.0);
+    let scale = if benchmarking { FULL } else { SMOKE };
+    let bench = Bench::new();
+    let mut report = Report::default();
 
-    let stub = proxy::Proxy::stub();
-    let template =
-        r#"{"PreprocessingJobName": "{name}", "Input": "{input}", "Output": "{output}"}"#;
-    let base = |run_dir: &str| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfn-batch"));
-        cmd.current_dir(dir.path())
-            .env("AWS_ENDPOINT_URL", &stub.url)
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .args([
-                "run",
-                "--state-machine",
-                "arn:aws:states:us-east-1:123456789012:stateMachine:stub",
-            ])
-            .args([
-                "--manifest",
-                "bench.csv",
-                "--input-template",
-                template,
-                "--run-dir",
-                run_dir,
-            ])
-            .args([
-                "--progress",
-                "none",
-                "--rate",
-                "1000000",
-                "--concurrency",
-                "64",
-            ]);
-        cmd
-    };
-    report("dry-run", rows, measure(base("dry").arg("--dry-run")));
-    report("launch", rows, measure(&mut base("launch")));
-}
-
-fn write_manifest(path: &Path, rows: u64) {
-    let mut out = BufWriter::new(std::fs::File::create(path).unwrap());
-    writeln!(out, "input,output").unwrap();
-    for i in 0..rows {
-        writeln!(
-            out,
-            "s3://bench-raw/2024/{:07}/part.parquet,s3://bench-out/{i:07}/",
-            i
-        )
-        .unwrap();
+    let manifest = bench.manifest("rows.csv", scale.rows);
+    let ours = bench.sfn_batch(&manifest, "throughput", &["--rate", "1000000"]);
+    bench.assert_each_name_once(scale.rows);
+    if std::env::var("SFN_BATCH_BENCH").as_deref() == Ok("launch") {
+        let cpu = ours.cpu_per_thousand().as_secs_f64() * 1e3;
+        println!(
+            "{:.0} starts/s, {cpu:.0} ms CPU per 1,000",
+            ours.per_second()
+        );
+        return;
     }
-    out.flush().unwrap();
+    let peer = PEER_THREADS
+        .iter()
+        .map(|&threads| {
+            let peer_manifest = bench.manifest("peer.csv", scale.peer_rows);
+            let run = bench.peer(&peer_manifest, threads);
+            bench.assert_each_name_once(scale.peer_rows);
+            (threads, run)
+        })
+        .max_by(|a, b| a.1.per_second().total_cmp(&b.1.per_second()))
+        .expect("the peer ran");
+    report.throughput(&ours, peer);
+
+    let big_manifest = bench.manifest("big.csv", scale.big_rows);
+    let dry = bench.sfn_batch(&big_manifest, "dry", &["--dry-run"]);
+    let big = bench.sfn_batch(&big_manifest, "big", &["--rate", "1000000"]);
+    bench.assert_each_name_once(scale.big_rows);
+    report.memory(&ours, &big);
+    report.validation(&dry);
+
+    bench.forget_last_lines("big", scale.resume_left);
+    let resume = bench.sfn_batch(&big_manifest, "big", &["--rate", "1000000"]);
+    let resumed_calls = bench.stub.take().arrivals.len() as u64;
+    report.resume(&resume, &dry, scale.resume_left, resumed_calls);
+
+    let rate = 300;
+    let paced_manifest = bench.manifest("paced.csv", rate * scale.pacing_seconds);
+    bench.sfn_batch(&paced_manifest, "paced", &["--rate", &rate.to_string()]);
+    report.pacing(rate as f64, &bench.stub.take().arrivals);
+
+    print!("{}", report.text);
+    if benchmarking {
+        report.save(Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
+    }
 }
 
-struct Measured {
+/// A folder for the manifests and run dirs, and the stub.
+struct Bench {
+    dir: tempfile::TempDir,
+    stub: Stub,
+}
+
+/// One process, measured.
+struct Run {
+    rows: u64,
     elapsed: Duration,
+    /// User plus system time.
+    cpu: Duration,
     peak_rss_kib: u64,
 }
 
-fn measure(cmd: &mut Command) -> Measured {
-    let started = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_rss_kib = 0;
-    while child.try_wait().unwrap().is_none() {
-        if let Some(hwm) = std::fs::read_to_string(&status_path)
-            .ok()
-            .and_then(|s| vm_hwm(&s))
-        {
-            peak_rss_kib = peak_rss_kib.max(hwm);
+impl Run {
+    fn per_second(&self) -> f64 {
+        self.rows as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn cpu_per_thousand(&self) -> Duration {
+        self.cpu.mul_f64(1000.0 / self.rows as f64)
+    }
+}
+
+impl Bench {
+    fn new() -> Bench {
+        Bench {
+            dir: tempfile::tempdir().unwrap(),
+            stub: Stub::start(),
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let elapsed = started.elapsed();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Measured {
-        elapsed,
-        peak_rss_kib,
+
+    /// A CSV manifest of `rows` preprocessing jobs (input and output URLs).
+    fn manifest(&self, name: &str, rows: u64) -> (PathBuf, u64) {
+        let path = self.dir.path().join(name);
+        let mut out = BufWriter::new(std::fs::File::create(&path).unwrap());
+        writeln!(out, "input,output").unwrap();
+        for i in 0..rows {
+            writeln!(
+                out,
+                "s3://bench-raw/2024/{i:08}/part.parquet,s3://bench-out/{i:08}/"
+            )
+            .unwrap();
+        }
+        out.flush().unwrap();
+        (path, rows)
     }
+
+    fn sfn_batch(&self, manifest: &(PathBuf, u64), run_dir: &str, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfn-batch"));
+        cmd.args(["run", "--state-machine", STATE_MACHINE, "--manifest"])
+            .arg(&manifest.0)
+            .args(["--input-template", TEMPLATE, "--batch-id", "bench"])
+            .args(["--run-dir", run_dir, "--progress", "none"])
+            .args(["--concurrency", CONCURRENCY])
+            .args(args);
+        self.measure(cmd, manifest.1)
+    }
+
+    fn peer(&self, manifest: &(PathBuf, u64), threads: u32) -> Run {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = Command::new(root.join(".venv/bin/python"));
+        cmd.arg(root.join("benches/peers/boto3_launch.py"))
+            .args(["--state-machine", STATE_MACHINE, "--manifest"])
+            .arg(&manifest.0)
+            .args(["--batch-id", "bench", "--threads", &threads.to_string()]);
+        self.measure(cmd, manifest.1)
+    }
+
+    /// Runs the command to its end against the stub, with its peak memory (VmHWM,
+    /// read from /proc while it runs) and its CPU time.
+    fn measure(&self, mut cmd: Command, rows: u64) -> Run {
+        cmd.current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", &self.stub.url)
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let cpu_before = children_cpu();
+        let started = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let status_path = format!("/proc/{}/status", child.id());
+        let mut peak_rss_kib = 0;
+        while child.try_wait().unwrap().is_none() {
+            if let Some(hwm) = std::fs::read_to_string(&status_path)
+                .ok()
+                .and_then(|s| vm_hwm(&s))
+            {
+                peak_rss_kib = peak_rss_kib.max(hwm);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let elapsed = started.elapsed();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Run {
+            rows,
+            elapsed,
+            cpu: children_cpu() - cpu_before,
+            peak_rss_kib,
+        }
+    }
+
+    /// Both launchers start the same executions: each name exactly once a run.
+    fn assert_each_name_once(&self, rows: u64) {
+        let calls = self.stub.take();
+        assert_eq!(calls.names.len() as u64, rows, "one name per row");
+        assert!(calls.names.values().all(|&n| n == 1), "a name called twice");
+    }
+
+    /// Cuts the last `lines` lines off a run log, as if the run had stopped there.
+    fn forget_last_lines(&self, run_dir: &str, lines: u64) {
+        let path = self.dir.path().join(run_dir).join("results.jsonl");
+        let log = std::fs::read(&path).unwrap();
+        let keep = log
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .map(|(i, _)| i + 1)
+            .nth_back(lines as usize)
+            .unwrap_or(0);
+        std::fs::write(&path, &log[..keep]).unwrap();
+    }
+}
+
+/// User plus system time of this process's waited-for children, so far.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage writes into the struct it is given, nothing else.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        assert_eq!(libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage), 0);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 fn vm_hwm(status: &str) -> Option<u64> {
@@ -127,11 +254,134 @@ fn vm_hwm(status: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn report(what: &str, rows: u64, m: Measured) {
-    println!(
-        "{what:>8}: {:.2}s, {:.0} rows/s, peak RSS {:.1} MiB",
-        m.elapsed.as_secs_f64(),
-        rows as f64 / m.elapsed.as_secs_f64(),
-        m.peak_rss_kib as f64 / 1024.0
-    );
+/// The figures, as the Markdown table BENCHMARKS.md holds.
+#[derive(Default)]
+struct Report {
+    text: String,
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+impl Report {
+    fn row(&mut self, figure: &str, measured: String, target: &str) {
+        writeln!(self.text, "| {figure} | {measured} | {target} |").unwrap();
+    }
+
+    fn throughput(&mut self, ours: &Run, (threads, peer): (u32, Run)) {
+        self.row(
+            &format!("starts/s, pacing off, {} rows", ours.rows),
+            format!(
+                "sfn-batch {:.0}/s (64 in flight); boto3 peer {:.0}/s at its best ({threads} threads, {} rows): **{:.1}×**",
+                ours.per_second(),
+                peer.per_second(),
+                peer.rows,
+                ours.per_second() / peer.per_second()
+            ),
+            "≥ 10,000/s and ≥ 10× the peer",
+        );
+        let (a, b) = (ours.cpu_per_thousand(), peer.cpu_per_thousand());
+        self.row(
+            "CPU time per 1,000 starts (user + sys)",
+            format!(
+                "sfn-batch {:.0} ms; peer {:.0} ms: **{:.2}×** the peer's",
+                a.as_secs_f64() * 1e3,
+                b.as_secs_f64() * 1e3,
+                a.as_secs_f64() / b.as_secs_f64()
+            ),
+            "≤ 1/10 of the peer's",
+        );
+    }
+
+    fn memory(&mut self, small: &Run, big: &Run) {
+        self.row(
+            "peak RSS of a launch",
+            format!(
+                "{:.1} MiB at {} rows, {:.1} MiB at {} rows: **{:+.0}%**",
+                mib(small.peak_rss_kib),
+                small.rows,
+                mib(big.peak_rss_kib),
+                big.rows,
+                (big.peak_rss_kib as f64 / small.peak_rss_kib as f64 - 1.0) * 100.0
+            ),
+            "≤ 64 MiB at 1M, within 10% of 100k",
+        );
+    }
+
+    fn validation(&mut self, dry: &Run) {
+        self.row(
+            &format!(
+                "validation (`--dry-run`), {} rows with a template",
+                dry.rows
+            ),
+            format!(
+                "{:.2} s: **{:.0} rows/s**",
+                dry.elapsed.as_secs_f64(),
+                dry.per_second()
+            ),
+            "≥ 500,000 rows/s",
+        );
+    }
+
+    fn resume(&mut self, resume: &Run, dry: &Run, left: u64, calls: u64) {
+        self.row(
+            &format!("resume: {} rows recorded, {left} left", resume.rows - left),
+            format!(
+                "{:.2} s in all, of which validation {:.2} s; **{calls} calls** for the {left} left",
+                resume.elapsed.as_secs_f64(),
+                dry.elapsed.as_secs_f64()
+            ),
+            "skipping ≤ 3 s, no calls for done rows",
+        );
+    }
+
+    /// Mean rate from the first call to the last, and the most calls in any one
+    /// second (a window opening at each call).
+    fn pacing(&mut self, rate: f64, arrivals: &[Instant]) {
+        let span = arrivals[arrivals.len() - 1] - arrivals[0];
+        let mean = (arrivals.len() - 1) as f64 / span.as_secs_f64();
+        let mut most = 0;
+        let mut end = 0;
+        for (start, &at) in arrivals.iter().enumerate() {
+            while end < arrivals.len() && arrivals[end] - at < Duration::from_secs(1) {
+                end += 1;
+            }
+            most = most.max(end - start);
+        }
+        self.row(
+            &format!("pacing, `--rate {rate}` for {:.0} s", span.as_secs_f64()),
+            format!(
+                "mean **{mean:.1}/s** ({:+.2}%), at most **{most}** in any one second",
+                (mean / rate - 1.0) * 100.0
+            ),
+            "mean within ±1%, no second above rate + burst",
+        );
+    }
+
+    fn save(&self, path: PathBuf) {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, model)| model.trim().to_string())
+            })
+            .unwrap_or_default();
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let text = format!(
+            "# Benchmarks\n\n\
+             Written by `cargo bench --bench launch` (benches/launch.rs) on {date}.\n\
+             Machine: {cores} cores, {cpu}; the stub (benches/stub.rs) runs on the same\n\
+             machine, in the harness's process, and takes its share of the cores.\n\
+             The peer is benches/peers/boto3_launch.py (a boto3 ThreadPoolExecutor\n\
+             sharing one client), run against the same stub on the same kind of manifest.\n\
+             Ratios are the headline: absolute figures move with the machine.\n\n\
+             | figure | measured | target |\n|---|---|---|\n{}",
+            self.text,
+            date = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
+        );
+        std::fs::write(path, text).unwrap();
+    }
 }

@@ -78,13 +78,15 @@ pub async fn launch(
         ),
         None => None,
     };
-    let launcher = Launcher::new(
-        Arc::new(clients.sfn.clone()),
-        state_machine.clone(),
-        Pacer::new(settings.rate, settings.burst),
-        settings.launch.clone(),
-    )
-    .with_window(window.as_ref().map(|w| w.window.clone()));
+    let launcher = Arc::new(
+        Launcher::new(
+            Arc::new(clients.sfn.clone()),
+            state_machine.clone(),
+            Pacer::new(settings.rate, settings.burst),
+            settings.launch.clone(),
+        )
+        .with_window(window.as_ref().map(|w| w.window.clone())),
+    );
     let mut progress = Progress::new(settings.progress, to_do);
     {
         let work = futures::stream::poll_fn(|cx| work.poll_recv(cx));

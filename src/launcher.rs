@@ -142,8 +142,11 @@ impl<C: StepFunctions> Launcher<C> {
     /// known already pass through. Once `stop` fires, no new call starts; calls in
     /// flight finish, and rows that did not get an answer yield nothing (a resume
     /// picks them up).
+    ///
+    /// Each call runs as its own task, so that signing, serializing and parsing
+    /// spread over every worker thread instead of the thread polling the stream.
     pub fn launch_all<'a>(
-        &'a self,
+        self: &'a Arc<Self>,
         work: impl Stream<Item = Work> + 'a,
         stop: &'a CancellationToken,
     ) -> impl Stream<Item = Outcome> + 'a {
@@ -151,7 +154,12 @@ impl<C: StepFunctions> Launcher<C> {
             .map(move |work| async move {
                 match work {
                     Work::Known(known) => Some(known),
-                    work => self.launch(work, stop).await,
+                    work => {
+                        let (launcher, stop) = (self.clone(), stop.clone());
+                        tokio::spawn(async move { launcher.launch(work, &stop).await })
+                            .await
+                            .expect("a launch task panicked")
+                    }
                 }
             })
             .buffer_unordered(self.options.concurrency)

@@ -3,10 +3,6 @@
 //! schedule the test chooses, for StartExecution calls. Everything else passes
 //! through untouched, unless the test has the proxy answer an operation itself.
 //! Loopback only.
-//!
-//! Without an upstream it is a stub that answers StartExecution and
-//! DescribeStateMachine itself, as fast as it can: the emulator serves about 250
-//! calls a second, too few to measure the launcher (the benchmarks use it).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -94,13 +90,6 @@ struct Seen {
     answers: HashMap<String, (String, String)>,
 }
 
-/// Where requests that are not faulted go.
-#[derive(Clone)]
-enum Upstream {
-    Forward(String),
-    Stub,
-}
-
 impl Proxy {
     /// Starts the proxy on its own thread and runtime (the test thread blocks on the
     /// binary meanwhile).
@@ -108,19 +97,7 @@ impl Proxy {
         upstream: String,
         schedule: impl Fn(Call) -> Option<Fault> + Send + Sync + 'static,
     ) -> Proxy {
-        let upstream = Upstream::Forward(upstream.trim_start_matches("http://").to_string());
-        Proxy::listen(upstream, schedule)
-    }
-
-    /// A stand-in for Step Functions that starts nothing and answers at once.
-    pub fn stub() -> Proxy {
-        Proxy::listen(Upstream::Stub, |_| None)
-    }
-
-    fn listen(
-        upstream: Upstream,
-        schedule: impl Fn(Call) -> Option<Fault> + Send + Sync + 'static,
-    ) -> Proxy {
+        let upstream = upstream.trim_start_matches("http://").to_string();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         std_listener.set_nonblocking(true).unwrap();
@@ -239,7 +216,7 @@ type Stream = BufStream<TcpStream>;
 
 async fn serve(
     client: TcpStream,
-    upstream: &Upstream,
+    upstream: &str,
     seen: &Mutex<Seen>,
     schedule: &Schedule,
 ) -> std::io::Result<()> {
@@ -318,12 +295,8 @@ async fn serve(
     Ok(())
 }
 
-async fn forward(upstream: &Upstream, request: &Message) -> std::io::Result<Message> {
-    let address = match upstream {
-        Upstream::Forward(address) => address,
-        Upstream::Stub => return Ok(stub_answer(request)),
-    };
-    let mut server = BufStream::new(TcpStream::connect(address).await?);
+async fn forward(upstream: &str, request: &Message) -> std::io::Result<Message> {
+    let mut server = BufStream::new(TcpStream::connect(upstream).await?);
     send(&mut server, request).await?;
     read_message(&mut server)
         .await?
@@ -354,34 +327,4 @@ fn json_response(status: &str, body: String) -> Message {
         head: head.into_bytes(),
         body: body.into_bytes(),
     }
-}
-
-/// The stub's answers: enough of Step Functions for `sfn-batch run`.
-fn stub_answer(request: &Message) -> Message {
-    let target = request.header("x-amz-target").unwrap_or_default();
-    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
-    let answer = match target.rsplit('.').next().unwrap_or_default() {
-        "StartExecution" => serde_json::json!({
-            "executionArn": format!(
-                "arn:aws:states:us-east-1:123456789012:execution:stub:{}",
-                body["name"].as_str().unwrap_or_default()
-            ),
-            "startDate": 1.7e9,
-        }),
-        "DescribeStateMachine" => serde_json::json!({
-            "stateMachineArn": body["stateMachineArn"],
-            "name": "stub",
-            "definition": "{}",
-            "roleArn": "arn:aws:iam::123456789012:role/stub",
-            "type": "STANDARD",
-            "creationDate": 1.7e9,
-        }),
-        other => {
-            let error = format!(
-                r#"{{"__type":"UnknownOperationException","message":"the stub does not do {other}"}}"#
-            );
-            return json_response("400 Bad Request", error);
-        }
-    };
-    json_response("200 OK", answer.to_string())
 }
