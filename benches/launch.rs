@@ -6,6 +6,7 @@
 //!     cargo bench --bench launch      # every figure; writes BENCHMARKS.md
 //!
 //!     SFN_BATCH_BENCH=launch cargo bench --bench launch   # sfn-batch's launch only
+//!     SFN_BATCH_BENCH=pacing cargo bench --bench launch   # the pacing only
 //!
 //! `cargo test --all-targets` runs the same scenarios on small manifests in a debug
 //! build, as a smoke test that the harness and the peer still work; it writes
@@ -59,10 +60,16 @@ fn main() {
     let bench = Bench::new();
     let mut report = Report::default();
 
+    let only = std::env::var("SFN_BATCH_BENCH").unwrap_or_default();
+    if only == "pacing" {
+        report.pacing(&bench, &scale);
+        print!("{}", report.text);
+        return;
+    }
     let manifest = bench.manifest("rows.csv", scale.rows);
     let ours = bench.sfn_batch(&manifest, "throughput", &["--rate", "1000000"]);
     bench.assert_each_name_once(scale.rows);
-    if std::env::var("SFN_BATCH_BENCH").as_deref() == Ok("launch") {
+    if only == "launch" {
         let cpu = ours.cpu_per_thousand().as_secs_f64() * 1e3;
         println!(
             "{:.0} starts/s, {cpu:.0} ms CPU per 1,000",
@@ -94,10 +101,7 @@ fn main() {
     let resumed_calls = bench.stub.take().arrivals.len() as u64;
     report.resume(&resume, &dry, scale.resume_left, resumed_calls);
 
-    let rate = 300;
-    let paced_manifest = bench.manifest("paced.csv", rate * scale.pacing_seconds);
-    bench.sfn_batch(&paced_manifest, "paced", &["--rate", &rate.to_string()]);
-    report.pacing(rate as f64, &bench.stub.take().arrivals);
+    report.pacing(&bench, &scale);
 
     print!("{}", report.text);
     if benchmarking {
@@ -336,9 +340,15 @@ impl Report {
         );
     }
 
-    /// Mean rate from the first call to the last, and the most calls in any one
-    /// second (a window opening at each call).
-    fn pacing(&mut self, rate: f64, arrivals: &[Instant]) {
+    /// `--rate 300`, measured at the stub: the mean rate from the first call to
+    /// the last, and the most calls in any one second (a window opening at each
+    /// call).
+    fn pacing(&mut self, bench: &Bench, scale: &Scale) {
+        let rate = 300;
+        let manifest = bench.manifest("paced.csv", rate * scale.pacing_seconds);
+        bench.sfn_batch(&manifest, "paced", &["--rate", &rate.to_string()]);
+        let arrivals = bench.stub.take().arrivals;
+        let rate = rate as f64;
         let span = arrivals[arrivals.len() - 1] - arrivals[0];
         let mean = (arrivals.len() - 1) as f64 / span.as_secs_f64();
         let mut most = 0;
