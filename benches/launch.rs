@@ -37,6 +37,7 @@ struct Scale {
     peer_rows: u64,
     pacing_seconds: u64,
     resume_left: u64,
+    huge_rows: u64,
 }
 
 const FULL: Scale = Scale {
@@ -45,6 +46,7 @@ const FULL: Scale = Scale {
     peer_rows: 20_000,
     pacing_seconds: 60,
     resume_left: 1_000,
+    huge_rows: 10_000_000,
 };
 const SMOKE: Scale = Scale {
     rows: 1_000,
@@ -52,6 +54,7 @@ const SMOKE: Scale = Scale {
     peer_rows: 300,
     pacing_seconds: 2,
     resume_left: 100,
+    huge_rows: 3_000,
 };
 
 fn main() {
@@ -102,6 +105,11 @@ fn main() {
     report.resume(&resume, &dry, scale.resume_left, resumed_calls);
 
     report.pacing(&bench, &scale);
+
+    let huge = bench.manifest("huge.csv", scale.huge_rows);
+    let huge_dry = bench.sfn_batch(&huge, "huge-dry", &["--dry-run"]);
+    let first_start = bench.first_start(&huge);
+    report.first_start(&huge_dry, first_start);
 
     print!("{}", report.text);
     if benchmarking {
@@ -159,6 +167,15 @@ impl Bench {
     }
 
     fn sfn_batch(&self, manifest: &(PathBuf, u64), run_dir: &str, args: &[&str]) -> Run {
+        self.measure(self.sfn_batch_command(manifest, run_dir, args), manifest.1)
+    }
+
+    fn sfn_batch_command(
+        &self,
+        manifest: &(PathBuf, u64),
+        run_dir: &str,
+        args: &[&str],
+    ) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfn-batch"));
         cmd.args(["run", "--state-machine", STATE_MACHINE, "--manifest"])
             .arg(&manifest.0)
@@ -166,7 +183,20 @@ impl Bench {
             .args(["--run-dir", run_dir, "--progress", "none"])
             .args(["--concurrency", CONCURRENCY])
             .args(args);
-        self.measure(cmd, manifest.1)
+        self.against_stub(&mut cmd);
+        cmd
+    }
+
+    /// Runs in the bench folder, against the stub, with test credentials.
+    fn against_stub(&self, cmd: &mut Command) {
+        cmd.current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", &self.stub.url)
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
     }
 
     fn peer(&self, manifest: &(PathBuf, u64), threads: u32) -> Run {
@@ -176,20 +206,13 @@ impl Bench {
             .args(["--state-machine", STATE_MACHINE, "--manifest"])
             .arg(&manifest.0)
             .args(["--batch-id", "bench", "--threads", &threads.to_string()]);
+        self.against_stub(&mut cmd);
         self.measure(cmd, manifest.1)
     }
 
-    /// Runs the command to its end against the stub, with its peak memory (VmHWM,
+    /// Runs the command to its end, with its peak memory (VmHWM,
     /// read from /proc while it runs) and its CPU time.
     fn measure(&self, mut cmd: Command, rows: u64) -> Run {
-        cmd.current_dir(self.dir.path())
-            .env("AWS_ENDPOINT_URL", &self.stub.url)
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
         let cpu_before = children_cpu();
         let started = Instant::now();
         let mut child = cmd.spawn().unwrap();
@@ -224,6 +247,24 @@ impl Bench {
         let calls = self.stub.take();
         assert_eq!(calls.names.len() as u64, rows, "one name per row");
         assert!(calls.names.values().all(|&n| n == 1), "a name called twice");
+    }
+
+    /// How long a launch takes to its first StartExecution (then it is killed).
+    fn first_start(&self, manifest: &(PathBuf, u64)) -> Duration {
+        let mut cmd = self.sfn_batch_command(manifest, "huge", &["--rate", "1000000"]);
+        cmd.stderr(Stdio::null());
+        self.stub.take();
+        let started = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        while self.stub.count() == 0 {
+            assert!(child.try_wait().unwrap().is_none(), "ended before a start");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let first = started.elapsed();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.stub.take();
+        first
     }
 
     /// Cuts the last `lines` lines off a run log, as if the run had stopped there.
@@ -366,6 +407,19 @@ impl Report {
                 (mean / rate - 1.0) * 100.0
             ),
             "mean within ±1%, no second above rate + burst",
+        );
+    }
+
+    fn first_start(&mut self, dry: &Run, first: Duration) {
+        self.row(
+            &format!("time to first start, {} rows", dry.rows),
+            format!(
+                "{:.1} s; validating every row (`--dry-run`) takes {:.1} s: the launch \
+                 begins once every row is checked, never before",
+                first.as_secs_f64(),
+                dry.elapsed.as_secs_f64()
+            ),
+            "≤ validation time",
         );
     }
 

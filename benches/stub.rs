@@ -49,6 +49,11 @@ impl Stub {
         Stub { url, seen }
     }
 
+    /// StartExecution calls seen since the last `take`.
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().arrivals.len()
+    }
+
     /// The calls seen so far, and a clean slate for the next measurement.
     pub fn take(&self) -> Calls {
         let mut seen = self.seen.lock().unwrap();
