@@ -249,38 +249,17 @@ impl<C: StepFunctions> Launcher<C> {
         // The same token for the same retry: a repeat within 15 minutes (this
         // retry run again after a crash) is answered, not redriven a second time.
         let token = format!("sfn-batch-retry-{retries}");
-        let mut attempts = 0;
-        let error = loop {
-            let sent = tokio::select! {
-                biased;
-                _ = stop.cancelled() => return None,
-                sent = self.pacer.ready() => sent,
-            };
-            attempts += 1;
-            let result = self.client.redrive_execution(arn, &token).await;
-            match &result {
-                Err(e) if e.class == ErrorClass::Throttle => self.pacer.throttled(sent),
-                Err(e) if e.class == ErrorClass::Transient => {}
-                _ => self.pacer.answered(),
+        let (result, attempts) = self
+            .paced(stop, || self.client.redrive_execution(arn, &token))
+            .await?;
+        let error = match result {
+            Ok(()) => {
+                return Some(Redriven::Yes {
+                    attempts,
+                    note: None,
+                });
             }
-            match result {
-                Ok(()) => {
-                    return Some(Redriven::Yes {
-                        attempts,
-                        note: None,
-                    });
-                }
-                Err(e)
-                    if matches!(e.class, ErrorClass::Throttle | ErrorClass::Transient)
-                        && attempts < self.options.max_attempts =>
-                {
-                    tokio::select! {
-                        _ = stop.cancelled() => return None,
-                        _ = tokio::time::sleep(self.options.backoff.delay(attempts)) => {}
-                    }
-                }
-                Err(e) => break e,
-            }
+            Err(error) => error,
         };
         // Throttled: AWS did nothing, and may later. No answer: it may have.
         if error.class == ErrorClass::Throttle || !error.answered {
@@ -314,6 +293,33 @@ impl<C: StepFunctions> Launcher<C> {
 
     /// Starts one row, retrying what may succeed later. `None` when stopped first.
     async fn start(&self, launch: Launch, stop: &CancellationToken) -> Option<Outcome> {
+        let arn = &self.state_machine.arn;
+        let (result, attempts) = self
+            .paced(stop, || {
+                self.client
+                    .start_execution(arn, &launch.name, &launch.input)
+            })
+            .await?;
+        Some(match result {
+            Ok(execution) => Outcome::executed(launch, Status::Started, execution, attempts),
+            Err(error) if error.class == ErrorClass::AlreadyExists => {
+                self.existing(launch, attempts, error).await
+            }
+            Err(error) => Outcome::failed(launch, attempts, error.code, error.message),
+        })
+    }
+
+    /// Makes a call in its turn under the pacer, again after a backoff while it is
+    /// throttled or fails transiently, up to the row's attempt budget; returns the
+    /// last answer and the calls made. `None` when stopped first.
+    async fn paced<T, F>(
+        &self,
+        stop: &CancellationToken,
+        mut call: impl FnMut() -> F,
+    ) -> Option<(Result<T, CallError>, u32)>
+    where
+        F: Future<Output = Result<T, CallError>>,
+    {
         let mut attempts = 0;
         loop {
             let sent = tokio::select! {
@@ -322,10 +328,7 @@ impl<C: StepFunctions> Launcher<C> {
                 sent = self.pacer.ready() => sent,
             };
             attempts += 1;
-            let result = self
-                .client
-                .start_execution(&self.state_machine.arn, &launch.name, &launch.input)
-                .await;
+            let result = call().await;
             // Only throttles say anything about the account's quota: a timeout or a
             // 5xx neither lowers nor raises the pace.
             match &result {
@@ -333,30 +336,17 @@ impl<C: StepFunctions> Launcher<C> {
                 Err(e) if e.class == ErrorClass::Transient => {}
                 _ => self.pacer.answered(),
             }
-            let error = match result {
-                Ok(execution) => {
-                    return Some(Outcome::executed(
-                        launch,
-                        Status::Started,
-                        execution,
-                        attempts,
-                    ));
-                }
-                Err(error) => error,
-            };
-            match error.class {
-                ErrorClass::AlreadyExists => {
-                    return Some(self.existing(launch, attempts, error).await);
-                }
-                ErrorClass::Throttle | ErrorClass::Transient
-                    if attempts < self.options.max_attempts =>
+            match result {
+                Err(e)
+                    if matches!(e.class, ErrorClass::Throttle | ErrorClass::Transient)
+                        && attempts < self.options.max_attempts =>
                 {
                     tokio::select! {
                         _ = stop.cancelled() => return None,
                         _ = tokio::time::sleep(self.options.backoff.delay(attempts)) => {}
                     }
                 }
-                _ => return Some(Outcome::failed(launch, attempts, error.code, error.message)),
+                last => return Some((last, attempts)),
             }
         }
     }
