@@ -161,17 +161,47 @@ const COLUMNS: [&str; 14] = [
     "cause",
 ];
 
+/// What a reader keeps of each batch row's last run-log line.
+pub struct LastLines<T> {
+    /// By row (row 1 first); `None` for a row the log never mentions.
+    by_row: Vec<Option<T>>,
+    /// The length of the log's intact part.
+    pub intact: u64,
+}
+
+impl<T> LastLines<T> {
+    /// Reads the run log at `log`, keeping what `keep` makes of each line (and its
+    /// offset) as its row's last. A row outside the batch was logged by a run with
+    /// another selection, or belongs to a longer manifest resumed with
+    /// --force-resume: it is left out.
+    pub fn read(
+        log: &Path,
+        rows: &BatchRows,
+        mut keep: impl FnMut(u64, Outcome) -> T,
+    ) -> io::Result<LastLines<T>> {
+        let mut by_row: Vec<Option<T>> = (0..rows.last()).map(|_| None).collect();
+        let intact = runlog::read(log, |offset, outcome| {
+            if rows.contains(outcome.row) {
+                let row = outcome.row as usize - 1;
+                by_row[row] = Some(keep(offset, outcome));
+            }
+        })?;
+        Ok(LastLines { by_row, intact })
+    }
+
+    /// Each row of the batch, in order, with what was kept of its last line.
+    pub fn each<'a>(&'a self, rows: &'a BatchRows) -> impl Iterator<Item = (u64, Option<&'a T>)> {
+        rows.iter()
+            .map(|row| (row, self.by_row[row as usize - 1].as_ref()))
+    }
+}
+
 /// The final counts of a batch's rows, from the run log, writing nothing.
 pub fn tally(run_dir: &Path, rows: &BatchRows) -> io::Result<Counts> {
-    let mut last: Vec<Option<Status>> = vec![None; rows.last() as usize];
-    runlog::read(&run_dir.join(RESULTS), |_, outcome| {
-        if rows.contains(outcome.row) {
-            last[outcome.row as usize - 1] = Some(outcome.status);
-        }
-    })?;
+    let last = LastLines::read(&run_dir.join(RESULTS), rows, |_, outcome| outcome.status)?;
     let mut counts = Counts::default();
-    for row in rows.iter() {
-        counts.add(last[row as usize - 1].unwrap_or(Status::NotAttempted));
+    for (_, status) in last.each(rows) {
+        counts.add(status.copied().unwrap_or(Status::NotAttempted));
     }
     Ok(counts)
 }
@@ -180,20 +210,14 @@ pub fn tally(run_dir: &Path, rows: &BatchRows) -> io::Result<Counts> {
 /// final counts. Rows the log never mentions are `not_attempted`.
 pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Counts> {
     let log_path = run_dir.file(RESULTS);
-    let mut last_offset: Vec<Option<u64>> = vec![None; rows.last() as usize];
     let mut field_names: Vec<String> = Vec::new();
-    runlog::read(&log_path, |offset, outcome| {
-        // A row outside the batch was logged by a run with another selection, or
-        // belongs to a longer manifest resumed with --force-resume.
-        if !rows.contains(outcome.row) {
-            return;
-        }
-        last_offset[outcome.row as usize - 1] = Some(offset);
+    let last = LastLines::read(&log_path, rows, |offset, outcome| {
         for key in outcome.fields.keys() {
             if !field_names.contains(key) {
                 field_names.push(key.clone());
             }
         }
+        offset
     })?;
 
     let mut log = OffsetReader::open(&log_path)?;
@@ -211,9 +235,9 @@ pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Counts> {
         }));
     csv.write_record(header)?;
     let mut counts = Counts::default();
-    for row in rows.iter() {
-        let outcome = match last_offset[row as usize - 1] {
-            Some(offset) => log.outcome_at(offset)?,
+    for (row, offset) in last.each(rows) {
+        let outcome = match offset {
+            Some(&offset) => log.outcome_at(offset)?,
             None => Outcome::never_logged(row),
         };
         counts.add(outcome.status);

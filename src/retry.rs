@@ -23,7 +23,7 @@ use crate::launcher::{Again, Work};
 use crate::options::{RetryOptions, RetrySet};
 use crate::outcome::{Outcome, Status};
 use crate::plan::Planner;
-use crate::report::BatchRows;
+use crate::report::{BatchRows, LastLines};
 use crate::run::{Finished, watch_signals};
 use crate::runlog::{self, OffsetReader, RESULTS, RETRYING, RUN_INFO, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind};
@@ -232,22 +232,18 @@ struct Picked {
 }
 
 fn pick(log_path: &Path, rows: &BatchRows, only: RetrySet, executions: &str) -> io::Result<Picked> {
-    let mut last: Vec<Option<(u64, Reason)>> = vec![None; rows.last() as usize];
-    let intact = runlog::read(log_path, |offset, outcome| {
-        if rows.contains(outcome.row) {
-            let reason = Reason::of(&outcome, executions);
-            last[outcome.row as usize - 1] = Some((offset, reason));
-        }
+    let last = LastLines::read(log_path, rows, |offset, outcome| {
+        (offset, Reason::of(&outcome, executions))
     })?;
     let mut picked = Picked {
         offsets: Vec::new(),
         start_failed: 0,
         ended: [0; ENDS.len()],
         not_attempted: 0,
-        intact,
+        intact: last.intact,
     };
-    for row in rows.iter() {
-        let (offset, reason) = last[row as usize - 1].unwrap_or((0, Reason::NotAttempted));
+    for (_, kept) in last.each(rows) {
+        let (offset, reason) = kept.copied().unwrap_or((0, Reason::NotAttempted));
         match reason {
             Reason::StartFailed => picked.start_failed += 1,
             Reason::Ended(end) => {
@@ -353,13 +349,13 @@ fn again(planner: &Planner, last: &Outcome, redrive: bool) -> Result<Again, Stri
             ..again(launch)
         });
     }
-    let restarts: u32 = match name.strip_prefix(&planned_name) {
-        Some("") => 0,
-        Some(suffix) => suffix
-            .strip_prefix("-r")
+    let restarts: u32 = match name == planned_name {
+        true => 0,
+        false => name
+            .strip_prefix(&planned_name)
+            .and_then(|suffix| suffix.strip_prefix("-r"))
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| format!("{name} is not {planned_name} or a restart of it"))?,
-        None => return Err(format!("{name} is not {planned_name} or a restart of it")),
     };
     let restart_name = format!("{planned_name}-r{}", restarts + 1);
     let launch = planner
