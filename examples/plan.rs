@@ -18,12 +18,8 @@ async fn main() -> anyhow::Result<()> {
     let template = args.next().map(|t| InputTemplate::parse(&t)).transpose()?;
     let location = source::Location::parse(&path);
     let format = Format::from_name(&path).unwrap_or(Format::Csv);
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build(),
-    );
-    let manifest = ManifestFile::materialize(&location, &s3).await?;
+    // No S3 client: a local file (or stdin) only.
+    let manifest = ManifestFile::materialize(&location, None).await?;
     let planner = Planner::new(state_machine, "example".into(), template, None);
     let options = ParseOptions {
         format,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::log::LogFormat;
 use crate::progress::ProgressMode;
 use crate::source::Format;
 
@@ -18,14 +19,57 @@ use crate::source::Format;
     args_override_self = true
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What goes to stderr, for every command.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Say more on stderr: -v each retried call, -vv every row, -vvv the AWS SDK's
+    /// own debug lines too.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Say less: -q warnings and errors only (no progress), -qq errors only.
+    #[arg(
+        short,
+        long,
+        action = clap::ArgAction::Count,
+        global = true,
+        conflicts_with = "verbose"
+    )]
+    pub quiet: u8,
+
+    /// `text` for people; `json` for log shippers: every line on stderr one JSON
+    /// object, the end-of-run summary included.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true,
+        env = "SFN_BATCH_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    /// `-v` counts up, `-q` down.
+    pub fn verbosity(&self) -> i8 {
+        self.verbose.min(10) as i8 - self.quiet.min(10) as i8
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start one execution per manifest row, and write a report.
     Run(Box<RunArgs>),
+    /// Check a job file (or `run`'s flags) and every row of its source, without
+    /// touching AWS.
+    Validate(Box<RunArgs>),
     /// Follow the executions of an earlier run to their end, then rewrite its report.
     Watch(WatchArgs),
     /// Show where a run stands: its run log, refreshed from AWS once.
@@ -114,15 +158,22 @@ pub struct AwsArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// State machine: a full ARN (unqualified, version or alias), or a bare name.
-    #[arg(long, value_name = "ARN|NAME")]
-    pub state_machine: String,
+    /// Read options from this TOML job file: each key is a long flag in snake_case
+    /// (`state_machine = "etl"`); flags given here win over it.
+    #[arg(long, value_name = "FILE", env = "SFN_BATCH_JOB")]
+    pub job: Option<PathBuf>,
 
-    /// The manifest: a local file, `-` for stdin, or `s3://bucket/key`.
+    /// State machine: a full ARN (unqualified, version or alias), or a bare name
+    /// [required].
+    #[arg(long, value_name = "ARN|NAME", env = "SFN_BATCH_STATE_MACHINE")]
+    pub state_machine: Option<String>,
+
+    /// The manifest: a local file, `-` for stdin, or `s3://bucket/key` (or give
+    /// --s3-prefix or --dates instead).
     #[arg(
         long,
         value_name = "FILE|-|s3://BUCKET/KEY",
-        required_unless_present_any = ["s3_prefix", "dates"],
+        env = "SFN_BATCH_MANIFEST",
         conflicts_with_all = ["s3_prefix", "dates"]
     )]
     pub manifest: Option<String>,
@@ -212,14 +263,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEMPLATE")]
     pub name_template: Option<String>,
 
-    /// Batch id: names and run dir derive from it [default: manifest name + a hash
-    /// of the manifest's content and the state machine].
-    #[arg(long, value_name = "ID")]
+    /// Batch id: names and run dir derive from it; `{date}` is today's UTC date
+    /// [default: manifest name + a hash of the manifest's content and the state
+    /// machine].
+    #[arg(long, value_name = "ID", env = "SFN_BATCH_BATCH_ID")]
     pub batch_id: Option<String>,
 
-    /// Where the run log and report go; an existing one is resumed
-    /// [default: sfn-batch-runs/<batch id>].
-    #[arg(long, value_name = "DIR")]
+    /// Where the run log and report go; an existing one is resumed; `{date}` is
+    /// today's UTC date [default: sfn-batch-runs/<batch id>].
+    #[arg(long, value_name = "DIR", env = "SFN_BATCH_RUN_DIR")]
     pub run_dir: Option<PathBuf>,
 
     /// Resume a run dir even though the manifest, templates or state machine have
@@ -252,7 +304,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
     /// StartExecution calls per second (fractions allowed).
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 50.0, env = "SFN_BATCH_RATE")]
     pub rate: f64,
 
     /// Calls that may go at once after a quiet spell.
@@ -260,7 +312,7 @@ pub struct LaunchArgs {
     pub burst: u32,
 
     /// StartExecution calls in flight at once.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, env = "SFN_BATCH_CONCURRENCY")]
     pub concurrency: usize,
 
     /// Calls per row, the first included, before a throttled or failing row is given up.
@@ -273,7 +325,7 @@ pub struct LaunchArgs {
     pub max_failures: Option<String>,
 
     /// Progress display: a bar on a terminal, plain lines otherwise.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, env = "SFN_BATCH_PROGRESS")]
     pub progress: ProgressMode,
 
     /// Follow every started execution to its end; exit 0 only if all succeeded.
@@ -282,7 +334,12 @@ pub struct LaunchArgs {
 
     /// Keep at most N of this run's executions open at once: a row starts only
     /// when an earlier one has closed (checked every --poll seconds).
-    #[arg(long, value_name = "N", help_heading = "Following")]
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Following",
+        env = "SFN_BATCH_MAX_RUNNING"
+    )]
     pub max_running: Option<u64>,
 
     #[command(flatten, next_help_heading = "Following")]

@@ -69,10 +69,12 @@ impl Error {
 }
 
 /// One line per invalid row, naming the file and the row.
-pub fn invalid_row_lines(manifest: &str, rows: &[Invalid]) -> String {
-    rows.iter()
-        .map(|r| format!("{manifest}{}: {}\n", place(Some(r.row), r.line), r.reason))
-        .collect()
+pub fn invalid_row_line(manifest: &str, row: &Invalid) -> String {
+    format!(
+        "{manifest}{}: {}",
+        place(Some(row.row), row.line),
+        row.reason
+    )
 }
 
 fn invalid_rows_text(manifest: &str, first: &[Invalid], count: u64, rows: u64) -> String {
@@ -85,6 +87,9 @@ fn invalid_rows_text(manifest: &str, first: &[Invalid], count: u64, rows: u64) -
     format!(
         "{}{more}{count} of {rows} rows are invalid; nothing was started \
          (fix them, or pass --skip-invalid to launch the valid rows and report the others)",
-        invalid_row_lines(manifest, first)
+        first
+            .iter()
+            .map(|row| invalid_row_line(manifest, row) + "\n")
+            .collect::<String>()
     )
 }

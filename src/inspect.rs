@@ -43,7 +43,7 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
         halted_at: None,
     };
     let summary = Summary::write(&run_dir, &rows, facts)?;
-    eprint!("{}", summary.human());
+    summary.log();
     Ok(Finished::Run(Box::new(summary)))
 }
 
@@ -62,7 +62,7 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
     let mut follow = Follow::from_log(clients.follow, &state_machine, &log, Some(&rows))
         .map_err(Error::run(format!("reading {}", log.display())))?;
     if let Some(e) = follow.refresh().await {
-        eprintln!("could not refresh from AWS ({e}): as the run log last recorded it");
+        tracing::warn!("could not refresh from AWS ({e}): as the run log last recorded it");
     }
     let ends = follow.ends();
     println!(

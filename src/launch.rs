@@ -97,14 +97,22 @@ pub async fn launch(
                 next = outcomes.next() => match next {
                     Some(outcome) => {
                         let offset = log.append(&outcome).map_err(log_error())?;
+                        tracing::trace!(
+                            row = outcome.row,
+                            status = outcome.status.as_str(),
+                            "row {}: {} {}",
+                            outcome.row,
+                            outcome.status.as_str(),
+                            outcome.name.as_deref().unwrap_or_default()
+                        );
                         progress.record(outcome.status);
                         if let Some(window) = &mut window {
                             window.started(&outcome, offset);
                         }
                         let failed = progress.counts().failed;
                         if halted_at.is_none() && failure_limit.is_some_and(|l| failed >= l) {
-                            eprintln!(
-                                "sfn-batch: {failed} rows failed to start (--max-failures): \
+                            tracing::warn!(
+                                "{failed} rows failed to start (--max-failures): \
                                  no new starts, waiting for calls in flight"
                             );
                             halted_at = Some(failed);
@@ -164,7 +172,7 @@ pub async fn finish(
         halted_at: launched.halted_at,
     };
     let summary = Summary::write(target.run_dir, target.rows, facts)?;
-    eprint!("{}", summary.human());
+    summary.log();
     Ok(summary)
 }
 

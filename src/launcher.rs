@@ -341,9 +341,17 @@ impl<C: StepFunctions> Launcher<C> {
                     if matches!(e.class, ErrorClass::Throttle | ErrorClass::Transient)
                         && attempts < self.options.max_attempts =>
                 {
+                    let delay = self.options.backoff.delay(attempts);
+                    tracing::debug!(
+                        attempt = attempts,
+                        code = e.code,
+                        "call {attempts} failed ({}: {}); again in {delay:.1?}",
+                        e.code,
+                        e.message
+                    );
                     tokio::select! {
                         _ = stop.cancelled() => return None,
-                        _ = tokio::time::sleep(self.options.backoff.delay(attempts)) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
                 }
                 last => return Some((last, attempts)),

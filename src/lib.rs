@@ -8,8 +8,10 @@ pub mod aws;
 pub mod cli;
 pub mod error;
 pub mod inspect;
+pub mod job;
 pub mod launch;
 pub mod launcher;
+pub mod log;
 pub mod options;
 pub mod outcome;
 pub mod plan;
@@ -27,4 +29,4 @@ pub mod watch;
 
 pub use error::Error;
 pub use options::RunOptions;
-pub use run::{Finished, run};
+pub use run::{Finished, run, validate};

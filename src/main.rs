@@ -1,33 +1,37 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use sfn_batch::cli::{Cli, Command};
-use sfn_batch::inspect;
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches};
+use sfn_batch::cli::{Cli, Command, LogArgs};
 use sfn_batch::options::{RetryOptions, StatusOptions, WatchOptions};
 use sfn_batch::{Error, Finished, RunOptions};
+use sfn_batch::{inspect, job, log};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_target(false)
-        .without_time()
-        .init();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // Clap's own errors, --help and --version exit here.
+    let matches = Cli::command().get_matches_from(&args);
+    let log = LogArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    log::init(log.verbosity(), log.log_format);
+    let result = job::with_job_file(args, &matches).and_then(run);
+    ExitCode::from(exit_code(result) as u8)
+}
+
+fn run(cli: Cli) -> Result<Finished, Error> {
     let runtime = || tokio::runtime::Runtime::new().expect("tokio runtime starts");
-    let result = match cli.command {
+    match cli.command {
         Command::Run(args) => RunOptions::from_args(*args)
             .and_then(|options| runtime().block_on(sfn_batch::run(options))),
+        Command::Validate(args) => RunOptions::from_args(*args)
+            .and_then(|options| runtime().block_on(sfn_batch::validate(options))),
         Command::Watch(args) => WatchOptions::from_args(args)
             .and_then(|options| runtime().block_on(inspect::watch(options))),
         Command::Status(args) => StatusOptions::from_args(args)
             .and_then(|options| runtime().block_on(inspect::status(options))),
         Command::Retry(args) => RetryOptions::from_args(*args)
             .and_then(|options| runtime().block_on(sfn_batch::retry::retry(options))),
-    };
-    ExitCode::from(exit_code(result) as u8)
+    }
 }
 
 /// The one place where how a command ended becomes an exit code.
@@ -35,7 +39,7 @@ fn exit_code(result: Result<Finished, Error>) -> i32 {
     match result {
         Ok(finished) => finished.exit_code(),
         Err(error) => {
-            eprintln!("sfn-batch: {error}");
+            tracing::error!("{error}");
             error.exit_code()
         }
     }

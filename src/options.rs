@@ -179,7 +179,8 @@ impl RunOptions {
                 Ok(Sourced { text, template })
             })
             .transpose()?;
-        if let Some(batch) = &args.batch_id {
+        let batch_id = args.batch_id.as_deref().map(with_today);
+        if let Some(batch) = &batch_id {
             check_name(batch).map_err(|e| usage(format!("--batch-id: {e}")))?;
             if name_template.is_none() && batch.chars().count() > MAX_BATCH_ID_CHARS {
                 return Err(usage(format!(
@@ -188,16 +189,22 @@ impl RunOptions {
             }
         }
         let names_identify_inputs = name_template.is_none();
+        let state_machine = args.state_machine.ok_or_else(|| {
+            usage("--state-machine is required (or state_machine in the --job file)".into())
+        })?;
         Ok(RunOptions {
-            state_machine: args.state_machine,
+            state_machine,
             source,
             parse,
             selection,
             output_template,
             input_template,
             name_template,
-            batch_id: args.batch_id,
-            run_dir: args.run_dir,
+            batch_id,
+            run_dir: args.run_dir.map(|dir| match dir.to_str() {
+                Some(text) => PathBuf::from(with_today(text)),
+                None => dir,
+            }),
             launching: Launching::from_args(args.launch, names_identify_inputs)?,
             force_resume: args.force_resume,
             allow_empty: args.allow_empty,
@@ -358,10 +365,13 @@ fn aws_options(args: AwsArgs) -> Result<AwsOptions, Error> {
     })
 }
 
-/// `auto` becomes a bar when stderr is a terminal, plain lines otherwise.
+/// `auto` becomes a bar when stderr is a terminal read by a person (not under
+/// `--log-format json` or `-q`), plain lines otherwise.
 fn resolve_progress(mode: ProgressMode) -> ProgressMode {
     match mode {
-        ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+        ProgressMode::Auto if std::io::stderr().is_terminal() && crate::log::for_people() => {
+            ProgressMode::Bar
+        }
         ProgressMode::Auto => ProgressMode::Lines,
         other => other,
     }
@@ -436,7 +446,13 @@ fn source(args: &RunArgs) -> Result<(Source, ParseOptions), Error> {
     if let Some(dates) = dates {
         return Ok((Source::Dates(dates), generated));
     }
-    let location = Location::parse(args.manifest.as_deref().expect("clap requires a source"));
+    let Some(manifest) = args.manifest.as_deref() else {
+        return Err(usage(
+            "no rows to read: give --manifest, --s3-prefix or --dates (or one of them in the --job file)"
+                .into(),
+        ));
+    };
+    let location = Location::parse(manifest);
     let format = match (args.format, &location) {
         (Some(format), _) => format,
         (None, Location::Stdin) => {
@@ -561,6 +577,15 @@ fn listing(args: &RunArgs, prefix: &str, dates: Option<DateRange>) -> Result<Lis
             .unwrap_or_default()
             .to_string(),
     })
+}
+
+/// `{date}` in a batch id or run dir becomes today's date in UTC (2026-11-28), so
+/// that a nightly job file gets a new batch and run dir each night.
+fn with_today(text: &str) -> String {
+    let today = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date();
+    text.replace("{date}", &today.to_string())
 }
 
 /// A date (midnight UTC) or an RFC 3339 time.

@@ -42,6 +42,7 @@ impl Display {
                     .progress_chars("=> "),
                 );
                 bar.enable_steady_tick(Duration::from_millis(200));
+                crate::log::show_bar(Some(bar.clone()));
                 Display::Bar(bar)
             }
             ProgressMode::Lines => Display::Lines {
@@ -64,8 +65,11 @@ impl Display {
 
     fn finish(&self, line: impl FnOnce() -> String) {
         match self {
-            Display::Bar(bar) => bar.finish_and_clear(),
-            Display::Lines { .. } => eprintln!("{}", line()),
+            Display::Bar(bar) => {
+                bar.finish_and_clear();
+                crate::log::show_bar(None);
+            }
+            Display::Lines { .. } => tracing::info!("{}", line()),
             Display::Hidden => {}
         }
     }
@@ -96,7 +100,7 @@ impl FollowProgress {
             bar.set_message(ends.human());
         }
         if self.display.line_due() {
-            eprintln!("{}", self.line());
+            tracing::info!("{}", self.line());
         }
     }
 
@@ -151,7 +155,7 @@ impl Progress {
             bar.set_message(self.counts_text());
         }
         if self.display.line_due() {
-            eprintln!("{}", self.line());
+            tracing::info!("{}", self.line());
         }
     }
 

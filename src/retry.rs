@@ -74,7 +74,7 @@ pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
     }
     let executions = state_machine.execution_arn("");
     let picked = pick(&log_path, &rows, options.only, &executions).map_err(log_error("reading"))?;
-    eprintln!("{}", picked.human(run_dir.path(), options.redrive));
+    tracing::info!("{}", picked.human(run_dir.path(), options.redrive));
     let mut log = RunLog::append_to(&log_path, picked.intact).map_err(log_error("opening"))?;
 
     let interrupt = CancellationToken::new();

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws;
-use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_lines};
+use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_line};
 use crate::launch::{self, Launched, Target};
 use crate::launcher::Work;
 use crate::options::RunOptions;
@@ -101,15 +101,10 @@ const PLANNED_BUFFER: usize = 1024;
 pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let batch = prepare(&options, &clients).await?;
-    let checked = check(&batch).await?;
+    let checked = check(&options, &batch).await?;
     let manifest = batch.pass.manifest().display_name();
-    if checked.rows.is_empty() && !options.allow_empty {
-        return Err(Error::Usage(format!(
-            "{manifest}: no rows to start (pass --allow-empty to accept that)"
-        )));
-    }
     if options.dry_run {
-        print_dry_run(manifest, &checked);
+        print_checked(manifest, &checked, "dry run", "nothing was started");
         return Ok(Finished::DryRun {
             invalid: checked.invalid,
             skip_invalid: options.skip_invalid,
@@ -124,8 +119,8 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         });
     }
     if checked.invalid > 0 {
-        eprint!("{}", invalid_row_lines(manifest, &checked.first_invalid));
-        eprintln!(
+        warn_invalid_rows(manifest, &checked.first_invalid);
+        tracing::warn!(
             "{} invalid rows will be recorded in the report, not started",
             checked.invalid
         );
@@ -155,6 +150,23 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     Ok(Finished::Run(Box::new(summary)))
 }
 
+/// `sfn-batch validate`: `run --dry-run` without AWS. The state machine is taken
+/// as given, and a source in S3 is refused: nothing here makes a call.
+pub async fn validate(options: RunOptions) -> Result<Finished, Error> {
+    let state_machine = StateMachine::offline(&options.state_machine)?;
+    let manifest = options.source.materialize(None).await?;
+    let batch = Batch::new(&options, state_machine, manifest);
+    let mut checked = check(&options, &batch).await?;
+    // Default names hash a stand-in ARN here: not worth showing.
+    checked.samples.clear();
+    let manifest = batch.pass.manifest().display_name();
+    print_checked(manifest, &checked, "validate", "AWS was not called");
+    Ok(Finished::DryRun {
+        invalid: checked.invalid,
+        skip_invalid: options.skip_invalid,
+    })
+}
+
 /// Resolves the state machine, fetches the manifest, and settles the batch id.
 async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, Error> {
     // The state machine first: a typo fails at once, before a large manifest downloads.
@@ -181,41 +193,49 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, 
             state_machine.arn
         );
     }
-    let manifest = options.source.materialize(&clients.s3).await?;
-    // Resuming a changed batch keeps its id, so that unchanged rows keep their
-    // names (the default id hashes the manifest, and would rename every row).
-    let resumed_id = match (options.force_resume, &options.run_dir) {
-        (true, Some(dir)) => runlog::read_info(dir).ok().map(|info| info.batch_id),
-        _ => None,
-    };
-    let id = options
-        .batch_id
-        .clone()
-        .or(resumed_id)
-        .unwrap_or_else(|| default_batch_id(&manifest, &state_machine.arn));
-    let planner = Planner::new(
-        state_machine.arn.clone(),
-        id.clone(),
-        options.input_template.as_ref().map(|t| t.template.clone()),
-        options.name_template.as_ref().map(|t| t.template.clone()),
-    )
-    .with_output(options.output_template.as_ref().map(|t| t.template.clone()));
-    Ok(Batch {
-        id,
-        state_machine,
-        pass: Pass {
-            manifest: Arc::new(manifest),
-            planner: Arc::new(planner),
-            parse: options.parse,
-            selection: options.selection,
-        },
-    })
+    let manifest = options.source.materialize(Some(&clients.s3)).await?;
+    Ok(Batch::new(options, state_machine, manifest))
 }
 
-/// The first pass: renders and checks every row without starting anything.
-async fn check(batch: &Batch) -> Result<Checked, Error> {
+impl Batch {
+    /// Settles the batch id, and how its rows are planned.
+    fn new(options: &RunOptions, state_machine: StateMachine, manifest: ManifestFile) -> Batch {
+        // Resuming a changed batch keeps its id, so that unchanged rows keep their
+        // names (the default id hashes the manifest, and would rename every row).
+        let resumed_id = match (options.force_resume, &options.run_dir) {
+            (true, Some(dir)) => runlog::read_info(dir).ok().map(|info| info.batch_id),
+            _ => None,
+        };
+        let id = options
+            .batch_id
+            .clone()
+            .or(resumed_id)
+            .unwrap_or_else(|| default_batch_id(&manifest, &state_machine.arn));
+        let planner = Planner::new(
+            state_machine.arn.clone(),
+            id.clone(),
+            options.input_template.as_ref().map(|t| t.template.clone()),
+            options.name_template.as_ref().map(|t| t.template.clone()),
+        )
+        .with_output(options.output_template.as_ref().map(|t| t.template.clone()));
+        Batch {
+            id,
+            state_machine,
+            pass: Pass {
+                manifest: Arc::new(manifest),
+                planner: Arc::new(planner),
+                parse: options.parse,
+                selection: options.selection,
+            },
+        }
+    }
+}
+
+/// The first pass: renders and checks every row without starting anything. A
+/// source without rows is refused unless `--allow-empty`.
+async fn check(options: &RunOptions, batch: &Batch) -> Result<Checked, Error> {
     let pass = batch.pass.clone();
-    tokio::task::spawn_blocking(move || {
+    let checked = tokio::task::spawn_blocking(move || {
         let mut checked = Checked {
             rows: BatchRows::default(),
             invalid: 0,
@@ -241,10 +261,17 @@ async fn check(batch: &Batch) -> Result<Checked, Error> {
             }
             Flow::Continue
         })?;
-        Ok(checked)
+        Ok::<_, Error>(checked)
     })
     .await
-    .expect("manifest check panicked")
+    .expect("manifest check panicked")?;
+    if checked.rows.is_empty() && !options.allow_empty {
+        return Err(Error::Usage(format!(
+            "{}: no rows to start (pass --allow-empty to accept that)",
+            batch.pass.manifest().display_name()
+        )));
+    }
+    Ok(checked)
 }
 
 /// `--run-dir`, or `sfn-batch-runs/<batch id>`, one per shard: the shards of a
@@ -294,7 +321,7 @@ async fn launch(
         .count() as u64;
     let to_do = rows.len() - started;
     if started > 0 {
-        eprintln!(
+        tracing::info!(
             "resuming {}: {started} rows already started, {to_do} to go",
             run_dir.path().display(),
         );
@@ -351,7 +378,8 @@ fn spawn_reader(
     (work_rx, reader)
 }
 
-fn print_dry_run(manifest: &str, checked: &Checked) {
+/// What the first pass found: a few rows, the first invalid ones, the counts.
+fn print_checked(manifest: &str, checked: &Checked, title: &str, ending: &str) {
     for launch in &checked.samples {
         println!(
             "{manifest}{}: {}",
@@ -360,13 +388,20 @@ fn print_dry_run(manifest: &str, checked: &Checked) {
         );
         println!("  {}", launch.input);
     }
-    eprint!("{}", invalid_row_lines(manifest, &checked.first_invalid));
+    warn_invalid_rows(manifest, &checked.first_invalid);
     println!(
-        "dry run: {} rows, {} valid, {} invalid; nothing was started",
+        "{title}: {} rows, {} valid, {} invalid; {ending}",
         checked.rows.len(),
         checked.rows.len() - checked.invalid,
         checked.invalid
     );
+}
+
+/// One warning per invalid row shown, naming the file, row and line.
+fn warn_invalid_rows(manifest: &str, rows: &[Invalid]) {
+    for row in rows {
+        tracing::warn!("{}", invalid_row_line(manifest, row));
+    }
 }
 
 /// `<manifest name>-<8 hex>`: the hash covers the manifest's bytes and the state
@@ -407,15 +442,15 @@ pub(crate) fn watch_signals(stop: CancellationToken) {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        eprintln!(
-            "sfn-batch: stopping: no new starts, waiting for calls in flight (again to abandon them)"
+        tracing::warn!(
+            "stopping: no new starts, waiting for calls in flight (again to abandon them)"
         );
         stop.cancel();
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        eprintln!("sfn-batch: abandoning calls in flight");
+        tracing::warn!("abandoning calls in flight");
         std::process::exit(crate::error::exit::INTERRUPTED);
     });
 }

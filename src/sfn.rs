@@ -231,13 +231,7 @@ pub async fn resolve(
     } else {
         find_by_name(client, given, region).await?
     };
-    let parts: Vec<&str> = arn.split(':').collect();
-    if parts.len() < 7 || parts.len() > 8 || parts[2] != "states" || parts[5] != "stateMachine" {
-        return Err(StateMachineError(format!(
-            "{given:?} is not a state machine ARN \
-             (arn:<partition>:states:<region>:<account>:stateMachine:<name>[:<version or alias>])"
-        )));
-    }
+    let parts = arn_parts(given, &arn)?;
     // A client talks to one region: an ARN of another would only be "not found".
     if parts[3] != region {
         return Err(StateMachineError(format!(
@@ -279,6 +273,35 @@ pub async fn resolve(
         _ => Kind::Standard,
     };
     Ok(StateMachine { arn, kind })
+}
+
+impl StateMachine {
+    /// `--state-machine` as given, without asking AWS (for `validate`): a bare name
+    /// stands in as an ARN of account 000000000000. Default execution names hash
+    /// the ARN, so they differ from the real ones; whether they are valid does not.
+    pub fn offline(given: &str) -> Result<StateMachine, StateMachineError> {
+        let arn = match given.starts_with("arn:") {
+            true => given.to_string(),
+            false => format!("arn:aws:states:us-east-1:000000000000:stateMachine:{given}"),
+        };
+        arn_parts(given, &arn)?;
+        Ok(StateMachine {
+            arn,
+            kind: Kind::Standard,
+        })
+    }
+}
+
+/// The parts of a state machine ARN, checked for their shape.
+fn arn_parts<'a>(given: &str, arn: &'a str) -> Result<Vec<&'a str>, StateMachineError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() < 7 || parts.len() > 8 || parts[2] != "states" || parts[5] != "stateMachine" {
+        return Err(StateMachineError(format!(
+            "{given:?} is not a state machine ARN \
+             (arn:<partition>:states:<region>:<account>:stateMachine:<name>[:<version or alias>])"
+        )));
+    }
+    Ok(parts)
 }
 
 async fn find_by_name(

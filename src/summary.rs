@@ -109,6 +109,13 @@ impl Summary {
         write_atomically(&path, &json).map_err(Error::run(format!("writing {}", path.display())))
     }
 
+    /// On stderr: a few lines for a person, or with `--log-format json` one line
+    /// holding the whole summary as `summary.json` does.
+    pub fn log(&self) {
+        let json = serde_json::to_string(self).expect("summary serializes");
+        tracing::info!(summary = %json, "{}", self.human().trim_end());
+    }
+
     /// A few lines for a person: counts, elapsed, rate, where the report is.
     pub fn human(&self) -> String {
         let c = &self.counts;

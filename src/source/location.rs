@@ -64,7 +64,7 @@ impl ManifestFile {
     /// S3 objects are copied once to a temporary file (streamed, never in memory).
     pub async fn materialize(
         location: &Location,
-        s3: &aws_sdk_s3::Client,
+        s3: Option<&aws_sdk_s3::Client>,
     ) -> Result<ManifestFile, ManifestError> {
         let display_name = location.display_name();
         let error = |message: String| ManifestError {
@@ -85,7 +85,10 @@ impl ManifestFile {
                 .expect("stdin copy panicked")
                 .map_err(|e| error(format!("cannot read: {e}")))?,
             ),
-            Location::S3 { bucket, key } => Some(download(s3, bucket, key).await.map_err(error)?),
+            Location::S3 { bucket, key } => {
+                let s3 = s3.ok_or_else(|| error(super::NOT_OFFLINE.to_string()))?;
+                Some(download(s3, bucket, key).await.map_err(error)?)
+            }
         };
         let path = match (&spool, location) {
             (Some(spool), _) => spool.path().to_path_buf(),

@@ -27,6 +27,10 @@ pub const RESERVED_KEY: &str = "$serde_json::private::Number";
 /// The fields of one row: CSV header → string, or a JSON object as given.
 pub type Fields = Map<String, Value>;
 
+/// Why a source in S3 is not read by `validate`.
+const NOT_OFFLINE: &str =
+    "in S3, and validate does not touch AWS: check it with `sfn-batch run --dry-run`";
+
 /// One row of a manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
@@ -127,9 +131,10 @@ impl Source {
     /// Makes the source a local file read twice (see `ManifestFile`): a manifest is
     /// used in place or spooled; a listing or a date range is written out as JSON
     /// Lines items.
+    /// Without an S3 client (`validate`), a source in S3 is refused.
     pub async fn materialize(
         &self,
-        s3: &aws_sdk_s3::Client,
+        s3: Option<&aws_sdk_s3::Client>,
     ) -> Result<ManifestFile, ManifestError> {
         let (name, short_name, identity, spool): (String, String, String, _) = match self {
             Source::Manifest(location) => return ManifestFile::materialize(location, s3).await,
@@ -140,8 +145,9 @@ impl Source {
                     line: None,
                     message,
                 };
+                let s3 = s3.ok_or_else(|| error(NOT_OFFLINE.to_string()))?;
                 let (spool, tally) = listing::spool(s3, listing).await.map_err(error)?;
-                eprintln!("listed {}: {}", listing.description, tally.describe());
+                tracing::info!("listed {}: {}", listing.description, tally.describe());
                 (
                     listing.description.clone(),
                     listing.short_name.clone(),

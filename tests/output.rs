@@ -1,0 +1,135 @@
+//! What goes to stderr: JSON log lines, `-q`, and the progress bar only on a
+//! terminal (run under a pseudo-terminal with util-linux's `script`).
+
+mod common;
+
+use common::{PASS, Workdir, numbered_rows, sfn, state_machine};
+use predicates::prelude::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_the_summary_included() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    // An invalid row makes warnings too: every line must still be JSON.
+    work.write("rows.csv", "n\n1\n2\nnot a name\n");
+    let output = work
+        .run(&sm.arn, "rows.csv")
+        .args([
+            "--log-format",
+            "json",
+            "--progress",
+            "lines",
+            "--skip-invalid",
+        ])
+        .args(["--name-template", "row-{n}"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    for line in &lines {
+        assert!(
+            line["time"].is_string() && line["level"].is_string(),
+            "{line}"
+        );
+        assert!(line["message"].is_string(), "{line}");
+    }
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["counts"]["started"], 2, "{stderr}");
+    assert_eq!(summary["counts"]["invalid"], 1);
+    assert_eq!(summary["exit_code"], 1);
+    assert!(lines.iter().any(|l| l["level"] == "warn"), "{stderr}");
+    let saved: Value = serde_json::from_str(&work.read("run/summary.json")).unwrap();
+    assert_eq!(summary["counts"], saved["counts"]);
+
+    // An error is a JSON line too.
+    let output = work
+        .sfn_batch()
+        .args(["--log-format", "json", "run", "--state-machine", "no-such"])
+        .args(["--manifest", "rows.csv"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let error: Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(error["level"], "error");
+    assert!(error["message"].as_str().unwrap().contains("no-such"));
+}
+
+#[tokio::test]
+async fn quiet_says_nothing_when_all_went_well() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write("rows.csv", numbered_rows(2));
+    work.run(&sm.arn, "rows.csv")
+        .args(["-q", "--progress", "lines"])
+        .assert()
+        .success()
+        .stderr("");
+    // Without -q, the same (resumed) run reports.
+    work.run(&sm.arn, "rows.csv")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "resuming run: 2 rows already started",
+        ));
+}
+
+/// stderr of `sfn-batch ARGS`, run on a pseudo-terminal when `terminal`.
+fn stderr_of(work: &Workdir, args: &str, terminal: bool) -> String {
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_sfn-batch"));
+    let mut process = match terminal {
+        true => {
+            let mut script = std::process::Command::new("script");
+            script.args(["-qec", &command, "/dev/null"]);
+            script
+        }
+        false => {
+            let mut shell = std::process::Command::new("sh");
+            shell.args(["-c", &command]);
+            shell
+        }
+    };
+    let output = process
+        .current_dir(work.path())
+        .env("AWS_ENDPOINT_URL", common::endpoint())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // On a terminal, stderr arrives through the terminal, with stdout.
+    let stream = if terminal {
+        output.stdout
+    } else {
+        output.stderr
+    };
+    String::from_utf8_lossy(&stream).into_owned()
+}
+
+#[tokio::test]
+async fn a_bar_on_a_terminal_plain_lines_otherwise() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write("rows.csv", numbered_rows(6));
+    // Slow enough (6 rows at 8/s) for the bar to be drawn.
+    let args = |dir: &str| {
+        format!(
+            "run --state-machine {} --manifest rows.csv --run-dir {dir} --rate 8",
+            sm.arn
+        )
+    };
+    let bar = predicate::str::is_match(r"\[=+").unwrap();
+    let on_terminal = stderr_of(&work, &args("a"), true);
+    assert!(bar.eval(&on_terminal), "{on_terminal}");
+    assert!(on_terminal.contains("6 rows: 6 started"), "{on_terminal}");
+    let piped = stderr_of(&work, &args("b"), false);
+    assert!(!bar.eval(&piped), "{piped}");
+    assert!(piped.contains("progress: 6/6 rows"), "{piped}");
+    // JSON logs on a terminal: no bar, every line JSON.
+    let json = stderr_of(&work, &format!("--log-format json {}", args("c")), true);
+    assert!(!bar.eval(&json), "{json}");
+    for line in json.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+}
