@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::log::LogFormat;
 use crate::progress::ProgressMode;
+use crate::render::ReportFormat;
 use crate::source::Format;
 
 #[derive(Debug, Parser)]
@@ -16,7 +17,8 @@ use crate::source::Format;
     about = "Start AWS Step Functions executions in bulk, from a manifest",
     // A flag given twice takes its last value, so a wrapper script's defaults can
     // be overridden by appending.
-    args_override_self = true
+    args_override_self = true,
+    after_help = EXAMPLES
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -25,6 +27,24 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The common jobs, under `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  Backfill from a manifest, gently, and follow every execution to its end:
+    sfn-batch run --state-machine preprocessing --manifest jobs.csv \\
+      --input-template '{\"Input\": \"{input}\", \"Output\": \"{output}\"}' --rate 20 --wait
+
+  Backfill by date range, one execution per day:
+    sfn-batch run --state-machine daily-etl --dates 2024-01-01..2024-03-31 \\
+      --input-template '{\"date\": \"{date}\"}'
+
+  Nightly job from a job file (a crontab line), then what it did:
+    sfn-batch run --job jobs/nightly.toml --log-format json
+    sfn-batch report sfn-batch-runs/nightly-2026-11-28
+
+  Look first: check every row, start nothing:
+    sfn-batch validate --job jobs/nightly.toml";
 
 /// What goes to stderr, for every command.
 #[derive(Debug, Args)]
@@ -66,6 +86,7 @@ impl LogArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start one execution per manifest row, and write a report.
+    #[command(after_help = EXAMPLES)]
     Run(Box<RunArgs>),
     /// Check a job file (or `run`'s flags) and every row of its source, without
     /// touching AWS.
@@ -74,6 +95,18 @@ pub enum Command {
     Watch(WatchArgs),
     /// Show where a run stands: its run log, refreshed from AWS once.
     Status(StatusArgs),
+    /// Render a run from its run log, without AWS: a table, Markdown, CSV or JSON.
+    Report(ReportArgs),
+    /// Print a shell completion script: `sfn-batch completions bash > /etc/bash_completion.d/sfn-batch`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (roff), one per command: `sfn-batch man ~/.local/share/man/man1`.
+    Man {
+        /// The folder to write `sfn-batch.1`, `sfn-batch-run.1`, ... into.
+        dir: PathBuf,
+    },
     /// Launch again the rows of an earlier run that failed to start, and those
     /// whose execution ended FAILED, TIMED_OUT or ABORTED.
     Retry(Box<RetryArgs>),
@@ -104,6 +137,11 @@ pub struct WatchArgs {
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
 
+    /// At the end (an interrupted run's too), upload results.jsonl, report.csv and
+    /// summary.json under this S3 prefix; `{date}` is today's UTC date.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/", env = "SFN_BATCH_REPORT_TO")]
+    pub report_to: Option<String>,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -115,6 +153,21 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run directory of the run to render.
+    pub run_dir: PathBuf,
+
+    /// `table` and `markdown` show the summary and the rows that need attention;
+    /// `csv` and `json` list every row.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+
+    /// Write one self-contained HTML page instead (charts as inline SVG).
+    #[arg(long, value_name = "FILE", conflicts_with = "format")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +380,11 @@ pub struct LaunchArgs {
     /// Progress display: a bar on a terminal, plain lines otherwise.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto, env = "SFN_BATCH_PROGRESS")]
     pub progress: ProgressMode,
+
+    /// At the end (an interrupted run's too), upload results.jsonl, report.csv and
+    /// summary.json under this S3 prefix; `{date}` is today's UTC date.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/", env = "SFN_BATCH_REPORT_TO")]
+    pub report_to: Option<String>,
 
     /// Follow every started execution to its end; exit 0 only if all succeeded.
     #[arg(long, help_heading = "Following")]

@@ -6,12 +6,15 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws;
+use crate::cli::ReportArgs;
 use crate::error::{Error, exit};
+use crate::html;
 use crate::options::{StatusOptions, WatchOptions};
 use crate::rate::Pacing;
-use crate::report::{self, BatchRows, Counts};
+use crate::render;
+use crate::report::{self, BatchRows, Counts, LastOutcomes};
 use crate::run::{Finished, watch_signals};
-use crate::runlog::{self, ROWS, RunDir};
+use crate::runlog::{self, RESULTS, ROWS, RunDir, SUMMARY};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::summary::{self, Facts, Summary, ThisRun};
 use crate::watch::{self, Follow};
@@ -44,6 +47,9 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     };
     let summary = Summary::write(&run_dir, &rows, facts)?;
     summary.log();
+    if let Some(report_to) = &options.report_to {
+        report_to.upload(&clients.s3, &run_dir).await?;
+    }
     Ok(Finished::Run(Box::new(summary)))
 }
 
@@ -89,6 +95,40 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
             false => summary::exit_code(&counts, Some(&ends), false),
         },
     })
+}
+
+/// `sfn-batch report`: the run's picture from its run log, on stdout. No AWS, no
+/// lock: it works on a run still going, or on a copy of a run dir.
+pub fn report(args: &ReportArgs) -> Result<Finished, Error> {
+    let run_dir = args.run_dir.as_path();
+    let info = runlog::read_info(run_dir)?;
+    let rows = batch_rows(run_dir)?;
+    let reading = |what: &str| Error::run(format!("reading {}", run_dir.join(what).display()));
+    let outcomes = LastOutcomes::read(&run_dir.join(RESULTS), &rows).map_err(reading(RESULTS))?;
+    let tally = outcomes.tally(&rows).map_err(reading(RESULTS))?;
+    // What only the last summary knows (this run's pace, following's cost); a run
+    // killed before its end has none, or an older one.
+    let saved = std::fs::read(run_dir.join(SUMMARY))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let summary = Summary::from_log(run_dir, &info, &rows, tally, saved);
+    match &args.html {
+        Some(path) => {
+            let page = html::page(&summary, &outcomes, &rows).map_err(reading(RESULTS))?;
+            std::fs::write(path, page)
+                .map_err(Error::run(format!("writing {}", path.display())))?;
+            tracing::info!("wrote {}", path.display());
+        }
+        None => render::write(
+            args.format,
+            &summary,
+            &outcomes,
+            &rows,
+            std::io::stdout().lock(),
+        )
+        .map_err(Error::run("writing the report"))?,
+    }
+    Ok(Finished::Printed)
 }
 
 /// The run's state machine, checked; Express executions cannot be followed.

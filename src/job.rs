@@ -12,15 +12,13 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
-use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches, Parser};
 
 use crate::cli::Cli;
 use crate::error::Error;
 
 /// The flag of `run` and `validate` that names a job file.
 const JOB: &str = "job";
-/// Keys whose value is a local path (or `@FILE` for a template).
-const PATH_KEYS: [&str; 3] = ["manifest", "run_dir", "input_template"];
 
 /// The command line, with the flags of its job file (if `--job` names one) after
 /// those given. `matches` is the command line as clap parsed it from `args`.
@@ -39,7 +37,10 @@ pub fn with_job_file(args: Vec<OsString>, matches: &ArgMatches) -> Result<Cli, E
     // No flag is given twice (the file's are only those not given), and `run` has
     // no positional arguments, so the file's flags can simply follow.
     let all = args.into_iter().chain(flags);
-    Ok(Cli::try_parse_from(all).unwrap_or_else(|e| e.exit()))
+    Cli::try_parse_from(all).map_err(|e| {
+        let text = e.to_string();
+        Error::Usage(text.trim().trim_start_matches("error: ").to_string())
+    })
 }
 
 /// A job file, read and parsed.
@@ -66,8 +67,18 @@ impl JobFile {
     }
 
     /// The flags this file gives `command`, leaving out those `given` already has
-    /// from the command line or the environment.
-    fn flags(&self, command: &clap::Command, given: &ArgMatches) -> Result<Vec<OsString>, Error> {
+    /// from the command line or the environment, and those a given flag excludes
+    /// (`--dates` on the command line wins over the file's `manifest`).
+    fn flags(&self, command: &Command, given: &ArgMatches) -> Result<Vec<OsString>, Error> {
+        let given: Vec<&Arg> = command
+            .get_arguments()
+            .filter(|arg| {
+                matches!(
+                    given.value_source(arg.get_id().as_str()),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            })
+            .collect();
         let mut flags = Vec::new();
         for (key, value) in &self.table {
             let line = self.line(value);
@@ -87,10 +98,7 @@ impl JobFile {
                          in snake_case: state_machine, input_template, max_running...)"
                     ))
                 })?;
-            if matches!(
-                given.value_source(key),
-                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-            ) {
+            if given.iter().any(|other| excludes(command, other, arg)) {
                 continue;
             }
             let long = format!("--{}", arg.get_long().expect("filtered above"));
@@ -110,14 +118,10 @@ impl JobFile {
                 (_, value) => vec![value],
             };
             for value in values {
-                let text = self.text_of(key, value).map_err(error)?;
-                let flag = OsString::from(format!("{long}={text}"));
-                // The flag's own parser checks the value, so that an error names the line.
-                command
-                    .clone()
-                    .no_binary_name(true)
-                    .try_get_matches_from([&flag])
-                    .map_err(|e| error(format!("`{key}`: {}", clap_message(&e))))?;
+                let value = self.value_of(key, value).map_err(error)?;
+                check_value(arg, &value).map_err(|e| error(format!("`{key}`: {e}")))?;
+                let mut flag = OsString::from(format!("{long}="));
+                flag.push(value);
                 flags.push(flag);
             }
         }
@@ -126,27 +130,24 @@ impl JobFile {
 
     /// A value as its flag would take it: a table as JSON (an input template
     /// written as TOML), a relative path made relative to the job file.
-    fn text_of(&self, key: &str, value: &toml::Value) -> Result<String, String> {
+    fn value_of(&self, key: &str, value: &toml::Value) -> Result<OsString, String> {
         let text = match value {
             toml::Value::String(s) => s.clone(),
-            toml::Value::Table(table) => serde_json::to_string(table)
-                .map_err(|e| format!("`{key}` cannot be written as JSON: {e}"))?,
+            toml::Value::Table(_) => to_json(value).to_string(),
             toml::Value::Array(_) => return Err(format!("`{key}` holds a list in a list")),
             other => other.to_string(),
         };
-        if !PATH_KEYS.contains(&key) {
-            return Ok(text);
-        }
-        let (at, path) = match text.strip_prefix('@') {
-            Some(path) if key == "input_template" => ("@", path),
-            _ if key == "input_template" => return Ok(text),
-            _ => ("", text.as_str()),
+        let (at, path) = match (key, text.strip_prefix('@')) {
+            ("input_template", Some(path)) => ("@", path),
+            ("manifest" | "run_dir", _) => ("", text.as_str()),
+            _ => return Ok(text.into()),
         };
         if path == "-" || path.starts_with("s3://") || Path::new(path).is_absolute() {
-            return Ok(text);
+            return Ok(text.into());
         }
-        let folder = self.path.parent().unwrap_or(Path::new(""));
-        Ok(format!("{at}{}", folder.join(path).display()))
+        let mut value = OsString::from(at);
+        value.push(self.path.parent().unwrap_or(Path::new("")).join(path));
+        Ok(value)
     }
 
     fn line(&self, value: &toml::Spanned<toml::Value>) -> usize {
@@ -154,11 +155,60 @@ impl JobFile {
     }
 }
 
-/// Clap's message for a bad value, without its `error: ` prefix and usage lines.
-fn clap_message(error: &clap::Error) -> String {
+/// Whether `given` (on the command line or in the environment) leaves out the
+/// file's `arg`: it is the same flag, or the two exclude each other.
+fn excludes(command: &Command, given: &Arg, arg: &Arg) -> bool {
+    let conflict = |a: &Arg, b: &Arg| {
+        command
+            .get_arg_conflicts_with(a)
+            .iter()
+            .any(|c| c.get_id() == b.get_id())
+    };
+    given.get_id() == arg.get_id() || conflict(given, arg) || conflict(arg, given)
+}
+
+/// Checks a value with its flag's own value parser alone (not the flags it
+/// requires or excludes), so that a bad value is reported with its line.
+fn check_value(arg: &Arg, value: &OsString) -> Result<(), String> {
+    let mut probe = Arg::new(arg.get_id().clone())
+        .value_parser(arg.get_value_parser().clone())
+        .allow_hyphen_values(true)
+        .required(true);
+    if let Some(names) = arg.get_value_names() {
+        probe = probe.value_names(names.to_vec());
+    }
+    Command::new("sfn-batch")
+        .no_binary_name(true)
+        .arg(probe)
+        .try_get_matches_from([value])
+        .map(drop)
+        .map_err(|e| clap_message(&e))
+}
+
+/// Clap's message, without its `error: ` prefix and the usage lines after it.
+pub(crate) fn clap_message(error: &clap::Error) -> String {
     let text = error.to_string();
     let first = text.lines().next().unwrap_or_default();
     first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
+
+/// A TOML value as JSON, dates as their text.
+fn to_json(value: &toml::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(values) => Value::Array(values.iter().map(to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .iter()
+                .map(|(key, value)| (key.clone(), to_json(value)))
+                .collect(),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +271,27 @@ input_template = { Input = "{input}", Retries = 3 }
     }
 
     #[test]
+    fn a_source_given_leaves_out_the_file_s_source() {
+        let text = "manifest = \"rows.csv\"\nrecursive = true\nrate = 2\n";
+        let given = ["--dates", "2024-01-01..2024-01-02", "--delimiter", "/"];
+        assert_eq!(flags(text, &given).unwrap(), ["--rate=2"]);
+    }
+
+    #[test]
+    fn a_flag_that_needs_another_is_checked_alone() {
+        let text = "dates = \"2024-01-01..2024-01-03\"\nevery = \"1d\"\n";
+        assert_eq!(
+            flags(text, &[]).unwrap(),
+            ["--dates=2024-01-01..2024-01-03", "--every=1d"]
+        );
+        let table = "input_template = { z = \"{a}\", a = 2024-01-01 }\n";
+        assert_eq!(
+            flags(table, &[]).unwrap(),
+            [r#"--input-template={"z":"{a}","a":"2024-01-01"}"#]
+        );
+    }
+
+    #[test]
     fn relative_paths_are_the_job_file_s() {
         let text = r#"
 manifest = "rows.csv"
@@ -254,7 +325,7 @@ run_dir = "runs/{date}"
             ("job = \"other.toml\"\n", "JOB:1: unknown key `job`"),
             (
                 "rate = \"fast\"\n",
-                "JOB:1: `rate`: invalid value 'fast' for '--rate <RATE>'",
+                "JOB:1: `rate`: invalid value 'fast' for '<RATE>'",
             ),
             ("wait = 1\n", "JOB:1: `wait` is true or false"),
             (

@@ -173,6 +173,9 @@ pub async fn finish(
     };
     let summary = Summary::write(target.run_dir, target.rows, facts)?;
     summary.log();
+    if let Some(report_to) = &settings.report_to {
+        report_to.upload(&clients.s3, target.run_dir).await?;
+    }
     Ok(summary)
 }
 

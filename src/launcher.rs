@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use tokio::sync::Semaphore;
@@ -45,6 +45,15 @@ enum Redriven {
     /// Not now (throttled), or not known (no answer): nothing else may start, and
     /// the next retry redrives again.
     NotNow { reason: String },
+}
+
+/// The calls made for one row.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tries {
+    attempts: u32,
+    throttles: u32,
+    /// How long the last one took.
+    last_call: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -249,9 +258,10 @@ impl<C: StepFunctions> Launcher<C> {
         // The same token for the same retry: a repeat within 15 minutes (this
         // retry run again after a crash) is answered, not redriven a second time.
         let token = format!("sfn-batch-retry-{retries}");
-        let (result, attempts) = self
+        let (result, tries) = self
             .paced(stop, || self.client.redrive_execution(arn, &token))
             .await?;
+        let attempts = tries.attempts;
         let error = match result {
             Ok(()) => {
                 return Some(Redriven::Yes {
@@ -294,19 +304,21 @@ impl<C: StepFunctions> Launcher<C> {
     /// Starts one row, retrying what may succeed later. `None` when stopped first.
     async fn start(&self, launch: Launch, stop: &CancellationToken) -> Option<Outcome> {
         let arn = &self.state_machine.arn;
-        let (result, attempts) = self
+        let (result, tries) = self
             .paced(stop, || {
                 self.client
                     .start_execution(arn, &launch.name, &launch.input)
             })
             .await?;
-        Some(match result {
+        let attempts = tries.attempts;
+        let outcome = match result {
             Ok(execution) => Outcome::executed(launch, Status::Started, execution, attempts),
             Err(error) if error.class == ErrorClass::AlreadyExists => {
                 self.existing(launch, attempts, error).await
             }
             Err(error) => Outcome::failed(launch, attempts, error.code, error.message),
-        })
+        };
+        Some(outcome.with_calls(tries.throttles, tries.last_call))
     }
 
     /// Makes a call in its turn under the pacer, again after a backoff while it is
@@ -316,23 +328,29 @@ impl<C: StepFunctions> Launcher<C> {
         &self,
         stop: &CancellationToken,
         mut call: impl FnMut() -> F,
-    ) -> Option<(Result<T, CallError>, u32)>
+    ) -> Option<(Result<T, CallError>, Tries)>
     where
         F: Future<Output = Result<T, CallError>>,
     {
-        let mut attempts = 0;
+        let mut tries = Tries::default();
         loop {
             let sent = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return None,
                 sent = self.pacer.ready() => sent,
             };
-            attempts += 1;
+            tries.attempts += 1;
+            let began = Instant::now();
             let result = call().await;
+            tries.last_call = began.elapsed();
+            let attempts = tries.attempts;
             // Only throttles say anything about the account's quota: a timeout or a
             // 5xx neither lowers nor raises the pace.
             match &result {
-                Err(e) if e.class == ErrorClass::Throttle => self.pacer.throttled(sent),
+                Err(e) if e.class == ErrorClass::Throttle => {
+                    tries.throttles += 1;
+                    self.pacer.throttled(sent)
+                }
                 Err(e) if e.class == ErrorClass::Transient => {}
                 _ => self.pacer.answered(),
             }
@@ -354,7 +372,7 @@ impl<C: StepFunctions> Launcher<C> {
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
-                last => return Some((last, attempts)),
+                last => return Some((last, tries)),
             }
         }
     }

@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod cli;
 pub mod error;
+pub mod html;
 pub mod inspect;
 pub mod job;
 pub mod launch;
@@ -16,7 +17,9 @@ pub mod options;
 pub mod outcome;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod rate;
+pub mod render;
 pub mod report;
 pub mod retry;
 pub mod run;

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use indicatif::ProgressBar;
+use indicatif::{ProgressBar, WeakProgressBar};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -32,8 +32,9 @@ pub enum LogFormat {
 /// Fields whose value is JSON text, written into a JSON line as JSON.
 const JSON_FIELDS: [&str; 1] = ["summary"];
 
-/// The bar on screen, if any: a log line is written while it is cleared.
-static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+/// The bar on screen, if any: a log line is written while it is cleared. Weak, so
+/// that a bar dropped without being finished (a run ending in an error) is gone.
+static BAR: Mutex<Option<WeakProgressBar>> = Mutex::new(None);
 /// Whether stderr is for people: plain text, and not `-q`.
 static FOR_PEOPLE: AtomicBool = AtomicBool::new(true);
 
@@ -49,8 +50,10 @@ pub fn init(verbosity: i8, format: LogFormat) {
         _ => "trace",
     };
     let others = if verbosity >= 3 { "debug" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{others},sfn_batch={ours}")));
+    // RUST_LOG adds to these (a later directive for the same target wins), so that
+    // RUST_LOG=hyper=debug cannot silence sfn-batch's own errors.
+    let extra = std::env::var("RUST_LOG").unwrap_or_default();
+    let filter = EnvFilter::builder().parse_lossy(format!("{others},sfn_batch={ours},{extra}"));
     FOR_PEOPLE.store(
         format == LogFormat::Text && verbosity >= 0,
         Ordering::Relaxed,
@@ -67,8 +70,8 @@ pub fn for_people() -> bool {
 }
 
 /// Registers the bar being drawn (or none, once it is cleared).
-pub fn show_bar(bar: Option<ProgressBar>) {
-    *BAR.lock().expect("bar lock") = bar;
+pub fn show_bar(bar: Option<&ProgressBar>) {
+    *BAR.lock().expect("bar lock") = bar.map(ProgressBar::downgrade);
 }
 
 struct Lines {
@@ -88,7 +91,12 @@ impl<S: Subscriber> Layer<S> for Lines {
             // Nothing sensible is left to do when stderr is gone.
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         };
-        match &*BAR.lock().expect("bar lock") {
+        match BAR
+            .lock()
+            .expect("bar lock")
+            .as_ref()
+            .and_then(|b| b.upgrade())
+        {
             Some(bar) => bar.suspend(write),
             None => write(),
         }

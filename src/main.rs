@@ -29,6 +29,18 @@ fn run(cli: Cli) -> Result<Finished, Error> {
             .and_then(|options| runtime().block_on(inspect::watch(options))),
         Command::Status(args) => StatusOptions::from_args(args)
             .and_then(|options| runtime().block_on(inspect::status(options))),
+        Command::Report(args) => inspect::report(&args),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "sfn-batch", &mut std::io::stdout());
+            Ok(Finished::Printed)
+        }
+        Command::Man { dir } => clap_mangen::generate_to(Cli::command(), &dir)
+            .map(|()| Finished::Printed)
+            .map_err(Error::run(format!(
+                "writing man pages into {}",
+                dir.display()
+            ))),
         Command::Retry(args) => RetryOptions::from_args(*args)
             .and_then(|options| runtime().block_on(sfn_batch::retry::retry(options))),
     }

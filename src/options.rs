@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::launcher::{Backoff, LaunchOptions};
 use crate::plan::{MAX_BATCH_ID_CHARS, check_name};
 use crate::progress::ProgressMode;
+use crate::publish::ReportTo;
 use crate::source::{
     DateRange, Fields, Filter, Format, Listing, Location, ParseOptions, Selection, Shard, Source,
     Step,
@@ -57,6 +58,7 @@ pub struct Launching {
     pub wait: Option<FollowOptions>,
     /// `--max-running`, and how often to look for closed executions.
     pub max_running: Option<(u64, Duration)>,
+    pub report_to: Option<ReportTo>,
 }
 
 impl Launching {
@@ -118,6 +120,7 @@ impl Launching {
                 Some(n) => Some((n, FollowOptions::from_args(&args.follow)?.poll)),
                 None => None,
             },
+            report_to: report_to(args.report_to)?,
         })
     }
 }
@@ -242,6 +245,7 @@ pub struct WatchOptions {
     pub run_dir: PathBuf,
     pub follow: FollowOptions,
     pub progress: ProgressMode,
+    pub report_to: Option<ReportTo>,
     pub aws: AwsOptions,
 }
 
@@ -251,9 +255,18 @@ impl WatchOptions {
             run_dir: args.run_dir,
             follow: FollowOptions::from_args(&args.follow)?,
             progress: resolve_progress(args.progress),
+            report_to: report_to(args.report_to)?,
             aws: aws_options(args.aws)?,
         })
     }
+}
+
+/// `--report-to`, `{date}` filled in.
+fn report_to(arg: Option<String>) -> Result<Option<ReportTo>, Error> {
+    arg.map(|url| {
+        ReportTo::parse(&with_today(&url)).map_err(|e| Error::Usage(format!("--report-to: {e}")))
+    })
+    .transpose()
 }
 
 /// `sfn-batch retry`.
@@ -365,13 +378,13 @@ fn aws_options(args: AwsArgs) -> Result<AwsOptions, Error> {
     })
 }
 
-/// `auto` becomes a bar when stderr is a terminal read by a person (not under
-/// `--log-format json` or `-q`), plain lines otherwise.
+/// `auto` becomes a bar when stderr is a terminal read by a person, plain lines
+/// otherwise. Under `--log-format json` or `-q` there is never a bar: every line
+/// must be JSON, or nothing but warnings.
 fn resolve_progress(mode: ProgressMode) -> ProgressMode {
     match mode {
-        ProgressMode::Auto if std::io::stderr().is_terminal() && crate::log::for_people() => {
-            ProgressMode::Bar
-        }
+        ProgressMode::Auto | ProgressMode::Bar if !crate::log::for_people() => ProgressMode::Lines,
+        ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
         ProgressMode::Auto => ProgressMode::Lines,
         other => other,
     }
@@ -579,13 +592,17 @@ fn listing(args: &RunArgs, prefix: &str, dates: Option<DateRange>) -> Result<Lis
     })
 }
 
-/// `{date}` in a batch id or run dir becomes today's date in UTC (2026-11-28), so
+/// `{date}` in a batch id, run dir or `--report-to` becomes today's date in UTC (2026-11-28), so
 /// that a nightly job file gets a new batch and run dir each night.
+/// The date is taken once per process, so a job started just before midnight
+/// does not get two dates.
 fn with_today(text: &str) -> String {
-    let today = jiff::tz::TimeZone::UTC
-        .to_datetime(jiff::Timestamp::now())
-        .date();
-    text.replace("{date}", &today.to_string())
+    static TODAY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let today = TODAY.get_or_init(|| {
+        let now = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now());
+        now.date().to_string()
+    });
+    text.replace("{date}", today)
 }
 
 /// A date (midnight UTC) or an RFC 3339 time.

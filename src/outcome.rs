@@ -1,6 +1,8 @@
 //! The typed events of a run: one `Outcome` per row. The run log is a file of them,
 //! and the progress display, the report and the summary all consume the same ones.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Invalid, Launch};
@@ -71,6 +73,15 @@ pub struct Outcome {
     /// Times `retry` launched the row again (restarted or redrove it).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retries: u32,
+    /// When the row's calls ended (RFC 3339, UTC, in ms): the launch timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Calls answered with a throttle.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttles: u32,
+    /// How long the row's last call took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
     /// An AWS error code (`ExecutionAlreadyExists`, `ThrottlingException`, ...) or
     /// `InvalidRow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +141,7 @@ impl Outcome {
             start_date: last.start_date,
             attempts,
             fields: last.fields,
+            at: Some(now()),
             ..Outcome::blank(last.row, Status::Started)
         }
     }
@@ -168,11 +180,21 @@ impl Outcome {
         Outcome::blank(row, Status::NotAttempted)
     }
 
+    /// What the calls of a launched row cost, beyond their count.
+    pub fn with_calls(self, throttles: u32, last_call: Duration) -> Outcome {
+        Outcome {
+            throttles,
+            latency_ms: Some(last_call.as_millis() as u64),
+            ..self
+        }
+    }
+
     fn of(launch: Launch, status: Status) -> Outcome {
         Outcome {
             line: launch.line,
             name: Some(launch.name),
             fields: launch.fields,
+            at: Some(now()),
             ..Outcome::blank(launch.row, status)
         }
     }
@@ -188,6 +210,9 @@ impl Outcome {
             start_date: None,
             attempts: 0,
             retries: 0,
+            at: None,
+            throttles: 0,
+            latency_ms: None,
             error: None,
             message: None,
             final_status: None,
@@ -202,6 +227,11 @@ impl Outcome {
     pub fn planned_name(&self) -> Option<&str> {
         self.planned_name.as_deref().or(self.name.as_deref())
     }
+}
+
+/// Now, as `at` records it.
+fn now() -> String {
+    format!("{:.3}", jiff::Timestamp::now())
 }
 
 fn is_zero(n: &u32) -> bool {

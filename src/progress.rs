@@ -41,8 +41,8 @@ impl Display {
                     .expect("template parses")
                     .progress_chars("=> "),
                 );
+                crate::log::show_bar(Some(&bar));
                 bar.enable_steady_tick(Duration::from_millis(200));
-                crate::log::show_bar(Some(bar.clone()));
                 Display::Bar(bar)
             }
             ProgressMode::Lines => Display::Lines {

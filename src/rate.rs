@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the pacer is doing, for the progress display and the summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pacing {
     /// Calls per second allowed now: the ceiling, or lower after throttles.
     pub pace: f64,

@@ -7,16 +7,17 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::outcome::{Outcome, Status};
 use crate::runlog::{self, FAILED, OffsetReader, REPORT, RESULTS, RunDir};
+use crate::watch::Ends;
 
 /// Rows per final status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub started: u64,
     pub existing: u64,
@@ -144,7 +145,7 @@ impl BatchRows {
     }
 }
 
-const COLUMNS: [&str; 14] = [
+const COLUMNS: [&str; 17] = [
     "row",
     "line",
     "name",
@@ -153,6 +154,9 @@ const COLUMNS: [&str; 14] = [
     "start_date",
     "attempts",
     "retries",
+    "at",
+    "throttles",
+    "latency_ms",
     "error",
     "message",
     "final_status",
@@ -206,50 +210,157 @@ pub fn tally(run_dir: &Path, rows: &BatchRows) -> io::Result<Counts> {
     Ok(counts)
 }
 
-/// Writes `report.csv` and `failed.jsonl` for the rows of a batch and returns the
-/// final counts. Rows the log never mentions are `not_attempted`.
-pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Counts> {
-    let log_path = run_dir.file(RESULTS);
-    let mut field_names: Vec<String> = Vec::new();
-    let last = LastLines::read(&log_path, rows, |offset, outcome| {
-        for key in outcome.fields.keys() {
-            if !field_names.contains(key) {
-                field_names.push(key.clone());
+/// Rows shown by name where a person looks: the end-of-run summary, `report`.
+pub const ATTENTION_SHOWN: usize = 20;
+
+/// The rows that need a person: those that did not start (failed, invalid, not
+/// attempted), and executions that ended otherwise than SUCCEEDED.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attention {
+    pub rows: u64,
+    /// The first `ATTENTION_SHOWN` of them, in row order.
+    pub first: Vec<Outcome>,
+}
+
+/// What a batch's rows add up to in its run log.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub counts: Counts,
+    pub attention: Attention,
+    /// How the started rows' executions stand, by their last logged status: one
+    /// never seen to end is running.
+    ends: Ends,
+    /// Whether any execution was followed.
+    followed: bool,
+}
+
+impl Tally {
+    /// How the executions stand, if the run was followed.
+    pub fn ends(&self) -> Option<Ends> {
+        self.followed.then_some(self.ends)
+    }
+
+    fn add(&mut self, outcome: &Outcome) {
+        self.counts.add(outcome.status);
+        if outcome.status.is_done() {
+            self.ends
+                .add(outcome.final_status.as_deref().unwrap_or("RUNNING"));
+            self.followed |= outcome.final_status.is_some();
+        }
+        let ended_badly = outcome
+            .final_status
+            .as_deref()
+            .is_some_and(|s| s != "SUCCEEDED" && s != "RUNNING");
+        if !outcome.status.is_done() || ended_badly {
+            self.attention.rows += 1;
+            if self.attention.first.len() < ATTENTION_SHOWN {
+                self.attention.first.push(outcome.clone());
             }
         }
-        offset
-    })?;
+    }
+}
 
-    let mut log = OffsetReader::open(&log_path)?;
-    let mut csv = csv::Writer::from_writer(BufWriter::new(File::create(run_dir.file(REPORT))?));
-    let mut failed = BufWriter::new(File::create(run_dir.file(FAILED))?);
-    let header = COLUMNS
-        .iter()
-        .map(|c| c.to_string())
-        .chain(field_names.iter().map(|f| {
-            if COLUMNS.contains(&f.as_str()) {
-                format!("field.{f}")
-            } else {
-                f.clone()
+/// Every batch row's last outcome in the run log, read one at a time, in row
+/// order. Rows the log never mentions are `not_attempted`.
+pub struct LastOutcomes {
+    log: PathBuf,
+    offsets: LastLines<u64>,
+    /// The rows' own fields, in the order first seen.
+    field_names: Vec<String>,
+}
+
+impl LastOutcomes {
+    pub fn read(log: &Path, rows: &BatchRows) -> io::Result<LastOutcomes> {
+        let mut field_names: Vec<String> = Vec::new();
+        let offsets = LastLines::read(log, rows, |offset, outcome| {
+            for key in outcome.fields.keys() {
+                if !field_names.contains(key) {
+                    field_names.push(key.clone());
+                }
             }
-        }));
-    csv.write_record(header)?;
-    let mut counts = Counts::default();
-    for (row, offset) in last.each(rows) {
-        let outcome = match offset {
-            Some(&offset) => log.outcome_at(offset)?,
-            None => Outcome::never_logged(row),
+            offset
+        })?;
+        Ok(LastOutcomes {
+            log: log.to_path_buf(),
+            offsets,
+            field_names,
+        })
+    }
+
+    pub fn for_each(
+        &self,
+        rows: &BatchRows,
+        mut each: impl FnMut(&Outcome) -> io::Result<()>,
+    ) -> io::Result<()> {
+        // A run killed before its first outcome has no log.
+        let mut log = match self.offsets.intact {
+            0 => None,
+            _ => Some(OffsetReader::open(&self.log)?),
         };
-        counts.add(outcome.status);
-        csv.write_record(csv_record(&outcome, &field_names))?;
+        for (row, offset) in self.offsets.each(rows) {
+            let outcome = match (offset, &mut log) {
+                (Some(&offset), Some(log)) => log.outcome_at(offset)?,
+                _ => Outcome::never_logged(row),
+            };
+            each(&outcome)?;
+        }
+        Ok(())
+    }
+
+    /// What the rows add up to.
+    pub fn tally(&self, rows: &BatchRows) -> io::Result<Tally> {
+        let mut tally = Tally::default();
+        self.for_each(rows, |outcome| {
+            tally.add(outcome);
+            Ok(())
+        })?;
+        Ok(tally)
+    }
+
+    /// Every row as CSV, a header first: `report.csv`.
+    pub fn write_csv(
+        &self,
+        rows: &BatchRows,
+        out: impl Write,
+        mut also: impl FnMut(&Outcome) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut csv = csv::Writer::from_writer(out);
+        let header = COLUMNS
+            .iter()
+            .map(|c| c.to_string())
+            .chain(self.field_names.iter().map(|f| {
+                if COLUMNS.contains(&f.as_str()) {
+                    format!("field.{f}")
+                } else {
+                    f.clone()
+                }
+            }));
+        csv.write_record(header)?;
+        self.for_each(rows, |outcome| {
+            csv.write_record(csv_record(outcome, &self.field_names))?;
+            also(outcome)
+        })?;
+        csv.flush()
+    }
+}
+
+/// Writes `report.csv` and `failed.jsonl` for the rows of a batch and returns
+/// what they add up to.
+pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Tally> {
+    let outcomes = LastOutcomes::read(&run_dir.file(RESULTS), rows)?;
+    let report = BufWriter::new(File::create(run_dir.file(REPORT))?);
+    let mut failed = BufWriter::new(File::create(run_dir.file(FAILED))?);
+    let mut tally = Tally::default();
+    outcomes.write_csv(rows, report, |outcome| {
+        tally.add(outcome);
         if outcome.status == Status::Failed {
             serde_json::to_writer(&mut failed, &outcome.fields)?;
             failed.write_all(b"\n")?;
         }
-    }
-    csv.flush()?;
+        Ok(())
+    })?;
     failed.flush()?;
-    Ok(counts)
+    Ok(tally)
 }
 
 fn csv_record(o: &Outcome, field_names: &[String]) -> Vec<String> {
@@ -263,6 +374,9 @@ fn csv_record(o: &Outcome, field_names: &[String]) -> Vec<String> {
         text(&o.start_date),
         o.attempts.to_string(),
         o.retries.to_string(),
+        text(&o.at),
+        o.throttles.to_string(),
+        o.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
         text(&o.error),
         text(&o.message),
         text(&o.final_status),

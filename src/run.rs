@@ -36,6 +36,8 @@ pub enum Finished {
     Status {
         exit_code: i32,
     },
+    /// A command that only printed something (`report`, `completions`).
+    Printed,
 }
 
 impl Finished {
@@ -48,6 +50,7 @@ impl Finished {
             Finished::DryRun { .. } => crate::error::exit::SUCCESS,
             Finished::Run(summary) => summary.exit_code,
             Finished::Status { exit_code } => *exit_code,
+            Finished::Printed => crate::error::exit::SUCCESS,
         }
     }
 }

@@ -3,15 +3,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, exit};
 use crate::rate::Pacing;
-use crate::report::{self, BatchRows, Counts};
-use crate::runlog::{FAILED, REPORT, RunDir, SUMMARY, write_atomically};
+use crate::render;
+use crate::report::{self, Attention, BatchRows, Counts, Tally};
+use crate::runlog::{RunDir, RunInfo, SUMMARY, write_atomically};
 use crate::watch::{Ends, Followed};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub batch_id: String,
     pub state_machine_arn: String,
@@ -20,7 +21,13 @@ pub struct Summary {
     pub rows: u64,
     /// Final status of every row, earlier runs of this run dir included.
     pub counts: Counts,
-    pub this_run: ThisRun,
+    /// The rows to look at, and the first of them (absent from a summary.json
+    /// written before there was such a field).
+    #[serde(default)]
+    pub attention: Attention,
+    /// `None` in a view of a run that never wrote its summary (killed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub this_run: Option<ThisRun>,
     /// How the started executions ended, when followed (`--wait`, `watch`), and
     /// the API calls that took.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,7 +40,7 @@ pub struct Summary {
 }
 
 /// What this invocation did (a resume does only the rest).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThisRun {
     pub outcomes: Counts,
     pub elapsed_seconds: f64,
@@ -81,25 +88,65 @@ impl Summary {
     /// Writes the report and the failed rows from the run log, then
     /// `summary.json`; returns the summary.
     pub fn write(run_dir: &RunDir, rows: &BatchRows, facts: Facts) -> Result<Summary, Error> {
-        let counts = report::write(run_dir, rows).map_err(Error::run(format!(
+        let tally = report::write(run_dir, rows).map_err(Error::run(format!(
             "writing the report in {}",
             run_dir.path().display()
         )))?;
         let ends = facts.followed.as_ref().map(|f| &f.ends);
         let summary = Summary {
-            exit_code: exit_code(&counts, ends, facts.interrupted),
+            exit_code: exit_code(&tally.counts, ends, facts.interrupted),
             batch_id: facts.batch_id,
             state_machine_arn: facts.state_machine_arn,
             run_dir: run_dir.path().display().to_string(),
             rows: rows.len(),
-            counts,
-            this_run: facts.this_run,
+            counts: tally.counts,
+            attention: tally.attention,
+            this_run: Some(facts.this_run),
             followed: facts.followed,
             interrupted: facts.interrupted,
             halted_at: facts.halted_at,
         };
         summary.save(run_dir)?;
         Ok(summary)
+    }
+
+    /// A run's summary from its run log, which is the truth, with what only the
+    /// last `summary.json` (if any) knows: what that invocation did and what
+    /// following cost.
+    pub fn from_log(
+        dir: &Path,
+        info: &RunInfo,
+        rows: &BatchRows,
+        tally: Tally,
+        saved: Option<Summary>,
+    ) -> Summary {
+        let (this_run, calls, interrupted, halted_at) = match saved {
+            Some(s) => (
+                s.this_run,
+                s.followed.map(|f| f.calls),
+                s.interrupted,
+                s.halted_at,
+            ),
+            None => (None, None, false, None),
+        };
+        let ends = tally.ends();
+        let followed = ends.map(|ends| Followed {
+            ends,
+            calls: calls.unwrap_or_default(),
+        });
+        Summary {
+            exit_code: exit_code(&tally.counts, ends.as_ref(), interrupted),
+            batch_id: info.batch_id.clone(),
+            state_machine_arn: info.state_machine_arn.clone(),
+            run_dir: dir.display().to_string(),
+            rows: rows.len(),
+            counts: tally.counts,
+            attention: tally.attention,
+            this_run,
+            followed,
+            interrupted,
+            halted_at,
+        }
     }
 
     /// Writes `summary.json`.
@@ -109,62 +156,10 @@ impl Summary {
         write_atomically(&path, &json).map_err(Error::run(format!("writing {}", path.display())))
     }
 
-    /// On stderr: a few lines for a person, or with `--log-format json` one line
-    /// holding the whole summary as `summary.json` does.
+    /// On stderr: the `table` view for a person, or with `--log-format json` one
+    /// line holding the whole summary as `summary.json` does.
     pub fn log(&self) {
         let json = serde_json::to_string(self).expect("summary serializes");
-        tracing::info!(summary = %json, "{}", self.human().trim_end());
-    }
-
-    /// A few lines for a person: counts, elapsed, rate, where the report is.
-    pub fn human(&self) -> String {
-        let c = &self.counts;
-        let mut text = format!(
-            "{}\n\
-             this run: {} rows in {:.1}s ({:.1} starts/s; pace {:.1}/s, {} throttles)\n\
-             report: {}\n",
-            c.human(self.rows),
-            self.this_run.outcomes.total(),
-            self.this_run.elapsed_seconds,
-            self.this_run.calls_per_second,
-            self.this_run.pacing.pace,
-            self.this_run.pacing.throttles,
-            Path::new(&self.run_dir).join(REPORT).display(),
-        );
-        if let Some(followed) = &self.followed {
-            let calls = &followed.calls;
-            text += &format!(
-                "executions: {}\nfollowing took {} ListExecutions and {} DescribeExecution calls in {} sweeps\n",
-                followed.ends.human(),
-                calls.list_executions,
-                calls.describe_execution,
-                calls.sweeps
-            );
-        }
-        let unsuccessful = self
-            .followed
-            .is_some_and(|f| f.ends.failed + f.ends.timed_out + f.ends.aborted > 0);
-        if c.failed > 0 {
-            text += &format!(
-                "failed rows: {}\n",
-                Path::new(&self.run_dir).join(FAILED).display()
-            );
-        }
-        if c.failed > 0 || unsuccessful {
-            text += &format!(
-                "to launch what failed again: sfn-batch retry {}\n",
-                self.run_dir
-            );
-        }
-        if let Some(failed) = self.halted_at {
-            text += &format!(
-                "stopped after {failed} rows failed to start (--max-failures): \
-                 the rows after them were not attempted\n"
-            );
-        }
-        if self.interrupted {
-            text += "interrupted: run the same command again to resume\n";
-        }
-        text
+        tracing::info!(summary = %json, "{}", render::table(self).trim_end());
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::primitives::DateTime;
 use aws_sdk_sfn::types::ExecutionStatus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,7 @@ const FAILURES_NOTED: usize = 5;
 const PAGE: i32 = 1000;
 
 /// How a run's started executions stand.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ends {
     pub succeeded: u64,
     pub failed: u64,
@@ -54,7 +54,7 @@ pub struct Ends {
 }
 
 impl Ends {
-    fn add(&mut self, status: &str) {
+    pub(crate) fn add(&mut self, status: &str) {
         match status {
             "SUCCEEDED" => self.succeeded += 1,
             "FAILED" => self.failed += 1,
@@ -109,7 +109,7 @@ struct Execution {
 }
 
 /// API calls a follow made, to show (and test) what it cost.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Calls {
     pub list_executions: u64,
     pub describe_execution: u64,
@@ -566,7 +566,7 @@ pub async fn follow_to_end(
 }
 
 /// What following found, and what it cost.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Followed {
     pub ends: Ends,
     pub calls: Calls,

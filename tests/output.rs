@@ -133,3 +133,78 @@ async fn a_bar_on_a_terminal_plain_lines_otherwise() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_flags() {
+    let work = Workdir::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let output = work
+            .sfn_batch()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains("max-running"), "{shell}: {script}");
+    }
+    let bash = work
+        .sfn_batch()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let checked = std::process::Command::new("bash")
+        .args(["-n", "-c", &String::from_utf8(bash.stdout).unwrap()])
+        .status()
+        .unwrap();
+    assert!(checked.success(), "the bash completion script parses");
+    work.sfn_batch().args(["man", "."]).assert().success();
+    assert!(work.read("sfn-batch.1").contains(".TH sfn-batch 1"));
+    assert!(work.read("sfn-batch-run.1").contains("max\\-running"));
+    work.sfn_batch()
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Backfill by date range"));
+}
+
+#[tokio::test]
+async fn report_to_uploads_the_run_log_report_and_summary() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let s3 = common::s3().await;
+    let bucket = common::unique("reports");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let work = Workdir::new();
+    work.write("rows.csv", numbered_rows(3));
+    work.run(&sm.arn, "rows.csv")
+        .args(["--report-to", &format!("s3://{bucket}/nightly/{{date}}")])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "uploaded to s3://{bucket}/nightly/"
+        )));
+    let today = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date();
+    for name in ["results.jsonl", "report.csv", "summary.json"] {
+        let object = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(format!("nightly/{today}/{name}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            work.read(&format!("run/{name}"))
+        );
+    }
+    // A bucket that is not there: the run's record stays local, and the exit code says so.
+    work.run(&sm.arn, "rows.csv")
+        .args(["--report-to", "s3://no-such-bucket-for-reports/x/"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "--report-to: uploading s3://no-such-bucket-for-reports/x/results.jsonl",
+        ));
+}

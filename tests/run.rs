@@ -80,7 +80,7 @@ async fn csv_rows_start_the_original_preprocessing_jobs() {
     assert_held(&sm.arn, &work, expected).await;
     let report = work.read("run/report.csv");
     assert!(report.starts_with(
-        "row,line,name,status,execution_arn,start_date,attempts,retries,error,message,final_status,stop_date,duration_seconds,cause,input,output\n"
+        "row,line,name,status,execution_arn,start_date,attempts,retries,at,throttles,latency_ms,error,message,final_status,stop_date,duration_seconds,cause,input,output\n"
     ));
     assert_eq!(report.lines().count(), 11);
     let summary: Value = serde_json::from_str(&work.read("run/summary.json")).unwrap();
@@ -339,7 +339,7 @@ async fn skip_invalid_launches_the_rest_and_reports_the_bad_ones() {
     );
     let report = work.read("run/report.csv");
     assert!(
-        report.contains("2,3,,invalid,,,0,0,InvalidRow,"),
+        report.contains("2,3,,invalid,,,0,0,,0,,InvalidRow,"),
         "{report}"
     );
     assert!(report.contains("already used by row 1"), "{report}");

@@ -1,0 +1,165 @@
+//! `sfn-batch report`: every format, rendered from a fixed run dir
+//! (`tests/fixtures/report-run`) and compared with its insta snapshot. The run
+//! log there holds each kind of row: started and followed to SUCCEEDED or FAILED,
+//! failed then started by a resume, existing, failed, invalid, never logged.
+
+use assert_cmd::Command;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn report(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+        .current_dir(FIXTURES)
+        .args(["report", "report-run"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn table() {
+    insta::assert_snapshot!(report(&[]));
+}
+
+#[test]
+fn markdown() {
+    insta::assert_snapshot!(report(&["--format", "markdown"]));
+}
+
+#[test]
+fn csv() {
+    insta::assert_snapshot!(report(&["--format", "csv"]));
+}
+
+#[test]
+fn json() {
+    let text = report(&["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+    assert_eq!(json["rows"].as_array().unwrap().len(), 7);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn a_run_dir_without_a_run_log_is_all_not_attempted() {
+    let work = tempfile::tempdir().unwrap();
+    for file in ["run.json", "rows.json"] {
+        std::fs::copy(
+            format!("{FIXTURES}/report-run/{file}"),
+            work.path().join(file),
+        )
+        .unwrap();
+    }
+    Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+        .arg("report")
+        .arg(work.path())
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "7 rows: 0 started, 0 existing, 0 failed, 0 invalid, 7 not attempted",
+        ));
+}
+
+#[test]
+fn not_a_run_dir() {
+    Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+        .args(["report", FIXTURES])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "not the run dir of an sfn-batch run",
+        ));
+}
+
+/// The HTML page, loaded in real headless Chromium (Debian's `chromium`, which
+/// `scripts/test` installs): no console error, no request beyond the file, the
+/// charts' elements in the DOM, and their colours on the screenshot.
+#[test]
+fn html_renders_in_chromium() {
+    let work = tempfile::tempdir().unwrap();
+    let page = work.path().join("report.html");
+    Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+        .current_dir(FIXTURES)
+        .args(["report", "report-run", "--html"])
+        .arg(&page)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains("<script") && !html.contains("http"),
+        "self-contained"
+    );
+
+    let chromium = |args: &[&str]| {
+        let output = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--enable-logging=stderr",
+                "--window-size=1200,1800",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                work.path().join("profile").display()
+            ))
+            .args(args)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("chromium runs: install it with scripts/test (Debian's chromium package)");
+        assert!(output.status.success(), "{output:?}");
+        output
+    };
+    let dom = chromium(&["--dump-dom"]);
+    let dom = String::from_utf8(dom.stdout).unwrap();
+    for id in [
+        "counts-chart",
+        "executions-chart",
+        "starts-chart",
+        "throttles-chart",
+        "latency-chart",
+        "attention-table",
+    ] {
+        assert!(dom.contains(&format!("id=\"{id}\"")), "{id} in the DOM");
+    }
+    assert!(dom.matches("class=\"bar\"").count() > 20, "bars drawn");
+
+    let screenshot = work.path().join("report.png");
+    let shot = chromium(&[&format!("--screenshot={}", screenshot.display())]);
+    let log = String::from_utf8_lossy(&shot.stderr);
+    for bad in ["CONSOLE", "Failed to load resource", "net::ERR"] {
+        assert!(!log.contains(bad), "{bad} in chromium's log:\n{log}");
+    }
+    let pixels = rgb_pixels(&screenshot);
+    for (what, colour) in [
+        ("a started bar", [0x2c, 0xa0, 0x2c]),
+        ("a failed bar", [0xd6, 0x27, 0x28]),
+        ("the starts chart", [0x2b, 0x7b, 0xb9]),
+        ("the throttles chart", [0xd9, 0x82, 0x2b]),
+        ("the latency chart", [0x6a, 0x51, 0xa3]),
+    ] {
+        let seen = pixels.iter().filter(|&&p| p == colour).count();
+        assert!(
+            seen > 50,
+            "{what}: {seen} pixels of {colour:?} on the screenshot"
+        );
+    }
+}
+
+/// The screenshot's pixels as RGB.
+fn rgb_pixels(path: &std::path::Path) -> Vec<[u8; 3]> {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    let channels = info.color_type.samples();
+    buffer[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect()
+}
