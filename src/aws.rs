@@ -61,8 +61,17 @@ pub async fn clients(options: &AwsOptions) -> Clients {
     // A local endpoint (an emulator, MinIO) serves buckets by path, not by host name.
     let local_s3 =
         config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    // S3 moves whole manifests and run logs: an attempt may rightly take minutes,
+    // so only connecting and waiting for a first byte are bounded.
     let s3 = aws_sdk_s3::config::Builder::from(&config)
         .force_path_style(local_s3)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(options.call_timeout)
+                .read_timeout(options.call_timeout)
+                .disable_operation_attempt_timeout()
+                .build(),
+        )
         .build();
     Clients {
         sfn: aws_sdk_sfn::Client::from_conf(sfn),

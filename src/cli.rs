@@ -217,7 +217,7 @@ pub struct RunArgs {
     pub job: Option<PathBuf>,
 
     /// State machine: a full ARN (unqualified, version or alias), or a bare name
-    /// [required].
+    /// (required).
     #[arg(long, value_name = "ARN|NAME", env = "SFN_BATCH_STATE_MACHINE")]
     pub state_machine: Option<String>,
 
@@ -323,7 +323,7 @@ pub struct RunArgs {
     pub batch_id: Option<String>,
 
     /// Where the run log and report go; an existing one is resumed; `{date}` is
-    /// today's UTC date [default: sfn-batch-runs/<batch id>].
+    /// today's UTC date [default: sfn-batch-runs/BATCH_ID].
     #[arg(long, value_name = "DIR", env = "SFN_BATCH_RUN_DIR")]
     pub run_dir: Option<PathBuf>,
 

@@ -42,7 +42,8 @@ impl Measures {
             .at
             .as_deref()
             .and_then(|at| at.parse::<jiff::Timestamp>().ok());
-        if let Some(at) = at {
+        // Only rows that made calls: one found started by another run dir made none.
+        if let Some(at) = at.filter(|_| outcome.attempts > 0) {
             let second = self.seconds.entry(at.as_second()).or_default();
             second.0 += 1;
             second.1 += u64::from(outcome.throttles);
@@ -134,12 +135,14 @@ pub fn page(summary: &Summary, outcomes: &LastOutcomes, rows: &BatchRows) -> io:
         &over_time("throttles-chart", &throttles, "#d9822b"),
     );
     let percentiles = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)]
-        .map(|(label, f)| (label, measures.percentile(f).unwrap_or(0), "#6a51a3"));
-    let mut latency = bars("latency-chart", &percentiles);
-    latency = latency.replace(
-        "</svg>",
-        "</svg><p class=\"note\">milliseconds, last call of each row</p>",
-    );
+        .map(|(label, f)| (label, measures.percentile(f), "#6a51a3"));
+    let latency = match percentiles.map(|(label, ms, color)| Some((label, ms?, color))) {
+        [Some(p50), Some(p90), Some(p99), Some(max)] => {
+            bars("latency-chart", &[p50, p90, p99, max])
+                + "<p class=\"note\">milliseconds, last call of each row</p>"
+        }
+        _ => "<p id=\"latency-chart\">No call recorded its latency.</p>".to_string(),
+    };
     section(
         &mut html,
         "latency",

@@ -48,7 +48,9 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     let summary = Summary::write(&run_dir, &rows, facts)?;
     summary.log();
     if let Some(report_to) = &options.report_to {
-        report_to.upload(&clients.s3, &run_dir).await?;
+        report_to
+            .upload_after(&clients.s3, &run_dir, summary.exit_code)
+            .await?;
     }
     Ok(Finished::Run(Box::new(summary)))
 }

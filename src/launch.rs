@@ -174,7 +174,9 @@ pub async fn finish(
     let summary = Summary::write(target.run_dir, target.rows, facts)?;
     summary.log();
     if let Some(report_to) = &settings.report_to {
-        report_to.upload(&clients.s3, target.run_dir).await?;
+        report_to
+            .upload_after(&clients.s3, target.run_dir, summary.exit_code)
+            .await?;
     }
     Ok(summary)
 }

@@ -4,6 +4,7 @@
 //! and checks each one, the `launcher` starts them under a rate limit, and the
 //! `outcome`s feed the sinks (`runlog`, `report`, `progress`, `summary`).
 
+pub mod api;
 pub mod aws;
 pub mod cli;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod summary;
 pub mod template;
 pub mod watch;
 
+pub use api::Batch;
 pub use error::Error;
 pub use options::RunOptions;
 pub use run::{Finished, run, validate};

@@ -6,6 +6,8 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::aws::AwsOptions;
 use crate::cli::{AwsArgs, FollowArgs, LaunchArgs, RetryArgs, RunArgs, StatusArgs, WatchArgs};
 use crate::error::Error;
@@ -43,6 +45,9 @@ pub struct RunOptions {
     pub skip_invalid: bool,
     pub dry_run: bool,
     pub aws: AwsOptions,
+    /// Cancelled to stop the run as a signal would. `None`: Ctrl-C and SIGTERM do
+    /// (the command line); a program embedding the library brings its own.
+    pub interrupt: Option<CancellationToken>,
 }
 
 /// How rows are launched and followed, for `run` and `retry`.
@@ -127,8 +132,17 @@ impl Launching {
 
 impl RunOptions {
     pub fn from_args(args: RunArgs) -> Result<RunOptions, Error> {
+        let source = source(&args)?;
+        RunOptions::with_source(args, source)
+    }
+
+    /// The options of `args`, with items from `source` rather than from its flags
+    /// (the library's `Batch::items`).
+    pub(crate) fn with_source(
+        args: RunArgs,
+        (source, parse): (Source, ParseOptions),
+    ) -> Result<RunOptions, Error> {
         let usage = |m: String| Error::Usage(m);
-        let (source, parse) = source(&args)?;
         let selection = Selection {
             shard: args
                 .shard
@@ -214,6 +228,7 @@ impl RunOptions {
             skip_invalid: args.skip_invalid,
             dry_run: args.dry_run,
             aws: aws_options(args.aws)?,
+            interrupt: None,
         })
     }
 }
@@ -423,10 +438,7 @@ const MAX_BURST: u32 = 1_000_000;
 /// listing per date.
 fn source(args: &RunArgs) -> Result<(Source, ParseOptions), Error> {
     let usage = |m: String| Error::Usage(m);
-    let generated = ParseOptions {
-        format: Format::Jsonl,
-        delimiter: b',',
-    };
+    let generated = ParseOptions::GENERATED;
     let dates = args
         .dates
         .as_deref()

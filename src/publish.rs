@@ -1,12 +1,19 @@
 //! `--report-to s3://bucket/prefix/`: copies a run's record to S3 at its end (an
 //! interrupted run included), for hosts thrown away after the job.
 
-use aws_sdk_s3::primitives::ByteStream;
+use std::path::Path;
+
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::aws::error_text;
 use crate::error::Error;
 use crate::runlog::{REPORT, RESULTS, RunDir, SUMMARY};
 use crate::template::split_s3_url;
+
+/// The size of one part of a multipart upload (S3 wants at least 5 MiB, and at
+/// most 10,000 parts: 640 GiB here).
+const PART_BYTES: u64 = 64 << 20;
 
 /// The files uploaded, in this order: the summary last, so that a reader who finds
 /// it finds the others complete.
@@ -42,25 +49,119 @@ impl ReportTo {
     pub async fn upload(&self, s3: &aws_sdk_s3::Client, run_dir: &RunDir) -> Result<(), Error> {
         for name in PUBLISHED {
             let url = self.url(name);
-            let failed = |message: String| Error::Run {
-                context: format!("--report-to: uploading {url}"),
-                source: message.into(),
-            };
-            // Streamed from the file: a run log of millions of rows is never in memory.
-            let body = ByteStream::from_path(run_dir.file(name))
+            let key = format!("{}{name}", self.prefix);
+            upload_file(s3, &self.bucket, &key, &run_dir.file(name))
                 .await
-                .map_err(|e| failed(e.to_string()))?;
-            s3.put_object()
-                .bucket(&self.bucket)
-                .key(format!("{}{name}", self.prefix))
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| failed(error_text(&e)))?;
+                .map_err(|message| Error::Run {
+                    context: format!("--report-to: uploading {url}"),
+                    source: message.into(),
+                })?;
         }
         tracing::info!("uploaded to {}", self.url(""));
         Ok(())
     }
+
+    /// Uploads after a run: a failure is an error only if the run itself
+    /// succeeded; otherwise its own exit code (1, or 130 for a resume) stands, and
+    /// the failure is logged.
+    pub async fn upload_after(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        run_dir: &RunDir,
+        exit_code: i32,
+    ) -> Result<(), Error> {
+        match self.upload(s3, run_dir).await {
+            Err(error) if exit_code != crate::error::exit::SUCCESS => {
+                tracing::error!("{error}");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// One PutObject up to `PART_BYTES`; a multipart upload beyond (PutObject takes
+/// at most 5 GB, and a run log of 10 million followed rows is more). Each part is
+/// streamed from the file, never held whole.
+async fn upload_file(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+) -> Result<(), String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    let part = |offset: u64| async move {
+        ByteStream::read_from()
+            .path(path)
+            .offset(offset)
+            .length(Length::Exact(PART_BYTES.min(size - offset)))
+            .build()
+            .await
+            .map_err(|e| e.to_string())
+    };
+    if size <= PART_BYTES {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(part(0).await?)
+            .send()
+            .await
+            .map_err(|e| error_text(&e))?;
+        return Ok(());
+    }
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| error_text(&e))?;
+    let id = upload.upload_id().unwrap_or_default();
+    let mut parts = Vec::new();
+    for (number, offset) in (0..size).step_by(PART_BYTES as usize).enumerate() {
+        let number = number as i32 + 1;
+        let sent = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(number)
+            .body(part(offset).await?)
+            .send()
+            .await;
+        match sent {
+            Ok(sent) => parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(sent.e_tag)
+                    .build(),
+            ),
+            Err(e) => {
+                // Parts of an abandoned upload are billed until aborted.
+                let _ = s3
+                    .abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await;
+                return Err(error_text(&e));
+            }
+        }
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| error_text(&e))?;
+    Ok(())
 }
 
 #[cfg(test)]

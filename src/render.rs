@@ -69,16 +69,19 @@ pub fn table(summary: &Summary) -> String {
             this_run.pacing.throttles,
         );
     }
-    text += &format!("report: {}\n", Path::new(&s.run_dir).join(REPORT).display());
+    // A killed run (or one still going) has no report yet: `report` is its view.
+    if let Some(report) = written(s, REPORT) {
+        text += &format!("report: {report}\n");
+    }
     if let Some(followed) = &s.followed {
+        text += &format!("executions: {}\n", followed.ends.human());
         let calls = &followed.calls;
-        text += &format!(
-            "executions: {}\nfollowing took {} ListExecutions and {} DescribeExecution calls in {} sweeps\n",
-            followed.ends.human(),
-            calls.list_executions,
-            calls.describe_execution,
-            calls.sweeps
-        );
+        if calls.sweeps > 0 {
+            text += &format!(
+                "following took {} ListExecutions and {} DescribeExecution calls in {} sweeps\n",
+                calls.list_executions, calls.describe_execution, calls.sweeps
+            );
+        }
     }
     if !s.attention.first.is_empty() {
         text += &format!("rows that need attention: {}\n", s.attention.rows);
@@ -131,7 +134,13 @@ pub fn markdown(summary: &Summary) -> String {
             ROW_HEADER.join(" | ")
         );
         for cells in s.attention.first.iter().map(row_cells) {
-            let cells = cells.map(|c| c.replace('|', "\\|"));
+            // A cell is text, never Markdown or HTML of its own.
+            let cells = cells.map(|c| {
+                c.replace('&', "&amp;")
+                    .replace('|', "&#124;")
+                    .replace('<', "&lt;")
+                    .replace('`', "&#96;")
+            });
             text += &format!("| {} |\n", cells.join(" | "));
         }
         text += &more_rows(s, "\n");
@@ -148,7 +157,11 @@ fn row_cells(outcome: &Outcome) -> [String; 5] {
         .map(|part| part.as_str())
         .collect::<Vec<_>>()
         .join(": ");
-    let mut error: String = error.replace(['\n', '\r'], " ");
+    // One line, and no terminal control sequence from an execution's output.
+    let mut error: String = error
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if error.chars().count() > CELL_CHARS {
         error = error.chars().take(CELL_CHARS - 1).collect::<String>() + "…";
     }
@@ -190,10 +203,16 @@ fn more_rows(summary: &Summary, before: &str) -> String {
     match more {
         0 => String::new(),
         _ => format!(
-            "{before}... and {more} more (every row: {})\n",
-            Path::new(&summary.run_dir).join(REPORT).display()
+            "{before}... and {more} more (every row: sfn-batch report {} --format csv)\n",
+            summary.run_dir
         ),
     }
+}
+
+/// A file of the run dir, if it is there.
+fn written(summary: &Summary, name: &str) -> Option<String> {
+    let path = Path::new(&summary.run_dir).join(name);
+    path.exists().then(|| path.display().to_string())
 }
 
 fn next_steps(s: &Summary) -> String {
@@ -201,11 +220,8 @@ fn next_steps(s: &Summary) -> String {
     let unsuccessful = s
         .followed
         .is_some_and(|f| f.ends.failed + f.ends.timed_out + f.ends.aborted > 0);
-    if s.counts.failed > 0 {
-        text += &format!(
-            "failed rows: {}\n",
-            Path::new(&s.run_dir).join(FAILED).display()
-        );
+    if let Some(failed) = written(s, FAILED).filter(|_| s.counts.failed > 0) {
+        text += &format!("failed rows: {failed}\n");
     }
     if s.counts.failed > 0 || unsuccessful {
         text += &format!(

@@ -232,6 +232,8 @@ pub struct Tally {
     ends: Ends,
     /// Whether any execution was followed.
     followed: bool,
+    /// The length of the run log's intact part these rows were read from.
+    pub log_bytes: u64,
 }
 
 impl Tally {
@@ -309,7 +311,10 @@ impl LastOutcomes {
 
     /// What the rows add up to.
     pub fn tally(&self, rows: &BatchRows) -> io::Result<Tally> {
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            log_bytes: self.offsets.intact,
+            ..Tally::default()
+        };
         self.for_each(rows, |outcome| {
             tally.add(outcome);
             Ok(())
@@ -350,7 +355,10 @@ pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Tally> {
     let outcomes = LastOutcomes::read(&run_dir.file(RESULTS), rows)?;
     let report = BufWriter::new(File::create(run_dir.file(REPORT))?);
     let mut failed = BufWriter::new(File::create(run_dir.file(FAILED))?);
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        log_bytes: outcomes.offsets.intact,
+        ..Tally::default()
+    };
     outcomes.write_csv(rows, report, |outcome| {
         tally.add(outcome);
         if outcome.status == Status::Failed {

@@ -138,9 +138,13 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         .rows
         .save(&rows_path)
         .map_err(Error::run(format!("writing {}", rows_path.display())))?;
-    // A signal stops the run as interrupted, launching or following.
-    let interrupt = CancellationToken::new();
-    watch_signals(interrupt.clone());
+    // A signal (or the embedding program) stops the run as interrupted, launching
+    // or following.
+    let interrupt = options.interrupt.clone().unwrap_or_else(|| {
+        let interrupt = CancellationToken::new();
+        watch_signals(interrupt.clone());
+        interrupt
+    });
     let target = Target {
         batch_id: &batch.id,
         state_machine: &batch.state_machine,
@@ -202,7 +206,11 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, 
 
 impl Batch {
     /// Settles the batch id, and how its rows are planned.
-    fn new(options: &RunOptions, state_machine: StateMachine, manifest: ManifestFile) -> Batch {
+    fn new(
+        options: &RunOptions,
+        state_machine: StateMachine,
+        manifest: Arc<ManifestFile>,
+    ) -> Batch {
         // Resuming a changed batch keeps its id, so that unchanged rows keep their
         // names (the default id hashes the manifest, and would rename every row).
         let resumed_id = match (options.force_resume, &options.run_dir) {
@@ -225,7 +233,7 @@ impl Batch {
             id,
             state_machine,
             pass: Pass {
-                manifest: Arc::new(manifest),
+                manifest,
                 planner: Arc::new(planner),
                 parse: options.parse,
                 selection: options.selection,

@@ -10,7 +10,7 @@ use crate::rate::Pacing;
 use crate::render;
 use crate::report::{self, Attention, BatchRows, Counts, Tally};
 use crate::runlog::{RunDir, RunInfo, SUMMARY, write_atomically};
-use crate::watch::{Ends, Followed};
+use crate::watch::{Calls, Ends, Followed};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -37,6 +37,10 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted_at: Option<u64>,
     pub exit_code: i32,
+    /// The length of the run log this summary was written from: a summary whose
+    /// log has grown since (a resume under way, or killed) no longer describes it.
+    #[serde(default)]
+    pub log_bytes: u64,
 }
 
 /// What this invocation did (a resume does only the rest).
@@ -105,14 +109,16 @@ impl Summary {
             followed: facts.followed,
             interrupted: facts.interrupted,
             halted_at: facts.halted_at,
+            log_bytes: tally.log_bytes,
         };
         summary.save(run_dir)?;
         Ok(summary)
     }
 
-    /// A run's summary from its run log, which is the truth, with what only the
-    /// last `summary.json` (if any) knows: what that invocation did and what
-    /// following cost.
+    /// A run's summary from its run log, which is the truth. The last
+    /// `summary.json` is taken whole when it was written from the log as it is
+    /// now (it alone knows this run's pace, what following cost, an interrupt);
+    /// otherwise (the run is going on, or was killed) the log alone speaks.
     pub fn from_log(
         dir: &Path,
         info: &RunInfo,
@@ -120,21 +126,22 @@ impl Summary {
         tally: Tally,
         saved: Option<Summary>,
     ) -> Summary {
-        let (this_run, calls, interrupted, halted_at) = match saved {
-            Some(s) => (
-                s.this_run,
-                s.followed.map(|f| f.calls),
-                s.interrupted,
-                s.halted_at,
-            ),
-            None => (None, None, false, None),
-        };
+        if let Some(saved) = saved.filter(|s| s.log_bytes == tally.log_bytes) {
+            return Summary {
+                run_dir: dir.display().to_string(),
+                counts: tally.counts,
+                attention: tally.attention,
+                ..saved
+            };
+        }
         let ends = tally.ends();
         let followed = ends.map(|ends| Followed {
             ends,
-            calls: calls.unwrap_or_default(),
+            calls: Calls::default(),
         });
+        let (this_run, interrupted, halted_at) = (None, false, None);
         Summary {
+            log_bytes: tally.log_bytes,
             exit_code: exit_code(&tally.counts, ends.as_ref(), interrupted),
             batch_id: info.batch_id.clone(),
             state_machine_arn: info.state_machine_arn.clone(),

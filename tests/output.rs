@@ -199,6 +199,40 @@ async fn report_to_uploads_the_run_log_report_and_summary() {
             work.read(&format!("run/{name}"))
         );
     }
+    // A run log past one upload part (64 MiB) goes up in parts: rows of another,
+    // longer selection pad it here (a run leaves them out of its batch).
+    let padding = format!(
+        "{{\"row\":9999999,\"status\":\"failed\",\"attempts\":1,\"message\":\"{}\",\"fields\":{{}}}}\n",
+        "x".repeat(1000)
+    );
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(work.path().join("run/results.jsonl"))
+        .unwrap();
+    for _ in 0..70_000 {
+        std::io::Write::write_all(&mut log, padding.as_bytes()).unwrap();
+    }
+    work.run(&sm.arn, "rows.csv")
+        .args(["--report-to", &format!("s3://{bucket}/big/")])
+        .assert()
+        .success();
+    let local = std::fs::metadata(work.path().join("run/results.jsonl"))
+        .unwrap()
+        .len();
+    assert!(local > 64 << 20);
+    let uploaded = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("big/results.jsonl")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.content_length(), Some(local as i64));
+    assert!(
+        uploaded.e_tag().unwrap().contains("-2"),
+        "a multipart ETag: {uploaded:?}"
+    );
+
     // A bucket that is not there: the run's record stays local, and the exit code says so.
     work.run(&sm.arn, "rows.csv")
         .args(["--report-to", "s3://no-such-bucket-for-reports/x/"])

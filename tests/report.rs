@@ -163,3 +163,35 @@ fn rgb_pixels(path: &std::path::Path) -> Vec<[u8; 3]> {
         .map(|p| [p[0], p[1], p[2]])
         .collect()
 }
+
+#[test]
+fn a_summary_older_than_the_run_log_is_not_believed() {
+    let work = tempfile::tempdir().unwrap();
+    for file in ["run.json", "rows.json", "results.jsonl", "summary.json"] {
+        std::fs::copy(
+            format!("{FIXTURES}/report-run/{file}"),
+            work.path().join(file),
+        )
+        .unwrap();
+    }
+    // A resume under way (or killed) has logged row 7 since the summary.
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(work.path().join("results.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut log,
+        br#"{"row":7,"line":8,"name":"job-7","status":"started","attempts":1,"fields":{"id":"7"}}
+"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+        .arg("report")
+        .arg(work.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("7 rows: 4 started"), "{table}");
+    assert!(!table.contains("this run:"), "{table}");
+    assert!(!table.contains("following took"), "{table}");
+}

@@ -213,7 +213,7 @@ async fn download(
     Ok(spool)
 }
 
-fn sha256_file(path: &Path) -> io::Result<String> {
+pub(super) fn sha256_file(path: &Path) -> io::Result<String> {
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0; 256 * 1024];

@@ -13,6 +13,7 @@ mod location;
 
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 pub(crate) use dates::parse_date;
 pub use dates::{DateRange, Step};
@@ -110,19 +111,29 @@ pub struct ParseOptions {
     pub delimiter: u8,
 }
 
+impl ParseOptions {
+    /// How the items a source generates (listings, dates, a program's) are spooled.
+    pub const GENERATED: ParseOptions = ParseOptions {
+        format: Format::Jsonl,
+        delimiter: b',',
+    };
+}
+
 /// Where a batch's items come from.
 #[derive(Debug, Clone)]
 pub enum Source {
     Manifest(Location),
     Listing(Box<Listing>),
     Dates(DateRange),
+    /// Items a program gave (`Batch::items`), already spooled as JSON Lines.
+    Items(Arc<ManifestFile>),
 }
 
 impl Source {
     /// The field that identifies one of its items, if not the whole row.
     pub fn item_key(&self) -> Option<&'static str> {
         match self {
-            Source::Manifest(_) => None,
+            Source::Manifest(_) | Source::Items(_) => None,
             Source::Listing(_) => Some("input"),
             Source::Dates(_) => Some("datetime"),
         }
@@ -135,9 +146,12 @@ impl Source {
     pub async fn materialize(
         &self,
         s3: Option<&aws_sdk_s3::Client>,
-    ) -> Result<ManifestFile, ManifestError> {
+    ) -> Result<Arc<ManifestFile>, ManifestError> {
         let (name, short_name, identity, spool): (String, String, String, _) = match self {
-            Source::Manifest(location) => return ManifestFile::materialize(location, s3).await,
+            Source::Manifest(location) => {
+                return ManifestFile::materialize(location, s3).await.map(Arc::new);
+            }
+            Source::Items(items) => return Ok(items.clone()),
             Source::Listing(listing) => {
                 let error = |message| ManifestError {
                     file: listing.description.clone(),
@@ -156,7 +170,7 @@ impl Source {
                 )
             }
             Source::Dates(range) => {
-                let spool = dates_spool(range).map_err(|e| ManifestError {
+                let spool = spool_items(range.items()).map_err(|e| ManifestError {
                     file: range.description().to_string(),
                     row: None,
                     line: None,
@@ -166,21 +180,34 @@ impl Source {
                 (description.clone(), "dates".to_string(), description, spool)
             }
         };
-        ManifestFile::generated(name.clone(), short_name, &identity, spool).map_err(|e| {
-            ManifestError {
+        ManifestFile::generated(name.clone(), short_name, &identity, spool)
+            .map(Arc::new)
+            .map_err(|e| ManifestError {
                 file: name,
                 row: None,
                 line: None,
                 message: format!("cannot read the spool file: {e}"),
-            }
-        })
+            })
+    }
+
+    /// Items from a program, written once to a JSON Lines spool file, so that they
+    /// are read twice like a manifest and never all held in memory. `name` names
+    /// them in messages and starts the default batch id; their content identifies
+    /// the batch.
+    pub fn items(name: &str, items: impl IntoIterator<Item = Fields>) -> std::io::Result<Source> {
+        let spool = spool_items(items)?;
+        let identity = location::sha256_file(spool.path())?;
+        let file = ManifestFile::generated(name.to_string(), name.to_string(), &identity, spool)?;
+        Ok(Source::Items(Arc::new(file)))
     }
 }
 
-fn dates_spool(range: &DateRange) -> std::io::Result<tempfile::NamedTempFile> {
+fn spool_items(
+    items: impl IntoIterator<Item = Fields>,
+) -> std::io::Result<tempfile::NamedTempFile> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(tempfile::NamedTempFile::new()?);
-    for fields in range.items() {
+    for fields in items {
         serde_json::to_writer(&mut out, &fields)?;
         out.write_all(b"\n")?;
     }
