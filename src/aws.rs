@@ -14,22 +14,29 @@ use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 /// Where and as whom to call AWS.
 #[derive(Debug, Clone, Default)]
 pub struct AwsOptions {
+    /// The region to call, instead of the configured one.
     pub region: Option<String>,
+    /// The named profile to take credentials and settings from.
     pub profile: Option<String>,
     /// Bound on one API call attempt: without it a hung connection hangs a row forever.
     pub call_timeout: Duration,
 }
 
+/// The clients a command uses, each set up for its kind of call.
 pub struct Clients {
     /// For StartExecution: one attempt per call (the launcher retries).
     pub sfn: aws_sdk_sfn::Client,
     /// For following (List/DescribeExecution): the SDK's standard retries, with
     /// backoff on throttles.
     pub follow: aws_sdk_sfn::Client,
+    /// For manifests, listings, run logs and reports: only connecting and the first
+    /// byte are bounded.
     pub s3: aws_sdk_s3::Client,
+    /// The region the configuration resolved, or a note that none is configured.
     pub region: String,
 }
 
+/// Loads the standard AWS configuration with `options` on top, and builds the clients.
 pub async fn clients(options: &AwsOptions) -> Clients {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &options.region {

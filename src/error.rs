@@ -22,32 +22,46 @@ pub mod exit {
 /// How many invalid rows an error message lists.
 pub const INVALID_ROWS_SHOWN: usize = 10;
 
+/// Why a command failed; `exit_code` says what the process exits with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Bad usage or configuration, in words for the user: nothing was started.
     #[error("{0}")]
     Usage(String),
+    /// The manifest could not be read or parsed.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The state machine could not be used.
     #[error(transparent)]
     StateMachine(#[from] StateMachineError),
+    /// The run directory could not be opened, or holds another run.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
+    /// Some rows are invalid and `--skip-invalid` was not given: nothing was started.
     #[error("{}", invalid_rows_text(.manifest, .first, *.count, *.rows))]
     InvalidRows {
+        /// The manifest, as messages name it.
         manifest: String,
+        /// The first invalid rows, to list.
         first: Vec<Invalid>,
+        /// How many rows are invalid.
         count: u64,
+        /// How many rows the run takes (all, or those selected).
         rows: u64,
     },
     /// Something broke after launching began (the run log could not be written).
     #[error("{context}: {source}")]
     Run {
+        /// What was being done.
         context: String,
+        /// What went wrong.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 impl Error {
+    /// The exit code for this error: `exit::FAILURES` once launching began, else
+    /// `exit::USAGE`.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Run { .. } => exit::FAILURES,

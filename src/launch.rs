@@ -26,8 +26,11 @@ use crate::watch::{self, Follow};
 
 /// What a launch did.
 pub struct Launched {
+    /// This launch's outcomes, per status.
     pub outcomes: Counts,
+    /// How long it took.
     pub elapsed: Duration,
+    /// The pace at the end, and the throttles answered on the way.
     pub pacing: Pacing,
     /// The failure count that stopped the launch (`--max-failures`), if it did.
     pub halted_at: Option<u64>,
@@ -35,9 +38,13 @@ pub struct Launched {
 
 /// Where a launch goes: the batch, its state machine, its rows and its run dir.
 pub struct Target<'a> {
+    /// The batch id.
     pub batch_id: &'a str,
+    /// The state machine the rows start.
     pub state_machine: &'a StateMachine,
+    /// The batch's rows.
     pub rows: &'a BatchRows,
+    /// The run dir, whose log the outcomes go to.
     pub run_dir: &'a RunDir,
 }
 

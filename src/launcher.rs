@@ -29,6 +29,7 @@ pub enum Work {
 /// A row launched again by `retry`, from its last log line: its closed execution
 /// redriven, or else (or when it failed to start) started as `launch`.
 pub struct Again {
+    /// The row as planned now: what is started when it is not redriven.
     pub launch: Launch,
     /// The row's last log line.
     pub last: Outcome,
@@ -56,12 +57,14 @@ struct Tries {
     last_call: Duration,
 }
 
+/// How the launcher calls: in flight at once, attempts, backoff.
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
     /// StartExecution calls in flight at once.
     pub concurrency: usize,
     /// Calls per row, the first included.
     pub max_attempts: u32,
+    /// The wait before each retry.
     pub backoff: Backoff,
     /// Default names are a hash of the state machine and the input: a name taken
     /// can only be this very row's execution, and needs no DescribeExecution
@@ -74,7 +77,9 @@ pub struct LaunchOptions {
 /// arriving together.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
+    /// The ceiling of the first retry's random wait; it doubles with each attempt.
     pub base: Duration,
+    /// No wait is longer than this.
     pub max: Duration,
 }
 
@@ -96,6 +101,8 @@ pub struct Window {
 }
 
 impl Window {
+    /// A window of `max` places, with `open` executions from before a resume already
+    /// open.
     pub fn new(max: u64, open: u64) -> Window {
         Window {
             places: Semaphore::new(max.saturating_sub(open) as usize),
@@ -114,6 +121,8 @@ impl Window {
     }
 }
 
+/// Starts (or redrives) rows' executions on `client`: paced, retried, and bounded in
+/// calls in flight.
 pub struct Launcher<C> {
     client: Arc<C>,
     state_machine: StateMachine,
@@ -123,6 +132,7 @@ pub struct Launcher<C> {
 }
 
 impl<C: StepFunctions> Launcher<C> {
+    /// A launcher for `state_machine`, without a window.
     pub fn new(
         client: Arc<C>,
         state_machine: StateMachine,
@@ -138,6 +148,7 @@ impl<C: StepFunctions> Launcher<C> {
         }
     }
 
+    /// Bounds the executions open at once (`--max-running`), if `window` is given.
     pub fn with_window(self, window: Option<Arc<Window>>) -> Self {
         Launcher { window, ..self }
     }

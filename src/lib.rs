@@ -4,12 +4,20 @@
 //! and checks each one, the `launcher` starts them under a rate limit, and the
 //! `outcome`s feed the sinks (`runlog`, `report`, `progress`, `summary`).
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod aws;
+// Serves the binary (src/main.rs) only.
+#[doc(hidden)]
 pub mod cli;
 pub mod error;
 pub mod html;
+// Serves the binary (src/main.rs) only.
+#[doc(hidden)]
 pub mod inspect;
+// Serves the binary (src/main.rs) only.
+#[doc(hidden)]
 pub mod job;
 pub mod launch;
 pub mod launcher;
@@ -22,6 +30,8 @@ pub mod publish;
 pub mod rate;
 pub mod render;
 pub mod report;
+// Serves the binary (src/main.rs) only.
+#[doc(hidden)]
 pub mod retry;
 pub mod run;
 pub mod runlog;

@@ -24,26 +24,45 @@ use crate::template::{Context, InputTemplate, TextTemplate, split_s3_url};
 /// A template with the text it was parsed from (recorded in the run dir).
 #[derive(Debug, Clone)]
 pub struct Sourced<T> {
+    /// The text as given.
     pub text: String,
+    /// The parsed template.
     pub template: T,
 }
 
+/// What `sfn-batch run` and `validate` are to do, checked.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// `--state-machine`: an ARN or a bare name, resolved when the run starts.
     pub state_machine: String,
+    /// Where the items come from.
     pub source: Source,
+    /// How the manifest is parsed.
     pub parse: ParseOptions,
+    /// Which items this run takes.
     pub selection: Selection,
+    /// `--output-template`.
     pub output_template: Option<Sourced<TextTemplate>>,
+    /// `--input-template` (a listing has a default one).
     pub input_template: Option<Sourced<InputTemplate>>,
+    /// `--name-template`.
     pub name_template: Option<Sourced<TextTemplate>>,
+    /// `--batch-id`, `{date}` filled in; `None`: derived from the manifest and the state
+    /// machine.
     pub batch_id: Option<String>,
+    /// `--run-dir`, `{date}` filled in; `None`: `sfn-batch-runs/BATCH_ID`.
     pub run_dir: Option<PathBuf>,
+    /// How rows are launched and followed.
     pub launching: Launching,
+    /// `--force-resume`: resume a run dir started with other settings.
     pub force_resume: bool,
+    /// `--allow-empty`: a source without rows is not an error.
     pub allow_empty: bool,
+    /// `--skip-invalid`: launch the valid rows and report the invalid ones.
     pub skip_invalid: bool,
+    /// `--dry-run`: check every row, start nothing.
     pub dry_run: bool,
+    /// Where and as whom to call AWS.
     pub aws: AwsOptions,
     /// Cancelled to stop the run as a signal would. `None`: Ctrl-C and SIGTERM do
     /// (the command line); a program embedding the library brings its own.
@@ -53,9 +72,13 @@ pub struct RunOptions {
 /// How rows are launched and followed, for `run` and `retry`.
 #[derive(Debug, Clone)]
 pub struct Launching {
+    /// `--rate`: the most StartExecution calls per second.
     pub rate: f64,
+    /// `--burst`: calls that may go at once after a quiet spell.
     pub burst: NonZeroU32,
+    /// How the launcher calls.
     pub launch: LaunchOptions,
+    /// `--max-failures`, if given.
     pub max_failures: Option<MaxFailures>,
     /// Never `Auto`: resolved here.
     pub progress: ProgressMode,
@@ -63,6 +86,7 @@ pub struct Launching {
     pub wait: Option<FollowOptions>,
     /// `--max-running`, and how often to look for closed executions.
     pub max_running: Option<(u64, Duration)>,
+    /// `--report-to`, `{date}` filled in.
     pub report_to: Option<ReportTo>,
 }
 
@@ -131,6 +155,7 @@ impl Launching {
 }
 
 impl RunOptions {
+    /// Checks the command-line arguments of `run` or `validate`.
     pub fn from_args(args: RunArgs) -> Result<RunOptions, Error> {
         let source = source(&args)?;
         RunOptions::with_source(args, source)
@@ -236,7 +261,9 @@ impl RunOptions {
 /// `--timeout` and `--poll`, for `run --wait` and `watch`.
 #[derive(Debug, Clone, Copy)]
 pub struct FollowOptions {
+    /// `--timeout`: how long to follow at most.
     pub timeout: Option<Duration>,
+    /// `--poll`: the time between two looks at AWS.
     pub poll: Duration,
 }
 
@@ -257,14 +284,20 @@ impl FollowOptions {
 /// `sfn-batch watch`.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
+    /// The run dir of the run to follow.
     pub run_dir: PathBuf,
+    /// How long to follow, and how often to look.
     pub follow: FollowOptions,
+    /// The progress display, never `Auto`.
     pub progress: ProgressMode,
+    /// `--report-to`, `{date}` filled in.
     pub report_to: Option<ReportTo>,
+    /// Where and as whom to call AWS.
     pub aws: AwsOptions,
 }
 
 impl WatchOptions {
+    /// Checks the command-line arguments of `watch`.
     pub fn from_args(args: WatchArgs) -> Result<WatchOptions, Error> {
         Ok(WatchOptions {
             run_dir: args.run_dir,
@@ -287,10 +320,15 @@ fn report_to(arg: Option<String>) -> Result<Option<ReportTo>, Error> {
 /// `sfn-batch retry`.
 #[derive(Debug, Clone)]
 pub struct RetryOptions {
+    /// The run dir of the run to retry.
     pub run_dir: PathBuf,
+    /// `--redrive`: redrive closed executions rather than start them again.
     pub redrive: bool,
+    /// `--only-status`: which rows to launch again.
     pub only: RetrySet,
+    /// How rows are launched and followed.
     pub launching: Launching,
+    /// Where and as whom to call AWS.
     pub aws: AwsOptions,
 }
 
@@ -299,8 +337,11 @@ pub struct RetryOptions {
 pub struct RetrySet {
     /// Rows that failed to start.
     pub start_failed: bool,
+    /// Executions that ended FAILED.
     pub failed: bool,
+    /// Executions that ended TIMED_OUT.
     pub timed_out: bool,
+    /// Executions that ended ABORTED.
     pub aborted: bool,
     /// Executions AWS does not know.
     pub unknown: bool,
@@ -355,6 +396,7 @@ impl RetrySet {
 }
 
 impl RetryOptions {
+    /// Checks the command-line arguments of `retry`.
     pub fn from_args(args: RetryArgs) -> Result<RetryOptions, Error> {
         Ok(RetryOptions {
             run_dir: args.run_dir,
@@ -372,11 +414,14 @@ impl RetryOptions {
 /// `sfn-batch status`.
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
+    /// The run dir of the run to show.
     pub run_dir: PathBuf,
+    /// Where and as whom to call AWS.
     pub aws: AwsOptions,
 }
 
 impl StatusOptions {
+    /// Checks the command-line arguments of `status`.
     pub fn from_args(args: StatusArgs) -> Result<StatusOptions, Error> {
         Ok(StatusOptions {
             run_dir: args.run_dir,
@@ -636,7 +681,9 @@ fn parse_time(text: &str) -> Result<jiff::Timestamp, String> {
 /// new ones.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MaxFailures {
+    /// A number of rows.
     Count(u64),
+    /// A percentage (above 0, at most 100) of the rows the run launches.
     Percent(f64),
 }
 

@@ -9,6 +9,7 @@ use crate::plan::{Invalid, Launch};
 use crate::sfn::Execution;
 use crate::source::Fields;
 
+/// How a row's launch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -25,6 +26,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order reports list them.
     pub const ALL: [Status; 5] = [
         Status::Started,
         Status::Existing,
@@ -38,6 +40,7 @@ impl Status {
         matches!(self, Status::Started | Status::Existing)
     }
 
+    /// The status as the run log spells it (`not_attempted`).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Started => "started",
@@ -52,18 +55,24 @@ impl Status {
 /// What happened to one row: a line of `results.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The manifest's data row, from 1.
     pub row: u64,
+    /// The manifest line where the row starts, where lines mean something.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The execution's name, once the row is planned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The name the row is planned under, when the execution's name is another:
     /// a restart by `retry` (`<planned_name>-r1`, `-r2`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_name: Option<String>,
+    /// How the row's launch ended.
     pub status: Status,
+    /// The execution's ARN, once started or found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
+    /// When the execution started (RFC 3339), as AWS answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_date: Option<String>,
     /// Calls made for the row: StartExecution (RedriveExecution for a redrive by
@@ -86,6 +95,7 @@ pub struct Outcome {
     /// `InvalidRow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What went wrong, in words: AWS's message, or why the row is invalid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Following (`--wait`, `watch`): AWS's own word for how the execution ended
@@ -93,10 +103,13 @@ pub struct Outcome {
     /// following stopped first. A failure's error is in `error`, its cause here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_status: Option<String>,
+    /// Following: when the execution ended (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_date: Option<String>,
+    /// Following: how long the execution ran, in seconds (to the millisecond).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<f64>,
+    /// Following: why the execution failed, as AWS says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     /// The row as read from the manifest, so the log alone can rebuild the report
@@ -105,6 +118,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A row whose execution a call answered with: started, or found to exist.
     pub fn executed(
         launch: Launch,
         status: Status,
@@ -156,6 +170,7 @@ impl Outcome {
         }
     }
 
+    /// A row that could not be started: the last call's error code and message.
     pub fn failed(launch: Launch, attempts: u32, error: String, message: String) -> Outcome {
         Outcome {
             attempts,
@@ -165,6 +180,7 @@ impl Outcome {
         }
     }
 
+    /// A row that was not sent, and why.
     pub fn invalid(invalid: Invalid) -> Outcome {
         Outcome {
             line: invalid.line,

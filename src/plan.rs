@@ -23,22 +23,32 @@ pub const MAX_BATCH_ID_CHARS: usize = MAX_NAME_CHARS - 1 - NAME_HASH_HEX;
 /// A row ready to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
+    /// The manifest's data row, from 1.
     pub row: u64,
+    /// The manifest line where the row starts, where lines mean something.
     pub line: Option<u64>,
+    /// The execution's name.
     pub name: String,
+    /// The execution's input: JSON.
     pub input: String,
+    /// The row's fields (with `output`, under `--output-template`).
     pub fields: Fields,
 }
 
 /// A row that cannot be started, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalid {
+    /// The manifest's data row, from 1.
     pub row: u64,
+    /// The manifest line where the row starts, where lines mean something.
     pub line: Option<u64>,
+    /// Why it cannot be started.
     pub reason: String,
+    /// The row's fields, as far as they were read.
     pub fields: Fields,
 }
 
+/// What planning makes of a row: ready to start, or invalid.
 pub type Planned = Result<Launch, Invalid>;
 
 /// Renders names and inputs for one batch.
@@ -51,6 +61,9 @@ pub struct Planner {
 }
 
 impl Planner {
+    /// A planner for one batch: `input` renders each row's input (else the row's fields
+    /// are the input), `name` its name (else `{batch}-{hash}` of the state machine and
+    /// input).
     pub fn new(
         state_machine_arn: String,
         batch_id: String,
@@ -72,6 +85,7 @@ impl Planner {
         Planner { output, ..self }
     }
 
+    /// Renders the row's name and input and checks them against StartExecution's rules.
     pub fn plan(&self, mut item: Item) -> Planned {
         let rendered = self.add_output(&mut item).and_then(|()| self.render(&item));
         Planner::planned(item, rendered)

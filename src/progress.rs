@@ -14,9 +14,13 @@ use crate::watch::Ends;
 /// terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
+    /// A bar on a terminal, lines otherwise.
     Auto,
+    /// A progress bar on stderr.
     Bar,
+    /// A plain line every few seconds, for a log.
     Lines,
+    /// Nothing.
     None,
 }
 
@@ -84,6 +88,7 @@ pub struct FollowProgress {
 }
 
 impl FollowProgress {
+    /// A display of `total` executions, in `mode`.
     pub fn new(mode: ProgressMode, total: u64) -> FollowProgress {
         FollowProgress {
             display: Display::new(mode, total),
@@ -104,6 +109,7 @@ impl FollowProgress {
         }
     }
 
+    /// Ends the display: clears the bar, or prints a last line.
     pub fn finish(&self) {
         self.display.finish(|| self.line());
     }
@@ -118,6 +124,7 @@ impl FollowProgress {
     }
 }
 
+/// The display while launching: rows gone through, how, and how fast.
 pub struct Progress {
     display: Display,
     started: Instant,
@@ -128,6 +135,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A display of `total` rows, in `mode`.
     pub fn new(mode: ProgressMode, total: u64) -> Progress {
         let display = Display::new(mode, total);
         Progress {
@@ -139,6 +147,7 @@ impl Progress {
         }
     }
 
+    /// Counts one row's outcome.
     pub fn record(&mut self, status: Status) {
         self.counts.add(status);
         if let Display::Bar(bar) = &self.display {
@@ -164,10 +173,12 @@ impl Progress {
         self.counts
     }
 
+    /// Time since the display began.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
+    /// Ends the display: clears the bar, or prints a last line.
     pub fn finish(&self) {
         self.display.finish(|| self.line());
     }

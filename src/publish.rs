@@ -28,6 +28,7 @@ pub struct ReportTo {
 }
 
 impl ReportTo {
+    /// Parses `s3://BUCKET/PREFIX/`; a prefix without a final `/` gets one.
     pub fn parse(url: &str) -> Result<ReportTo, String> {
         let (bucket, prefix) = split_s3_url(url)
             .ok_or_else(|| format!("expected s3://BUCKET/PREFIX/, not `{url}`"))?;

@@ -31,6 +31,8 @@ pub struct Pacing {
     pub throttles: u64,
 }
 
+/// Paces StartExecution calls: the `--rate` ceiling and the adaptive pace, shared by
+/// every call in flight.
 pub struct Pacer {
     ceiling: DefaultDirectRateLimiter,
     /// The ceiling's cells a call takes.

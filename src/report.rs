@@ -19,18 +19,25 @@ use crate::watch::Ends;
 /// Rows per final status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Rows started.
     pub started: u64,
+    /// Rows whose execution already existed.
     pub existing: u64,
+    /// Rows that failed to start.
     pub failed: u64,
+    /// Invalid rows, never sent.
     pub invalid: u64,
+    /// Rows the run never reached.
     pub not_attempted: u64,
 }
 
 impl Counts {
+    /// Counts one row with this status.
     pub fn add(&mut self, status: Status) {
         *self.get_mut(status) += 1;
     }
 
+    /// Rows with this status.
     pub fn get(mut self, status: Status) -> u64 {
         *self.get_mut(status)
     }
@@ -45,6 +52,7 @@ impl Counts {
         }
     }
 
+    /// All rows counted.
     pub fn total(&self) -> u64 {
         Status::ALL.iter().map(|&s| self.get(s)).sum()
     }
@@ -75,6 +83,7 @@ pub struct BatchRows {
 }
 
 impl BatchRows {
+    /// Adds a row.
     pub fn insert(&mut self, row: u64) {
         let (word, bit) = ((row / 64) as usize, row % 64);
         if word >= self.bits.len() {
@@ -86,15 +95,18 @@ impl BatchRows {
         self.bits[word] |= 1 << bit;
     }
 
+    /// Whether the row is in the batch.
     pub fn contains(&self, row: u64) -> bool {
         let (word, bit) = ((row / 64) as usize, row % 64);
         self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
 
+    /// How many rows.
     pub fn len(&self) -> u64 {
         self.count
     }
 
+    /// Whether there is no row.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -128,6 +140,7 @@ impl BatchRows {
         )
     }
 
+    /// Reads rows that `save` wrote.
     pub fn load(path: &Path) -> io::Result<BatchRows> {
         let ranges: Vec<[u64; 2]> = serde_json::from_slice(&std::fs::read(path)?)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
@@ -217,6 +230,7 @@ pub const ATTENTION_SHOWN: usize = 20;
 /// attempted), and executions that ended otherwise than SUCCEEDED.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attention {
+    /// How many rows need a person.
     pub rows: u64,
     /// The first `ATTENTION_SHOWN` of them, in row order.
     pub first: Vec<Outcome>,
@@ -225,7 +239,9 @@ pub struct Attention {
 /// What a batch's rows add up to in its run log.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
+    /// Rows per final status.
     pub counts: Counts,
+    /// The rows that need a person.
     pub attention: Attention,
     /// How the started rows' executions stand, by their last logged status: one
     /// never seen to end is running.
@@ -272,6 +288,8 @@ pub struct LastOutcomes {
 }
 
 impl LastOutcomes {
+    /// Reads the run log at `log`: where each batch row's last line is, and the rows'
+    /// field names.
     pub fn read(log: &Path, rows: &BatchRows) -> io::Result<LastOutcomes> {
         let mut field_names: Vec<String> = Vec::new();
         let offsets = LastLines::read(log, rows, |offset, outcome| {
@@ -289,6 +307,8 @@ impl LastOutcomes {
         })
     }
 
+    /// Hands `each` every batch row's last outcome, in row order (`not_attempted` for a
+    /// row the log never mentions).
     pub fn for_each(
         &self,
         rows: &BatchRows,

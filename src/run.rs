@@ -27,13 +27,18 @@ use crate::summary::Summary;
 /// How a run ended, when it ran to its end.
 #[derive(Debug)]
 pub enum Finished {
+    /// `--dry-run` or `validate`: the rows were checked, nothing was started.
     DryRun {
+        /// How many rows are invalid.
         invalid: u64,
+        /// Whether `--skip-invalid` was given: then invalid rows do not fail the check.
         skip_invalid: bool,
     },
+    /// `run`, `retry` or `watch` went through the batch: its summary.
     Run(Box<Summary>),
     /// `status`: the exit code the run's picture calls for.
     Status {
+        /// The exit code.
         exit_code: i32,
     },
     /// A command that only printed something (`report`, `completions`).
@@ -41,6 +46,7 @@ pub enum Finished {
 }
 
 impl Finished {
+    /// The exit code the process ends with.
     pub fn exit_code(&self) -> i32 {
         match self {
             Finished::DryRun {
@@ -101,6 +107,9 @@ const DRY_RUN_SAMPLES: usize = 3;
 /// Planned rows waiting for the launcher: bounds memory, not speed.
 const PLANNED_BUFFER: usize = 1024;
 
+/// `sfn-batch run`: checks every row, then launches the rows into the run dir (a
+/// resume skips those started), follows them if asked, and writes the summary.
+/// With `--dry-run`, stops after the check.
 pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let batch = prepare(&options, &clients).await?;

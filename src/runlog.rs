@@ -14,12 +14,19 @@ use sha2::{Digest, Sha256};
 
 use crate::outcome::Outcome;
 
+/// What the run was started with (`RunInfo`).
 pub const RUN_INFO: &str = "run.json";
+/// The run log: one `Outcome` a line.
 pub const RESULTS: &str = "results.jsonl";
+/// Every row's final outcome, as CSV.
 pub const REPORT: &str = "report.csv";
+/// The run's summary, as JSON.
 pub const SUMMARY: &str = "summary.json";
+/// The failed rows' fields: a manifest for the next run.
 pub const FAILED: &str = "failed.jsonl";
+/// The run dir's lock; holds the pid of the process that has it.
 pub const LOCK: &str = "lock";
+/// The batch's rows, as ranges, so that `watch` and `status` need no manifest.
 pub const ROWS: &str = "rows.json";
 /// While a `retry` launches: how it does (see `retry`).
 pub const RETRYING: &str = "retrying.json";
@@ -28,27 +35,53 @@ pub const RETRYING: &str = "retrying.json";
 /// start rows of a different batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The batch id.
     pub batch_id: String,
+    /// The state machine's ARN, as resolved.
     pub state_machine_arn: String,
+    /// The manifest, as messages name it.
     pub manifest: String,
+    /// The SHA-256 of the manifest's bytes, in hex.
     pub manifest_sha256: String,
+    /// `--input-template`, as given.
     pub input_template: Option<String>,
+    /// `--name-template`, as given.
     pub name_template: Option<String>,
+    /// `--output-template`, as given.
     #[serde(default)]
     pub output_template: Option<String>,
 }
 
+/// Why a run directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
+    /// Reading or writing it failed.
     #[error("run dir {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The run dir.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// It holds a run started with something else, and `--force-resume` was not given.
     #[error(
         "run dir {path} was started with a different {what}; resume it with the same \
          command, use another --run-dir, or pass --force-resume to go on with the change"
     )]
-    Mismatch { path: PathBuf, what: String },
+    Mismatch {
+        /// The run dir.
+        path: PathBuf,
+        /// What differs: batch id, state machine, manifest content, templates.
+        what: String,
+    },
+    /// Another process holds its lock.
     #[error("run dir {path} is in use by another sfn-batch (pid {holder}); wait for it to end")]
-    Locked { path: PathBuf, holder: String },
+    Locked {
+        /// The run dir.
+        path: PathBuf,
+        /// The pid written in the lock file, or `unknown`.
+        holder: String,
+    },
 }
 
 /// An open run directory. It holds the directory's lock as long as it lives: a
@@ -111,10 +144,12 @@ impl RunDir {
         Ok((dir, info))
     }
 
+    /// The folder.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The path of the file `name` (`RESULTS`, `REPORT`, ...) in the folder.
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
@@ -363,6 +398,7 @@ pub enum Done {
     Here,
     /// Under this name, as another row.
     Elsewhere,
+    /// Not at all.
     No,
 }
 
@@ -378,6 +414,7 @@ impl DoneRows {
         self.names.push(hash);
     }
 
+    /// Whether the row, planned under `name`, was started already, and as which row.
     pub fn check(&self, row: u64, name: &str) -> Done {
         let hash = name_hash(name);
         let here = (row as usize)
@@ -414,6 +451,7 @@ pub struct OffsetReader {
 }
 
 impl OffsetReader {
+    /// Opens the log at `path`.
     pub fn open(path: &Path) -> io::Result<OffsetReader> {
         Ok(OffsetReader {
             reader: BufReader::new(File::open(path)?),
@@ -422,6 +460,7 @@ impl OffsetReader {
         })
     }
 
+    /// The outcome on the line that starts at `offset`.
     pub fn outcome_at(&mut self, offset: u64) -> io::Result<Outcome> {
         self.reader
             .seek_relative(offset as i64 - self.position as i64)?;

@@ -24,10 +24,15 @@ pub enum ErrorClass {
     Permanent,
 }
 
+/// A failed call, sorted for the launcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallError {
+    /// What the launcher does about it.
     pub class: ErrorClass,
+    /// The AWS error code, or what happened instead (`Timeout`, `ConnectionError`,
+    /// `HTTP503`, ...).
     pub code: String,
+    /// The whole error, in one line.
     pub message: String,
     /// AWS answered with an error. A call without an answer (a timeout, a dropped
     /// connection) may still have taken effect.
@@ -37,6 +42,7 @@ pub struct CallError {
 /// A started execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {
+    /// The execution's ARN.
     pub arn: String,
     /// RFC 3339.
     pub start_date: String,
@@ -45,7 +51,9 @@ pub struct Execution {
 /// An execution as DescribeExecution shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Described {
+    /// Its ARN and start.
     pub execution: Execution,
+    /// Its input, when AWS returns it.
     pub input: Option<String>,
     /// AWS's word: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE.
     pub status: String,
@@ -58,7 +66,10 @@ impl Described {
     }
 }
 
+/// The Step Functions calls the launcher makes: the AWS SDK client, or a test's
+/// wrapper around it.
 pub trait StepFunctions: Send + Sync + 'static {
+    /// StartExecution: one attempt (the launcher retries).
     fn start_execution(
         &self,
         state_machine_arn: &str,
@@ -66,6 +77,7 @@ pub trait StepFunctions: Send + Sync + 'static {
         input: &str,
     ) -> impl Future<Output = Result<Execution, CallError>> + Send;
 
+    /// DescribeExecution: how the execution stands, and its input.
     fn describe_execution(
         &self,
         execution_arn: &str,
@@ -183,7 +195,10 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Kind {
+    /// Standard workflows: a name starts at most one execution.
     Standard,
+    /// Express workflows: not idempotent by name, and their executions cannot be
+    /// listed or described.
     Express,
 }
 
@@ -192,6 +207,7 @@ pub enum Kind {
 pub struct StateMachine {
     /// As given (or found): unqualified, version or alias ARN.
     pub arn: String,
+    /// Standard or Express.
     pub kind: Kind,
 }
 

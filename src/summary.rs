@@ -12,10 +12,14 @@ use crate::report::{self, Attention, BatchRows, Counts, Tally};
 use crate::runlog::{RunDir, RunInfo, SUMMARY, write_atomically};
 use crate::watch::{Calls, Ends, Followed};
 
+/// What a run came to: `summary.json`, and the lines shown at its end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    /// The batch id.
     pub batch_id: String,
+    /// The state machine's ARN.
     pub state_machine_arn: String,
+    /// The run dir's path.
     pub run_dir: String,
     /// Rows in the manifest.
     pub rows: u64,
@@ -32,10 +36,12 @@ pub struct Summary {
     /// the API calls that took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub followed: Option<Followed>,
+    /// Whether a signal (or the embedding program) stopped the run.
     pub interrupted: bool,
     /// The failure count that made the run stop starting rows (`--max-failures`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted_at: Option<u64>,
+    /// The exit code the run's outcome calls for.
     pub exit_code: i32,
     /// The length of the run log this summary was written from: a summary whose
     /// log has grown since (a resume under way, or killed) no longer describes it.
@@ -46,14 +52,18 @@ pub struct Summary {
 /// What this invocation did (a resume does only the rest).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThisRun {
+    /// This invocation's outcomes, per status.
     pub outcomes: Counts,
+    /// How long this invocation took.
     pub elapsed_seconds: f64,
+    /// Rows sent (started, existing or failed) per second.
     pub calls_per_second: f64,
     /// The pace at the end, and the throttles answered on the way.
     pub pacing: Pacing,
 }
 
 impl ThisRun {
+    /// What this invocation did, with its rate worked out.
     pub fn new(outcomes: Counts, elapsed: Duration, pacing: Pacing) -> ThisRun {
         let secs = elapsed.as_secs_f64();
         let sent = outcomes.started + outcomes.existing + outcomes.failed;
@@ -80,11 +90,17 @@ pub fn exit_code(counts: &Counts, ends: Option<&Ends>, interrupted: bool) -> i32
 
 /// What a command (`run`, `watch`) did to a run dir, beyond what its log holds.
 pub struct Facts {
+    /// The batch id.
     pub batch_id: String,
+    /// The state machine's ARN.
     pub state_machine_arn: String,
+    /// What this invocation did.
     pub this_run: ThisRun,
+    /// How the executions ended and what following cost, if the command followed.
     pub followed: Option<Followed>,
+    /// Whether a signal (or the embedding program) stopped the command.
     pub interrupted: bool,
+    /// The failure count that made the run stop starting rows (`--max-failures`).
     pub halted_at: Option<u64>,
 }
 

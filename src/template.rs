@@ -22,10 +22,29 @@ pub struct TemplateError(String);
 /// Why one row could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RenderError {
+    /// `{field}` names a field the row does not have.
     MissingField(String),
-    NotS3Url { field: String, value: String },
-    NotADate { field: String, value: String },
-    BadFormat { format: String, error: String },
+    /// `{field.bucket}` or `{field.key}` of a value that is not an `s3://` URL.
+    NotS3Url {
+        /// The field.
+        field: String,
+        /// Its value.
+        value: String,
+    },
+    /// `{field:FORMAT}` of a value that is neither a date nor an RFC 3339 time.
+    NotADate {
+        /// The field.
+        field: String,
+        /// Its value.
+        value: String,
+    },
+    /// A `{field:FORMAT}` whose format strftime refuses.
+    BadFormat {
+        /// The format.
+        format: String,
+        /// What strftime said.
+        error: String,
+    },
 }
 
 impl fmt::Display for RenderError {
@@ -48,8 +67,11 @@ impl fmt::Display for RenderError {
 
 /// What a row offers to placeholders.
 pub struct Context<'a> {
+    /// The row's fields.
     pub fields: &'a Fields,
+    /// `{row}`: the manifest's data row.
     pub row: u64,
+    /// `{batch}`: the batch id.
     pub batch: &'a str,
     /// The execution name, once known.
     pub name: &'a str,
@@ -78,6 +100,8 @@ pub struct TextTemplate {
 }
 
 impl TextTemplate {
+    /// Parses the placeholders; an unclosed or unmatched brace, or an empty `{}`, is an
+    /// error.
     pub fn parse(text: &str) -> Result<TextTemplate, TemplateError> {
         let mut segments = Vec::new();
         let mut literal = String::new();
@@ -130,10 +154,12 @@ impl TextTemplate {
         Ok(TextTemplate { segments })
     }
 
+    /// Whether `{name}`, the execution name, appears.
     pub fn uses_name(&self) -> bool {
         self.segments.contains(&Segment::Name)
     }
 
+    /// Whether it has any placeholder, or is plain text.
     pub fn has_placeholders(&self) -> bool {
         self.segments.iter().any(|s| !matches!(s, Segment::Text(_)))
     }
@@ -282,6 +308,7 @@ enum Node {
 }
 
 impl InputTemplate {
+    /// Parses the JSON; its string values become templates.
     pub fn parse(json: &str) -> Result<InputTemplate, TemplateError> {
         if json.contains(RESERVED_KEY) {
             return Err(TemplateError(format!(
@@ -295,6 +322,8 @@ impl InputTemplate {
         })
     }
 
+    /// Whether `{name}` appears in any string: then the name must be known before
+    /// rendering.
     pub fn uses_name(&self) -> bool {
         self.root.uses_name()
     }

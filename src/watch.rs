@@ -44,12 +44,17 @@ const PAGE: i32 = 1000;
 /// How a run's started executions stand.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ends {
+    /// Ended SUCCEEDED.
     pub succeeded: u64,
+    /// Ended FAILED.
     pub failed: u64,
+    /// Ended TIMED_OUT.
     pub timed_out: u64,
+    /// Ended ABORTED.
     pub aborted: u64,
     /// Executions AWS does not know (any more): past their 90 days, or never started.
     pub unknown: u64,
+    /// Not seen closed yet.
     pub running: u64,
 }
 
@@ -75,10 +80,12 @@ impl Ends {
         self.failed + self.timed_out + self.aborted + self.unknown == 0
     }
 
+    /// Every execution ended, and SUCCEEDED.
     pub fn all_succeeded(&self) -> bool {
         self.failed + self.timed_out + self.aborted + self.unknown + self.running == 0
     }
 
+    /// One line for a person: `3 running, 5 succeeded, 1 failed, ...`.
     pub fn human(&self) -> String {
         let mut text = format!(
             "{} running, {} succeeded, {} failed, {} timed out, {} aborted",
@@ -111,8 +118,11 @@ struct Execution {
 /// API calls a follow made, to show (and test) what it cost.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Calls {
+    /// ListExecutions calls (pages).
     pub list_executions: u64,
+    /// DescribeExecution calls.
     pub describe_execution: u64,
+    /// Looks at AWS.
     pub sweeps: u64,
 }
 
@@ -131,6 +141,7 @@ pub struct Follow {
     failed_sweeps: u32,
     /// The length of the log's intact part when it was read.
     intact: u64,
+    /// The API calls made so far.
     pub calls: Calls,
 }
 
@@ -144,6 +155,7 @@ pub struct Closed {
 
 /// A row whose execution was seen closed, to log.
 pub struct Ended<'a> {
+    /// The row, and where its last log line starts.
     pub open: Open,
     closed: &'a Closed,
 }
@@ -207,6 +219,7 @@ impl Follow {
         Ok(follow)
     }
 
+    /// How the rows' executions stand now.
     pub fn ends(&self) -> Ends {
         Ends {
             running: self.current.len() as u64,
@@ -219,6 +232,7 @@ impl Follow {
         self.open.len() as u64
     }
 
+    /// Whether no execution is open any more.
     pub fn is_done(&self) -> bool {
         self.open.is_empty()
     }
@@ -509,6 +523,7 @@ impl Follow {
     }
 }
 
+/// A closed execution's error and cause, as AWS gives them.
 pub struct Failure {
     error: Option<String>,
     cause: Option<String>,
@@ -568,6 +583,8 @@ pub async fn follow_to_end(
 /// What following found, and what it cost.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Followed {
+    /// How the executions stand at the end.
     pub ends: Ends,
+    /// The API calls following made.
     pub calls: Calls,
 }

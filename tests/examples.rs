@@ -1,5 +1,5 @@
-//! The examples of the library API, built by `cargo test --all-targets` (as
-//! `scripts/test` runs it), run against the emulator.
+//! The examples of the library API, built by `cargo build --examples` (as
+//! `scripts/test` does), run against the emulator.
 
 mod common;
 
@@ -16,7 +16,7 @@ fn example(name: &str) -> Command {
     let path: PathBuf = profile.join("examples").join(name);
     assert!(
         path.exists(),
-        "{} is not built: run the tests with `cargo test --all-targets` (scripts/test)",
+        "{} is not built: run `cargo build --examples` first (scripts/test does)",
         path.display()
     );
     let mut command = Command::new(path);

@@ -36,6 +36,7 @@ enum Unit {
 }
 
 impl Step {
+    /// Parses `--every`: a count and a unit (`min` or `m`, `h`, `d`, `w`, `mo`), as in `6h`.
     pub fn parse(text: &str) -> Result<Step, String> {
         let split = text
             .find(|c: char| !c.is_ascii_digit())

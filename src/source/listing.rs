@@ -16,12 +16,15 @@ use super::Fields;
 /// What to list and what to keep.
 #[derive(Debug, Clone)]
 pub struct Listing {
+    /// The bucket listed.
     pub bucket: String,
     /// The prefix, or for a listing per date, the prefix of each date.
     pub prefixes: Vec<(String, Fields)>,
+    /// Which entries to keep.
     pub filter: Filter,
     /// `--delimiter /`: one level, common prefixes as items.
     pub delimiter: Option<String>,
+    /// `--start-after`: only keys after this one are listed.
     pub start_after: Option<String>,
     /// How messages name the listing: `s3://bucket/prefix`.
     pub description: String,
@@ -35,10 +38,15 @@ pub struct Listing {
 /// The filters, all on the key relative to the prefix.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// `--include`: only keys that match one of these globs are kept.
     pub include: Option<GlobSet>,
+    /// `--exclude`: keys that match one of these globs are left out.
     pub exclude: Option<GlobSet>,
+    /// `--modified-after`: objects modified before this are left out.
     pub modified_after: Option<Timestamp>,
+    /// `--modified-before`: objects modified at or after this are left out.
     pub modified_before: Option<Timestamp>,
+    /// `--min-size`: objects smaller than this many bytes are left out.
     pub min_size: Option<i64>,
 }
 
@@ -84,14 +92,20 @@ enum Reason {
 /// What a listing went through, for the message when nothing is left.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
+    /// Entries listed.
     pub listed: u64,
+    /// Left out by `--include`/`--exclude`.
     pub by_glob: u64,
+    /// Left out by `--modified-after`/`--modified-before`.
     pub by_modified: u64,
+    /// Left out by `--min-size`.
     pub by_size: u64,
+    /// Kept, to become items.
     pub kept: u64,
 }
 
 impl Tally {
+    /// One line saying how many entries were listed, left out by each filter, and kept.
     pub fn describe(&self) -> String {
         format!(
             "{} listed, {} left out by --include/--exclude, {} by --modified-after/--modified-before, \

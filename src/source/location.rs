@@ -13,12 +13,21 @@ use super::ManifestError;
 /// The `--manifest` argument: `-`, `s3://bucket/key`, or a local path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
+    /// `-`: the standard input.
     Stdin,
-    S3 { bucket: String, key: String },
+    /// An S3 object, `s3://bucket/key`.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The object's key.
+        key: String,
+    },
+    /// A local file.
     File(PathBuf),
 }
 
 impl Location {
+    /// Reads the argument: `-` is stdin, an `s3://` URL an object, anything else a path.
     pub fn parse(arg: &str) -> Location {
         if arg == "-" {
             return Location::Stdin;
@@ -145,18 +154,23 @@ impl ManifestFile {
         }
     }
 
+    /// How messages name the manifest.
     pub fn display_name(&self) -> &str {
         &self.display_name
     }
 
+    /// The SHA-256 of the manifest's bytes, in hex: a resume checks it.
     pub fn sha256(&self) -> &str {
         &self.sha256
     }
 
+    /// What identifies the batch, in hex: the manifest's SHA-256, or for a listing or
+    /// a date range, that of what was asked for.
     pub fn identity(&self) -> &str {
         &self.identity
     }
 
+    /// What a default batch id starts with.
     pub fn short_name(&self) -> &str {
         &self.short_name
     }

@@ -40,14 +40,18 @@ pub struct Item {
     /// The line a person opens to see the row (where a CSV record starts, the JSON
     /// Lines line); `None` where lines mean nothing (an element of a JSON array).
     pub line: Option<u64>,
+    /// The row's data: a CSV row's columns by header, or the JSON object.
     pub fields: Fields,
 }
 
 /// The manifest's syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Comma-separated values (or another delimiter), with a header row.
     Csv,
+    /// One JSON array of objects.
     Json,
+    /// JSON Lines: one object per line.
     Jsonl,
 }
 
@@ -70,9 +74,13 @@ impl Format {
 /// A manifest that could not be read: names the file and, where known, the row.
 #[derive(Debug, thiserror::Error)]
 pub struct ManifestError {
+    /// The manifest, as messages name it.
     pub file: String,
+    /// The data row, where known.
     pub row: Option<u64>,
+    /// The line, where known.
     pub line: Option<u64>,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -100,14 +108,18 @@ pub fn place(row: Option<u64>, line: Option<u64>) -> String {
 
 /// What the reader of items wants next.
 pub enum Flow {
+    /// Go on to the next item.
     Continue,
+    /// Stop reading.
     Stop,
 }
 
 /// Options that shape how a manifest is parsed.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseOptions {
+    /// The manifest's syntax.
     pub format: Format,
+    /// The CSV field separator.
     pub delimiter: u8,
 }
 
@@ -122,8 +134,11 @@ impl ParseOptions {
 /// Where a batch's items come from.
 #[derive(Debug, Clone)]
 pub enum Source {
+    /// A manifest file: local, in S3, or on stdin.
     Manifest(Location),
+    /// An S3 prefix listing: one item per kept object (or common prefix).
     Listing(Box<Listing>),
+    /// A date range: one item per step.
     Dates(DateRange),
     /// Items a program gave (`Batch::items`), already spooled as JSON Lines.
     Items(Arc<ManifestFile>),
@@ -254,15 +269,20 @@ pub fn read_items(
 /// `--shard I/N`, `--offset`, `--limit`: which items of a source this run takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Selection {
+    /// `--shard`: only the items that hash to this shard.
     pub shard: Option<Shard>,
+    /// `--offset`: items of the shard skipped before any is taken.
     pub offset: u64,
+    /// `--limit`: at most this many items are taken.
     pub limit: Option<u64>,
 }
 
 /// Shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// Which shard, from 1.
     pub index: u64,
+    /// How many shards the batch is split into.
     pub count: u64,
     /// The field that identifies an item, when not the whole row: a listed
     /// object's `input` (its size or etag may differ between two hosts' listings).
@@ -270,6 +290,7 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// Parses `I/N` (`2/4`), with 1 <= I <= N.
     pub fn parse(text: &str) -> Result<Shard, String> {
         let bad = || format!("expected I/N with 1 <= I <= N (2/4), not `{text}`");
         let (index, count) = text.split_once('/').ok_or_else(bad)?;
