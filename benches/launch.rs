@@ -7,6 +7,7 @@
 //!
 //!     SFN_BATCH_BENCH=launch cargo bench --bench launch   # sfn-batch's launch only
 //!     SFN_BATCH_BENCH=pacing cargo bench --bench launch   # the pacing only
+//!     SFN_BATCH_BENCH=big cargo bench --bench launch      # memory, validation, resume
 //!
 //! `cargo test --all-targets` runs the same scenarios on small manifests in a debug
 //! build, as a smoke test that the harness and the peer still work; it writes
@@ -80,17 +81,19 @@ fn main() {
         );
         return;
     }
-    let peer = PEER_THREADS
-        .iter()
-        .map(|&threads| {
-            let peer_manifest = bench.manifest("peer.csv", scale.peer_rows);
-            let run = bench.peer(&peer_manifest, threads);
-            bench.assert_each_name_once(scale.peer_rows);
-            (threads, run)
-        })
-        .max_by(|a, b| a.1.per_second().total_cmp(&b.1.per_second()))
-        .expect("the peer ran");
-    report.throughput(&ours, peer);
+    if only != "big" {
+        let peer = PEER_THREADS
+            .iter()
+            .map(|&threads| {
+                let peer_manifest = bench.manifest("peer.csv", scale.peer_rows);
+                let run = bench.peer(&peer_manifest, threads);
+                bench.assert_each_name_once(scale.peer_rows);
+                (threads, run)
+            })
+            .max_by(|a, b| a.1.per_second().total_cmp(&b.1.per_second()))
+            .expect("the peer ran");
+        report.throughput(&ours, peer);
+    }
 
     let big_manifest = bench.manifest("big.csv", scale.big_rows);
     let dry = bench.sfn_batch(&big_manifest, "dry", &["--dry-run"]);
@@ -103,6 +106,10 @@ fn main() {
     let resume = bench.sfn_batch(&big_manifest, "big", &["--rate", "1000000"]);
     let resumed_calls = bench.stub.take().arrivals.len() as u64;
     report.resume(&resume, &dry, scale.resume_left, resumed_calls);
+    if only == "big" {
+        print!("{}", report.text);
+        return;
+    }
 
     report.pacing(&bench, &scale);
 
