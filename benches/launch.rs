@@ -8,6 +8,7 @@
 //!     SFN_BATCH_BENCH=launch cargo bench --bench launch   # sfn-batch's launch only
 //!     SFN_BATCH_BENCH=pacing cargo bench --bench launch   # the pacing only
 //!     SFN_BATCH_BENCH=big cargo bench --bench launch      # memory, validation, resume
+//!     SFN_BATCH_BENCH=stub cargo bench --bench launch     # serve the stub alone, to profile
 //!
 //! `cargo test --all-targets` runs the same scenarios on small manifests in a debug
 //! build, as a smoke test that the harness and the peer still work; it writes
@@ -65,6 +66,13 @@ fn main() {
     let mut report = Report::default();
 
     let only = std::env::var("SFN_BATCH_BENCH").unwrap_or_default();
+    if only == "stub" {
+        println!("AWS_ENDPOINT_URL={}", bench.stub.url);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            bench.stub.take();
+        }
+    }
     if only == "pacing" {
         report.pacing(&bench, &scale);
         print!("{}", report.text);

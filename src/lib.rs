@@ -11,6 +11,7 @@ pub mod aws;
 // Serves the binary (src/main.rs) only.
 #[doc(hidden)]
 pub mod cli;
+pub mod duplicates;
 pub mod error;
 pub mod html;
 // Serves the binary (src/main.rs) only.
@@ -37,6 +38,7 @@ pub mod run;
 pub mod runlog;
 pub mod sfn;
 pub mod source;
+pub mod spill;
 pub mod summary;
 pub mod template;
 pub mod watch;

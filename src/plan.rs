@@ -1,10 +1,6 @@
 //! The plan: for each item, the execution name and input, checked against AWS's
 //! rules. Pure, no I/O: `--dry-run` is the pipeline stopped here.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
-
 use sha2::{Digest, Sha256};
 
 use crate::source::{Fields, Item};
@@ -239,61 +235,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Finds rows whose names an earlier row already took. Remembers a 64-bit hash of
-/// each name and the row that took it (16 bytes a row, not the names themselves);
-/// a chance match of two different names at 10 million rows has odds near 3 in a
-/// million, and would be reported, never hidden.
-#[derive(Default)]
-pub struct DuplicateNames {
-    /// Keyed by the name's hash, used as it is: hashing a hash again would only
-    /// cost time (a tenth of validating a row).
-    seen: HashMap<u64, u64, BuildHasherDefault<AsIs>>,
-}
-
-/// A hasher for keys that are already hashes.
-#[derive(Default)]
-struct AsIs(u64);
-
-impl Hasher for AsIs {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys")
-    }
-
-    fn write_u64(&mut self, key: u64) {
-        self.0 = key;
-    }
-}
-
-impl DuplicateNames {
-    /// Passes a launch through, or turns it into an invalid row naming the earlier one.
-    pub fn check(&mut self, planned: Planned) -> Planned {
-        let launch = planned?;
-        let mut hasher = DefaultHasher::new();
-        launch.name.hash(&mut hasher);
-        match self.seen.entry(hasher.finish()) {
-            Entry::Vacant(slot) => {
-                slot.insert(launch.row);
-                Ok(launch)
-            }
-            Entry::Occupied(first) => Err(Invalid {
-                reason: format!(
-                    "execution name {:?} is already used by row {} (identical rows render \
-                     the same name: put {{row}} in the name or input template to launch both)",
-                    launch.name,
-                    first.get()
-                ),
-                row: launch.row,
-                line: launch.line,
-                fields: launch.fields,
-            }),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,15 +321,5 @@ mod tests {
         for bad in ["a b", "a/b", "a:b", "a\u{7}", "a\u{85}", "a{b"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn duplicate_names_point_at_the_first_row() {
-        let p = planner(None, None);
-        let mut dups = DuplicateNames::default();
-        assert!(dups.check(p.plan(item(1, json!({"a": "1"})))).is_ok());
-        assert!(dups.check(p.plan(item(2, json!({"a": "2"})))).is_ok());
-        let dup = dups.check(p.plan(item(3, json!({"a": "1"})))).unwrap_err();
-        assert!(dup.reason.contains("row 1"), "{}", dup.reason);
     }
 }

@@ -3,7 +3,8 @@
 //! rows' original fields: itself a manifest for the next run).
 //!
 //! A row logged more than once (failed, then started by a resume) counts by its
-//! last line. Memory: one offset per row, never the outcomes themselves.
+//! last line. Memory: a fixed amount; the offsets of the rows' last lines are
+//! spilled to temporary files (16 bytes a line).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use crate::outcome::{Outcome, Status};
 use crate::runlog::{self, FAILED, OffsetReader, REPORT, RESULTS, RunDir};
+use crate::spill::{PARTS, Parts, Spill};
 use crate::watch::Ends;
 
 /// Rows per final status.
@@ -178,48 +180,78 @@ const COLUMNS: [&str; 17] = [
     "cause",
 ];
 
-/// What a reader keeps of each batch row's last run-log line.
-pub struct LastLines<T> {
-    /// By row (row 1 first); `None` for a row the log never mentions.
-    by_row: Vec<Option<T>>,
+/// Where each batch row's last run-log line starts. The rows' offsets are spilled
+/// by row range to temporary files (`spill`) and read back one range at a time,
+/// so memory does not grow with the batch.
+pub struct LastLines {
+    parts: Parts,
+    /// Rows per part of the spill: part `p` holds rows `p * rows_per_part + 1` on.
+    rows_per_part: u64,
     /// The length of the log's intact part.
     pub intact: u64,
 }
 
-impl<T> LastLines<T> {
-    /// Reads the run log at `log`, keeping what `keep` makes of each line (and its
-    /// offset) as its row's last. A row outside the batch was logged by a run with
-    /// another selection, or belongs to a longer manifest resumed with
-    /// --force-resume: it is left out.
+impl LastLines {
+    /// Reads the run log at `log`, handing `each` every line about a batch row. A
+    /// row outside the batch was logged by a run with another selection, or belongs
+    /// to a longer manifest resumed with --force-resume: it is left out.
     pub fn read(
         log: &Path,
         rows: &BatchRows,
-        mut keep: impl FnMut(u64, Outcome) -> T,
-    ) -> io::Result<LastLines<T>> {
-        let mut by_row: Vec<Option<T>> = (0..rows.last()).map(|_| None).collect();
+        mut each: impl FnMut(&Outcome),
+    ) -> io::Result<LastLines> {
+        let rows_per_part = rows.last().div_ceil(PARTS as u64).max(1);
+        let mut spill = Spill::default();
         let intact = runlog::read(log, |offset, outcome| {
             if rows.contains(outcome.row) {
-                let row = outcome.row as usize - 1;
-                by_row[row] = Some(keep(offset, outcome));
+                each(&outcome);
+                let part = (outcome.row - 1) / rows_per_part;
+                spill.push(part as usize, [outcome.row, offset]);
             }
         })?;
-        Ok(LastLines { by_row, intact })
+        Ok(LastLines {
+            parts: spill.finish()?,
+            rows_per_part,
+            intact,
+        })
     }
 
-    /// Each row of the batch, in order, with what was kept of its last line.
-    pub fn each<'a>(&'a self, rows: &'a BatchRows) -> impl Iterator<Item = (u64, Option<&'a T>)> {
-        rows.iter()
-            .map(|row| (row, self.by_row[row as usize - 1].as_ref()))
+    /// Calls `each` with every row of the batch, in order, and where its last line
+    /// starts (`None` for a row the log never mentions).
+    pub fn for_each(
+        &self,
+        rows: &BatchRows,
+        mut each: impl FnMut(u64, Option<u64>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut rows = rows.iter().peekable();
+        let mut offsets: Vec<Option<u64>> = Vec::new();
+        self.parts.for_each(|part, pairs| {
+            let first = part as u64 * self.rows_per_part + 1;
+            while let Some(row) = rows.next_if(|&row| row < first) {
+                each(row, None)?;
+            }
+            offsets.clear();
+            offsets.resize(self.rows_per_part as usize, None);
+            // In log order: the last line about a row wins.
+            for &[row, offset] in pairs.iter() {
+                offsets[(row - first) as usize] = Some(offset);
+            }
+            while let Some(row) = rows.next_if(|&row| row < first + self.rows_per_part) {
+                each(row, offsets[(row - first) as usize])?;
+            }
+            Ok(())
+        })?;
+        rows.try_for_each(|row| each(row, None))
     }
 }
 
 /// The final counts of a batch's rows, from the run log, writing nothing.
 pub fn tally(run_dir: &Path, rows: &BatchRows) -> io::Result<Counts> {
-    let last = LastLines::read(&run_dir.join(RESULTS), rows, |_, outcome| outcome.status)?;
     let mut counts = Counts::default();
-    for (_, status) in last.each(rows) {
-        counts.add(status.copied().unwrap_or(Status::NotAttempted));
-    }
+    LastOutcomes::read(&run_dir.join(RESULTS), rows)?.for_each(rows, |outcome| {
+        counts.add(outcome.status);
+        Ok(())
+    })?;
     Ok(counts)
 }
 
@@ -282,7 +314,7 @@ impl Tally {
 /// order. Rows the log never mentions are `not_attempted`.
 pub struct LastOutcomes {
     log: PathBuf,
-    offsets: LastLines<u64>,
+    offsets: LastLines,
     /// The rows' own fields, in the order first seen.
     field_names: Vec<String>,
 }
@@ -292,19 +324,23 @@ impl LastOutcomes {
     /// field names.
     pub fn read(log: &Path, rows: &BatchRows) -> io::Result<LastOutcomes> {
         let mut field_names: Vec<String> = Vec::new();
-        let offsets = LastLines::read(log, rows, |offset, outcome| {
+        let offsets = LastLines::read(log, rows, |outcome| {
             for key in outcome.fields.keys() {
                 if !field_names.contains(key) {
                     field_names.push(key.clone());
                 }
             }
-            offset
         })?;
         Ok(LastOutcomes {
             log: log.to_path_buf(),
             offsets,
             field_names,
         })
+    }
+
+    /// The length of the run log's intact part.
+    pub fn intact(&self) -> u64 {
+        self.offsets.intact
     }
 
     /// Hands `each` every batch row's last outcome, in row order (`not_attempted` for a
@@ -314,25 +350,34 @@ impl LastOutcomes {
         rows: &BatchRows,
         mut each: impl FnMut(&Outcome) -> io::Result<()>,
     ) -> io::Result<()> {
+        self.for_each_line(rows, |_, outcome| each(outcome))
+    }
+
+    /// `for_each`, with where each outcome's line starts (`None` for a row the log
+    /// never mentions).
+    pub fn for_each_line(
+        &self,
+        rows: &BatchRows,
+        mut each: impl FnMut(Option<u64>, &Outcome) -> io::Result<()>,
+    ) -> io::Result<()> {
         // A run killed before its first outcome has no log.
         let mut log = match self.offsets.intact {
             0 => None,
             _ => Some(OffsetReader::open(&self.log)?),
         };
-        for (row, offset) in self.offsets.each(rows) {
+        self.offsets.for_each(rows, |row, offset| {
             let outcome = match (offset, &mut log) {
-                (Some(&offset), Some(log)) => log.outcome_at(offset)?,
+                (Some(offset), Some(log)) => log.outcome_at(offset)?,
                 _ => Outcome::never_logged(row),
             };
-            each(&outcome)?;
-        }
-        Ok(())
+            each(offset, &outcome)
+        })
     }
 
     /// What the rows add up to.
     pub fn tally(&self, rows: &BatchRows) -> io::Result<Tally> {
         let mut tally = Tally {
-            log_bytes: self.offsets.intact,
+            log_bytes: self.intact(),
             ..Tally::default()
         };
         self.for_each(rows, |outcome| {
@@ -376,7 +421,7 @@ pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Tally> {
     let report = BufWriter::new(File::create(run_dir.file(REPORT))?);
     let mut failed = BufWriter::new(File::create(run_dir.file(FAILED))?);
     let mut tally = Tally {
-        log_bytes: outcomes.offsets.intact,
+        log_bytes: outcomes.intact(),
         ..Tally::default()
     };
     outcomes.write_csv(rows, report, |outcome| {

@@ -23,7 +23,7 @@ use crate::launcher::{Again, Work};
 use crate::options::{RetryOptions, RetrySet};
 use crate::outcome::{Outcome, Status};
 use crate::plan::Planner;
-use crate::report::{BatchRows, LastLines};
+use crate::report::{BatchRows, LastOutcomes};
 use crate::run::{Finished, watch_signals};
 use crate::runlog::{self, OffsetReader, RESULTS, RETRYING, RUN_INFO, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind};
@@ -232,18 +232,19 @@ struct Picked {
 }
 
 fn pick(log_path: &Path, rows: &BatchRows, only: RetrySet, executions: &str) -> io::Result<Picked> {
-    let last = LastLines::read(log_path, rows, |offset, outcome| {
-        (offset, Reason::of(&outcome, executions))
-    })?;
+    let last = LastOutcomes::read(log_path, rows)?;
     let mut picked = Picked {
         offsets: Vec::new(),
         start_failed: 0,
         ended: [0; ENDS.len()],
         not_attempted: 0,
-        intact: last.intact,
+        intact: last.intact(),
     };
-    for (_, kept) in last.each(rows) {
-        let (offset, reason) = kept.copied().unwrap_or((0, Reason::NotAttempted));
+    last.for_each_line(rows, |offset, outcome| {
+        let reason = match offset {
+            Some(_) => Reason::of(outcome, executions),
+            None => Reason::NotAttempted,
+        };
         match reason {
             Reason::StartFailed => picked.start_failed += 1,
             Reason::Ended(end) => {
@@ -252,10 +253,11 @@ fn pick(log_path: &Path, rows: &BatchRows, only: RetrySet, executions: &str) -> 
             Reason::NotAttempted => picked.not_attempted += 1,
             Reason::Other => {}
         }
-        if reason.is_in(only) {
+        if let (true, Some(offset)) = (reason.is_in(only), offset) {
             picked.offsets.push(offset);
         }
-    }
+        Ok(())
+    })?;
     Ok(picked)
 }
 

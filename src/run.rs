@@ -12,12 +12,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws;
+use crate::duplicates::{Duplicates, NameSpill};
 use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_line};
 use crate::launch::{self, Launched, Target};
 use crate::launcher::Work;
 use crate::options::RunOptions;
 use crate::outcome::Outcome;
-use crate::plan::{DuplicateNames, Invalid, Launch, Planned, Planner};
+use crate::plan::{Invalid, Launch, Planned, Planner};
 use crate::report::BatchRows;
 use crate::runlog::{self, Done, DoneRows, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
@@ -80,10 +81,13 @@ struct Pass {
 }
 
 impl Pass {
-    /// Calls `each` with every selected row's plan, duplicate names included.
-    /// Blocking: run it on a blocking thread.
-    fn plan_each(&self, mut each: impl FnMut(Planned) -> Flow) -> Result<(), ManifestError> {
-        let mut duplicates = DuplicateNames::default();
+    /// Calls `each` with every selected row's plan; the `duplicates` (rows whose
+    /// names an earlier row took) are invalid. Blocking: run it on a blocking thread.
+    fn plan_each(
+        &self,
+        duplicates: &Duplicates,
+        mut each: impl FnMut(Planned) -> Flow,
+    ) -> Result<(), ManifestError> {
         let plan = |item| each(duplicates.check(self.planner.plan(item)));
         source::for_each_item(&self.manifest, self.parse, self.selection.apply(plan))
     }
@@ -100,6 +104,49 @@ struct Checked {
     invalid: u64,
     first_invalid: Vec<Invalid>,
     samples: Vec<Launch>,
+    /// Rows whose names an earlier row took: invalid.
+    duplicates: Arc<Duplicates>,
+}
+
+impl Checked {
+    /// Counts the duplicates as invalid, and shows those among the first invalid
+    /// rows. The first pass finds duplicates only at its end, so the few shown are
+    /// planned again for their details.
+    fn add_duplicates(&mut self, pass: &Pass, duplicates: Duplicates) -> Result<(), Error> {
+        self.invalid += duplicates.len();
+        self.samples
+            .retain(|launch| duplicates.first_row(launch.row).is_none());
+        let mut shown: Vec<u64> = (self.first_invalid.iter().map(|invalid| invalid.row))
+            .chain(duplicates.rows().take(INVALID_ROWS_SHOWN))
+            .collect();
+        shown.sort_unstable();
+        shown.truncate(INVALID_ROWS_SHOWN);
+        shown.retain(|&row| duplicates.first_row(row).is_some());
+        if let Some(&last) = shown.last() {
+            pass.plan_each(&duplicates, |planned| {
+                let row = row_of(&planned);
+                match planned {
+                    Err(invalid) if shown.contains(&row) => self.first_invalid.push(invalid),
+                    _ => {}
+                }
+                match row < last {
+                    true => Flow::Continue,
+                    false => Flow::Stop,
+                }
+            })?;
+            self.first_invalid.sort_by_key(|invalid| invalid.row);
+            self.first_invalid.truncate(INVALID_ROWS_SHOWN);
+        }
+        self.duplicates = Arc::new(duplicates);
+        Ok(())
+    }
+}
+
+fn row_of(planned: &Planned) -> u64 {
+    match planned {
+        Ok(launch) => launch.row,
+        Err(invalid) => invalid.row,
+    }
 }
 
 /// Rows shown by `--dry-run`.
@@ -160,7 +207,8 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         rows: &checked.rows,
         run_dir: &run_dir,
     };
-    let launched = launch(&options, &batch, &target, &clients, &interrupt).await?;
+    let duplicates = checked.duplicates.clone();
+    let launched = launch(&options, &batch, &target, duplicates, &clients, &interrupt).await?;
     let summary =
         launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
     Ok(Finished::Run(Box::new(summary)))
@@ -261,17 +309,18 @@ async fn check(options: &RunOptions, batch: &Batch) -> Result<Checked, Error> {
             invalid: 0,
             first_invalid: Vec::new(),
             samples: Vec::new(),
+            duplicates: Arc::default(),
         };
-        pass.plan_each(|planned| {
-            checked.rows.insert(match &planned {
-                Ok(launch) => launch.row,
-                Err(invalid) => invalid.row,
-            });
+        let mut names = NameSpill::default();
+        pass.plan_each(&Duplicates::default(), |planned| {
+            checked.rows.insert(row_of(&planned));
             match planned {
-                Ok(launch) if checked.samples.len() < DRY_RUN_SAMPLES => {
-                    checked.samples.push(launch)
+                Ok(launch) => {
+                    names.add(launch.row, &launch.name);
+                    if checked.samples.len() < DRY_RUN_SAMPLES {
+                        checked.samples.push(launch);
+                    }
                 }
-                Ok(_) => {}
                 Err(invalid) => {
                     checked.invalid += 1;
                     if checked.first_invalid.len() < INVALID_ROWS_SHOWN {
@@ -281,6 +330,10 @@ async fn check(options: &RunOptions, batch: &Batch) -> Result<Checked, Error> {
             }
             Flow::Continue
         })?;
+        let duplicates = names
+            .finish()
+            .map_err(Error::run("spilling the rows' names to a temporary file"))?;
+        checked.add_duplicates(&pass, duplicates)?;
         Ok::<_, Error>(checked)
     })
     .await
@@ -325,6 +378,7 @@ async fn launch(
     options: &RunOptions,
     batch: &Batch,
     target: &Target<'_>,
+    duplicates: Arc<Duplicates>,
     clients: &aws::Clients,
     interrupt: &CancellationToken,
 ) -> Result<Launched, Error> {
@@ -346,7 +400,7 @@ async fn launch(
             run_dir.path().display(),
         );
     }
-    let (work, reader) = spawn_reader(batch, previous.done);
+    let (work, reader) = spawn_reader(batch, duplicates, previous.done);
     let launched = launch::launch(
         &options.launching,
         clients,
@@ -369,6 +423,7 @@ async fn launch(
 /// order, through a bounded channel. It stops by itself when the channel closes.
 fn spawn_reader(
     batch: &Batch,
+    duplicates: Arc<Duplicates>,
     done: DoneRows,
 ) -> (
     mpsc::Receiver<Work>,
@@ -377,7 +432,7 @@ fn spawn_reader(
     let (work_tx, work_rx) = mpsc::channel::<Work>(PLANNED_BUFFER);
     let (pass, state_machine) = (batch.pass.clone(), batch.state_machine.clone());
     let reader = tokio::task::spawn_blocking(move || {
-        pass.plan_each(|planned| {
+        pass.plan_each(&duplicates, |planned| {
             let work = match planned {
                 Ok(launch) => match done.check(launch.row, &launch.name) {
                     Done::Here => return Flow::Continue,

@@ -378,6 +378,37 @@ async fn names_with_forbidden_characters_or_past_80_characters() {
         .await;
 }
 
+/// Rows that render a name an earlier row took, among other invalid rows: each one
+/// is named, in row order, with the row that took the name first.
+#[tokio::test]
+async fn names_an_earlier_row_took() {
+    let values: Vec<String> = ["a", "b", "a", "c d", "b", "e"]
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let bad = [
+        Bad {
+            row: 3,
+            line: 4,
+            reason: "execution name \"a\" is already used by row 1",
+        },
+        Bad {
+            row: 4,
+            line: 5,
+            reason: "name \"c d\" contains ' '",
+        },
+        Bad {
+            row: 5,
+            line: 6,
+            reason: "execution name \"b\" is already used by row 2",
+        },
+    ];
+    Case::new("taken.csv", csv(&values))
+        .await
+        .invalid_rows(&["--name-template", "{v}"], &bad, &[1, 2, 6])
+        .await;
+}
+
 /// The emulator runs us-east-1; a namesake there must not be taken instead.
 #[tokio::test]
 async fn a_state_machine_arn_from_another_region() {
