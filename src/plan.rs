@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::source::{Fields, Item};
-use crate::template::{Context, InputTemplate, TextTemplate};
+use crate::template::{Context, InputTemplate, TextTemplate, Unnamed};
 
 /// StartExecution's input limit: 256 KiB of UTF-8.
 pub const MAX_INPUT_BYTES: usize = 262_144;
@@ -156,26 +156,28 @@ impl Planner {
             None => {
                 // The identity is the input as rendered before the name is known: the
                 // name cannot depend on itself, and rows that differ anywhere differ here.
-                let identity = self.render_input(item, "")?;
-                let name = format!("{}-{}", self.batch_id, self.identity_hash(&identity));
-                let uses_name = self.input.as_ref().is_some_and(InputTemplate::uses_name);
-                let input = if uses_name {
-                    self.render_input(item, &name)?
-                } else {
-                    identity
+                let identity = match &self.input {
+                    Some(template) => template
+                        .render_unnamed(&self.context(item, ""))
+                        .map_err(|e| e.to_string())?,
+                    None => Unnamed::plain(self.render_input(item, "")?),
                 };
+                let name = self.batch_id.clone() + "-" + &self.identity_hash(identity.as_str());
+                let input = identity.named(&name);
                 (name, input)
             }
         };
         checked(name, input)
     }
 
+    /// `NAME_HASH_HEX` hex digits of the SHA-256 of the state machine and input.
     fn identity_hash(&self, input: &str) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.state_machine_arn.as_bytes());
         hasher.update(b"\n");
         hasher.update(input.as_bytes());
-        hex::encode(&hasher.finalize()[..NAME_HASH_HEX / 2])
+        let first_bytes = hasher.finalize()[..8].try_into().expect("8 bytes");
+        format!("{:016x}", u64::from_be_bytes(first_bytes))
     }
 }
 
@@ -191,6 +193,24 @@ fn checked(name: String, input: String) -> Result<(String, String), String> {
     Ok((name, input))
 }
 
+/// The ASCII characters execution names may not hold: whitespace, control
+/// characters and `<>{}[]?*"#%\\^|~`$&,;:/`. A table, since every row's name is
+/// checked.
+const FORBIDDEN_ASCII: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut c = 0;
+    while c < 128 {
+        table[c] = c <= 0x20 || c == 0x7f;
+        c += 1;
+    }
+    let mut listed = b"<>{}[]?*\"#%\\^|~`$&,;:/".as_slice();
+    while let [c, rest @ ..] = listed {
+        table[*c as usize] = true;
+        listed = rest;
+    }
+    table
+};
+
 /// Checks a name against StartExecution's rules; names are rejected, never rewritten.
 pub fn check_name(name: &str) -> Result<(), String> {
     let chars = name.chars().count();
@@ -199,33 +219,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
             "name {name:?} is {chars} characters; execution names are 1 to {MAX_NAME_CHARS}"
         ));
     }
-    let forbidden = |c: char| {
-        matches!(
-            c,
-            '<' | '>'
-                | '{'
-                | '}'
-                | '['
-                | ']'
-                | '?'
-                | '*'
-                | '"'
-                | '#'
-                | '%'
-                | '\\'
-                | '^'
-                | '|'
-                | '~'
-                | '`'
-                | '$'
-                | '&'
-                | ','
-                | ';'
-                | ':'
-                | '/'
-        ) || c.is_whitespace()
-            || ('\u{0}'..='\u{1f}').contains(&c)
-            || ('\u{7f}'..='\u{9f}').contains(&c)
+    let forbidden = |c: char| match c.is_ascii() {
+        true => FORBIDDEN_ASCII[c as usize],
+        false => c.is_whitespace() || ('\u{80}'..='\u{9f}').contains(&c),
     };
     match name.chars().find(|&c| forbidden(c)) {
         Some(c) => Err(format!(

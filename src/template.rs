@@ -167,6 +167,12 @@ impl TextTemplate {
     /// Renders to a string; non-string values are written as JSON text.
     pub fn render(&self, ctx: &Context) -> Result<String, RenderError> {
         let mut out = String::new();
+        self.pieces(ctx, |piece, _| out.push_str(piece))?;
+        Ok(out)
+    }
+
+    /// Hands `each` the text of every segment, in order, and whether it is `{name}`.
+    fn pieces(&self, ctx: &Context, mut each: impl FnMut(&str, bool)) -> Result<(), RenderError> {
         for segment in &self.segments {
             // The common segments borrow what they insert; the others build it.
             let borrowed = match segment {
@@ -179,14 +185,14 @@ impl TextTemplate {
                 _ => None,
             };
             match borrowed {
-                Some(text) => out.push_str(text),
+                Some(text) => each(text, *segment == Segment::Name),
                 None => match segment.value(ctx)? {
-                    Value::String(s) => out.push_str(&s),
-                    other => out.push_str(&other.to_string()),
+                    Value::String(s) => each(&s, false),
+                    other => each(&other.to_string(), false),
                 },
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -301,10 +307,13 @@ pub struct InputTemplate {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
-    Literal(Value),
+    /// A value without placeholders, as JSON text: written as it is, never
+    /// serialized again (escaping strings is the costliest part of a render).
+    Literal(Vec<u8>),
     Text(TextTemplate),
     Array(Vec<Node>),
-    Object(Vec<(String, Node)>),
+    /// The keys as JSON strings, for the same reason.
+    Object(Vec<(Vec<u8>, Node)>),
 }
 
 impl InputTemplate {
@@ -322,26 +331,98 @@ impl InputTemplate {
         })
     }
 
-    /// Whether `{name}` appears in any string: then the name must be known before
-    /// rendering.
-    pub fn uses_name(&self) -> bool {
-        self.root.uses_name()
-    }
-
     /// Renders the execution input as compact JSON, deterministically: the bytes
     /// serde_json would write for the rendered value, written directly instead of
     /// building the value first (half the cost of validating a row).
     pub fn render(&self, ctx: &Context) -> Result<String, RenderError> {
-        let mut out = Vec::with_capacity(256);
-        self.root.write(ctx, &mut out)?;
-        Ok(String::from_utf8(out).expect("JSON is UTF-8"))
+        let mut json = Json::new();
+        self.root.write(ctx, &mut json)?;
+        Ok(json.into_string())
+    }
+
+    /// Renders the input with `{name}` left empty (`ctx.name` is not used), noting
+    /// where the name goes: a default name is a hash of this rendering, and
+    /// `Unnamed::named` then puts it in without rendering again.
+    pub fn render_unnamed(&self, ctx: &Context) -> Result<Unnamed, RenderError> {
+        let mut json = Json::new();
+        let unnamed = Context { name: "", ..*ctx };
+        self.root.write(&unnamed, &mut json)?;
+        Ok(Unnamed {
+            name_at: std::mem::take(&mut json.name_at),
+            json: json.into_string(),
+        })
+    }
+}
+
+/// An input rendered before the execution name is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unnamed {
+    json: String,
+    /// Where `{name}` goes in `json`, in order.
+    name_at: Vec<usize>,
+}
+
+impl Unnamed {
+    /// Without a placeholder to fill: `json` as it is.
+    pub fn plain(json: String) -> Unnamed {
+        Unnamed {
+            json,
+            name_at: Vec::new(),
+        }
+    }
+
+    /// The input with `{name}` empty.
+    pub fn as_str(&self) -> &str {
+        &self.json
+    }
+
+    /// The input with `name` in every `{name}`: the bytes a rendering with that
+    /// name writes.
+    pub fn named(self, name: &str) -> String {
+        if self.name_at.is_empty() {
+            return self.json;
+        }
+        let mut escaped = Vec::new();
+        write_escaped(&mut escaped, name);
+        let mut out = Vec::with_capacity(self.json.len() + self.name_at.len() * escaped.len());
+        let mut from = 0;
+        for &at in &self.name_at {
+            out.extend_from_slice(&self.json.as_bytes()[from..at]);
+            out.extend_from_slice(&escaped);
+            from = at;
+        }
+        out.extend_from_slice(&self.json.as_bytes()[from..]);
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+}
+
+/// A rendering in progress: the JSON so far, and where `{name}` was written.
+struct Json {
+    out: Vec<u8>,
+    name_at: Vec<usize>,
+}
+
+impl Json {
+    fn new() -> Json {
+        Json {
+            // Most inputs fit: no growing on the way.
+            out: Vec::with_capacity(256),
+            name_at: Vec::new(),
+        }
+    }
+
+    fn into_string(self) -> String {
+        String::from_utf8(self.out).expect("JSON is UTF-8")
     }
 }
 
 impl Node {
     fn parse(value: Value) -> Result<Node, TemplateError> {
         Ok(match value {
-            Value::String(s) => Node::Text(TextTemplate::parse(&s)?),
+            Value::String(s) => match TextTemplate::parse(&s)? {
+                text if text.has_placeholders() => Node::Text(text),
+                _ => Node::Literal(json_bytes(&s)),
+            },
             Value::Array(items) => Node::Array(
                 items
                     .into_iter()
@@ -350,58 +431,65 @@ impl Node {
             ),
             Value::Object(map) => Node::Object(
                 map.into_iter()
-                    .map(|(k, v)| Ok((k, Node::parse(v)?)))
+                    .map(|(k, v)| Ok((json_bytes(&k), Node::parse(v)?)))
                     .collect::<Result<_, TemplateError>>()?,
             ),
-            other => Node::Literal(other),
+            other => Node::Literal(json_bytes(&other)),
         })
     }
 
-    fn uses_name(&self) -> bool {
+    fn write(&self, ctx: &Context, json: &mut Json) -> Result<(), RenderError> {
         match self {
-            Node::Literal(_) => false,
-            Node::Text(t) => t.uses_name(),
-            Node::Array(items) => items.iter().any(Node::uses_name),
-            Node::Object(entries) => entries.iter().any(|(_, v)| v.uses_name()),
-        }
-    }
-
-    fn write(&self, ctx: &Context, out: &mut Vec<u8>) -> Result<(), RenderError> {
-        match self {
-            Node::Literal(v) => write_json(out, v),
+            Node::Literal(literal) => json.out.extend_from_slice(literal),
             Node::Text(t) => match t.segments.as_slice() {
-                [Segment::Text(_)] | [] => write_json(out, &t.render(ctx)?),
                 // A lone placeholder keeps the field's own value and type (a number
                 // stays a number).
                 [Segment::Field(name)] => match ctx.fields.get(name) {
-                    Some(value) => write_json(out, value),
+                    Some(Value::String(s)) => {
+                        json.out.push(b'"');
+                        write_escaped(&mut json.out, s);
+                        json.out.push(b'"');
+                    }
+                    Some(value) => write_json(&mut json.out, value),
                     None => return Err(RenderError::MissingField(name.clone())),
                 },
-                [Segment::Name] => write_json(out, ctx.name),
-                [segment] => write_json(out, &segment.value(ctx)?),
-                _ => write_json(out, &t.render(ctx)?),
+                [segment] if *segment != Segment::Name => {
+                    write_json(&mut json.out, &segment.value(ctx)?)
+                }
+                // A string, written piece by piece: JSON escapes each character on
+                // its own, so this is the whole string escaped.
+                _ => {
+                    json.out.push(b'"');
+                    t.pieces(ctx, |piece, is_name| {
+                        if is_name {
+                            json.name_at.push(json.out.len());
+                        }
+                        write_escaped(&mut json.out, piece);
+                    })?;
+                    json.out.push(b'"');
+                }
             },
             Node::Array(items) => {
-                out.push(b'[');
+                json.out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        json.out.push(b',');
                     }
-                    item.write(ctx, out)?;
+                    item.write(ctx, json)?;
                 }
-                out.push(b']');
+                json.out.push(b']');
             }
             Node::Object(entries) => {
-                out.push(b'{');
+                json.out.push(b'{');
                 for (i, (key, value)) in entries.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        json.out.push(b',');
                     }
-                    write_json(out, key);
-                    out.push(b':');
-                    value.write(ctx, out)?;
+                    json.out.extend_from_slice(key);
+                    json.out.push(b':');
+                    value.write(ctx, json)?;
                 }
-                out.push(b'}');
+                json.out.push(b'}');
             }
         }
         Ok(())
@@ -411,6 +499,27 @@ impl Node {
 /// Compact JSON, as serde_json writes it.
 fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
     serde_json::to_writer(out, value).expect("writing JSON to memory cannot fail");
+}
+
+/// A string's content as JSON escapes it (without the quotes), as serde_json
+/// writes it; most need no escaping, and are copied as they are.
+fn write_escaped(out: &mut Vec<u8>, s: &str) {
+    // Not short-circuiting: the compiler turns this into vector instructions.
+    let escaped = (s.as_bytes().iter()).fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !escaped {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        let quoted = serde_json::to_vec(s).expect("a string serializes");
+        out.extend_from_slice(&quoted[1..quoted.len() - 1]);
+    }
+}
+
+fn json_bytes(value: &(impl serde::Serialize + ?Sized)) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_json(&mut out, value);
+    out
 }
 
 #[cfg(test)]
@@ -458,6 +567,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.render(&ctx(&f)).unwrap(), expected.to_string());
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for s in [
+            "",
+            "plain",
+            "q\"",
+            "back\\slash",
+            "tab\t",
+            "é",
+            "\u{7f}",
+            "\u{1f}",
+        ] {
+            let mut out = b"\"".to_vec();
+            write_escaped(&mut out, s);
+            out.push(b'"');
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+        let t = InputTemplate::parse(r#"{"k\"ey": "lit\teral", "n": "{name}"}"#).unwrap();
+        let f = fields(json!({}));
+        let expected = json!({"k\"ey": "lit\teral", "n": "b1-abc"});
+        assert_eq!(t.render(&ctx(&f)).unwrap(), expected.to_string());
+    }
+
+    #[test]
+    fn an_unnamed_rendering_takes_the_name_as_a_rendering_with_it() {
+        let f = fields(json!({"v": "q\"\t"}));
+        let t = InputTemplate::parse(
+            r#"{"a": "x\"{name}-{v}", "b": "{name}", "c": ["{name}{name}", 1], "d": "{v}"}"#,
+        )
+        .unwrap();
+        let with = |name| Context { name, ..ctx(&f) };
+        let unnamed = t.render_unnamed(&with("ignored")).unwrap();
+        assert_eq!(unnamed.as_str(), t.render(&with("")).unwrap());
+        assert_eq!(unnamed.named("b1-abc"), t.render(&with("b1-abc")).unwrap());
     }
 
     #[test]
