@@ -112,8 +112,8 @@ fn main() {
 
     bench.forget_last_lines("big", scale.resume_left);
     let resume = bench.sfn_batch(&big_manifest, "big", &["--rate", "1000000"]);
-    let resumed_calls = bench.stub.take().arrivals.len() as u64;
-    report.resume(&resume, &dry, scale.resume_left, resumed_calls);
+    let resumed = bench.stub.take().arrivals;
+    report.resume(&resume, &dry, scale.resume_left, &resumed);
     if only == "big" {
         print!("{}", report.text);
         return;
@@ -141,6 +141,7 @@ struct Bench {
 /// One process, measured.
 struct Run {
     rows: u64,
+    started: Instant,
     elapsed: Duration,
     /// User plus system time.
     cpu: Duration,
@@ -251,6 +252,7 @@ impl Bench {
         );
         Run {
             rows,
+            started,
             elapsed,
             cpu: children_cpu() - cpu_before,
             peak_rss_kib,
@@ -384,13 +386,27 @@ impl Report {
         );
     }
 
-    fn resume(&mut self, resume: &Run, dry: &Run, left: u64, calls: u64) {
+    /// The resume's phases, from the stub's side: validation (as long as the dry
+    /// run), then skipping the done rows up to the first call, then the calls, then
+    /// the report of every row.
+    fn resume(&mut self, resume: &Run, dry: &Run, left: u64, calls: &[Instant]) {
+        let first = calls.iter().min().expect("the resume made calls");
+        let last = calls.iter().max().expect("the resume made calls");
+        let to_first_call = first.duration_since(resume.started);
+        let skipping = to_first_call.saturating_sub(dry.elapsed);
+        let report = (resume.started + resume.elapsed).duration_since(*last);
         self.row(
             &format!("resume: {} rows recorded, {left} left", resume.rows - left),
             format!(
-                "{:.2} s in all, of which validation {:.2} s; **{calls} calls** for the {left} left",
+                "validation {:.2} s, then **{:.2} s skipping** the done rows to the first \
+                 call; **{} calls** for the {left} left; then {:.2} s writing the report of \
+                 all {} rows ({:.2} s in all)",
+                dry.elapsed.as_secs_f64(),
+                skipping.as_secs_f64(),
+                calls.len(),
+                report.as_secs_f64(),
+                resume.rows,
                 resume.elapsed.as_secs_f64(),
-                dry.elapsed.as_secs_f64()
             ),
             "skipping ≤ 3 s, no calls for done rows",
         );

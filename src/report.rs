@@ -6,15 +6,18 @@
 //! last line. Memory: a fixed amount; the offsets of the rows' last lines are
 //! spilled to temporary files (16 bytes a line).
 
+use std::borrow::Cow;
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::outcome::{Outcome, Status};
-use crate::runlog::{self, FAILED, OffsetReader, REPORT, RESULTS, RunDir};
+use crate::runlog::{self, FAILED, HasRow, OffsetReader, REPORT, RESULTS, RunDir};
 use crate::spill::{PARTS, Parts, Spill};
 use crate::watch::Ends;
 
@@ -192,21 +195,22 @@ pub struct LastLines {
 }
 
 impl LastLines {
-    /// Reads the run log at `log`, handing `each` every line about a batch row. A
-    /// row outside the batch was logged by a run with another selection, or belongs
-    /// to a longer manifest resumed with --force-resume: it is left out.
+    /// Reads the run log at `log`, handing `each` the field names of every line
+    /// about a batch row. A row outside the batch was logged by a run with another
+    /// selection, or belongs to a longer manifest resumed with --force-resume: it is
+    /// left out.
     pub fn read(
         log: &Path,
         rows: &BatchRows,
-        mut each: impl FnMut(&Outcome),
+        mut each: impl FnMut(Vec<String>),
     ) -> io::Result<LastLines> {
         let rows_per_part = rows.last().div_ceil(PARTS as u64).max(1);
         let mut spill = Spill::default();
-        let intact = runlog::read(log, |offset, outcome| {
-            if rows.contains(outcome.row) {
-                each(&outcome);
-                let part = (outcome.row - 1) / rows_per_part;
-                spill.push(part as usize, [outcome.row, offset]);
+        let intact = runlog::read_as(log, |offset, line: RowFields| {
+            if rows.contains(line.row) {
+                each(line.fields.0);
+                let part = (line.row - 1) / rows_per_part;
+                spill.push(part as usize, [line.row, offset]);
             }
         })?;
         Ok(LastLines {
@@ -242,6 +246,45 @@ impl LastLines {
             Ok(())
         })?;
         rows.try_for_each(|row| each(row, None))
+    }
+}
+
+/// What `LastLines` reads of each log line: its row and the names of the row's
+/// fields (the report's columns). The rest is skipped, not parsed.
+#[derive(Deserialize)]
+struct RowFields {
+    row: u64,
+    fields: FieldNames,
+}
+
+impl HasRow for RowFields {
+    fn row(&self) -> u64 {
+        self.row
+    }
+}
+
+/// The keys of a row's fields, in order; their values are skipped.
+struct FieldNames(Vec<String>);
+
+impl<'de> Deserialize<'de> for FieldNames {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<FieldNames, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = FieldNames;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldNames, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((key, IgnoredAny)) = map.next_entry::<String, IgnoredAny>()? {
+                    keys.push(key);
+                }
+                Ok(FieldNames(keys))
+            }
+        }
+        deserializer.deserialize_map(Keys)
     }
 }
 
@@ -324,10 +367,10 @@ impl LastOutcomes {
     /// field names.
     pub fn read(log: &Path, rows: &BatchRows) -> io::Result<LastOutcomes> {
         let mut field_names: Vec<String> = Vec::new();
-        let offsets = LastLines::read(log, rows, |outcome| {
-            for key in outcome.fields.keys() {
-                if !field_names.contains(key) {
-                    field_names.push(key.clone());
+        let offsets = LastLines::read(log, rows, |names| {
+            for name in names {
+                if !field_names.contains(&name) {
+                    field_names.push(name);
                 }
             }
         })?;
@@ -407,7 +450,7 @@ impl LastOutcomes {
             }));
         csv.write_record(header)?;
         self.for_each(rows, |outcome| {
-            csv.write_record(csv_record(outcome, &self.field_names))?;
+            write_csv_record(&mut csv, outcome, &self.field_names)?;
             also(outcome)
         })?;
         csv.flush()
@@ -436,33 +479,47 @@ pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Tally> {
     Ok(tally)
 }
 
-fn csv_record(o: &Outcome, field_names: &[String]) -> Vec<String> {
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let mut record = vec![
-        o.row.to_string(),
-        o.line.map(|l| l.to_string()).unwrap_or_default(),
+/// Writes one row of `report.csv`, field by field: a million rows are written
+/// at the end of every run, so nothing is copied that can be borrowed.
+fn write_csv_record(
+    csv: &mut csv::Writer<impl Write>,
+    o: &Outcome,
+    field_names: &[String],
+) -> csv::Result<()> {
+    fn text(v: &Option<String>) -> Cow<'_, str> {
+        Cow::Borrowed(v.as_deref().unwrap_or(""))
+    }
+    fn number(n: Option<impl ToString>) -> Cow<'static, str> {
+        Cow::Owned(n.map(|n| n.to_string()).unwrap_or_default())
+    }
+    let columns: [Cow<str>; COLUMNS.len()] = [
+        Cow::Owned(o.row.to_string()),
+        number(o.line),
         text(&o.name),
-        o.status.as_str().to_string(),
+        Cow::Borrowed(o.status.as_str()),
         text(&o.execution_arn),
         text(&o.start_date),
-        o.attempts.to_string(),
-        o.retries.to_string(),
+        Cow::Owned(o.attempts.to_string()),
+        Cow::Owned(o.retries.to_string()),
         text(&o.at),
-        o.throttles.to_string(),
-        o.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
+        Cow::Owned(o.throttles.to_string()),
+        number(o.latency_ms),
         text(&o.error),
         text(&o.message),
         text(&o.final_status),
         text(&o.stop_date),
-        o.duration_seconds
-            .map(|d| d.to_string())
-            .unwrap_or_default(),
+        number(o.duration_seconds),
         text(&o.cause),
     ];
-    record.extend(field_names.iter().map(|f| match o.fields.get(f) {
-        None => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }));
-    record
+    for column in &columns {
+        csv.write_field(column.as_bytes())?;
+    }
+    for name in field_names {
+        match o.fields.get(name) {
+            None => csv.write_field("")?,
+            Some(Value::String(s)) => csv.write_field(s)?,
+            Some(other) => csv.write_field(other.to_string())?,
+        }
+    }
+    csv.write_record(None::<&[u8]>)
 }

@@ -5,14 +5,16 @@
 //! leave a torn last line: reading ignores an incomplete final line (and says so),
 //! and the next run cuts it off before it appends.
 
+use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Status};
 
 /// What the run was started with (`RunInfo`).
 pub const RUN_INFO: &str = "run.json";
@@ -298,13 +300,54 @@ fn last_byte(file: &mut File, len: u64) -> io::Result<u8> {
 /// An unreadable line is an error, except the last one when it is incomplete (a
 /// write cut short): that one is skipped, with a warning, and the row it was about
 /// is treated as never logged.
-pub fn read(path: &Path, mut each: impl FnMut(u64, Outcome)) -> io::Result<u64> {
+pub fn read(path: &Path, each: impl FnMut(u64, Outcome)) -> io::Result<u64> {
+    read_as(path, each)
+}
+
+/// `read`, with each line parsed as `T`: a view of the few fields a reader needs.
+pub fn read_as<T: DeserializeOwned + HasRow>(
+    path: &Path,
+    mut each: impl FnMut(u64, T),
+) -> io::Result<u64> {
+    read_lines(path, |offset, line| {
+        each(offset, parse(line)?);
+        Ok(())
+    })
+}
+
+/// A log line as `T`, which has the outcome's `row` (and may skip the rest: the
+/// readers that need a few fields of a million lines parse only those).
+fn parse<'a, T: Deserialize<'a> + HasRow>(line: &'a [u8]) -> Result<T, String> {
+    let parsed: T = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    match parsed.row() {
+        0 => Err("rows count from 1".to_string()),
+        _ => Ok(parsed),
+    }
+}
+
+/// A view of a log line, with its row.
+pub trait HasRow {
+    /// The outcome's row.
+    fn row(&self) -> u64;
+}
+
+impl HasRow for Outcome {
+    fn row(&self) -> u64 {
+        self.row
+    }
+}
+
+/// `read`, handing `each` each non-blank line to parse (`each` says why it cannot).
+fn read_lines(
+    path: &Path,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), String>,
+) -> io::Result<u64> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::with_capacity(1 << 16, file);
     let (mut offset, mut number) = (0u64, 0u64);
     let mut line = Vec::new();
     loop {
@@ -319,14 +362,8 @@ pub fn read(path: &Path, mut each: impl FnMut(u64, Outcome)) -> io::Result<u64> 
             offset += n as u64;
             continue;
         }
-        match serde_json::from_slice::<Outcome>(&line) {
-            Ok(outcome) if outcome.row == 0 => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} line {number}: rows count from 1", path.display()),
-                ));
-            }
-            Ok(outcome) => each(offset, outcome),
+        match each(offset, &line) {
+            Ok(()) => {}
             Err(_) if !complete => {
                 tracing::warn!(
                     "{}: ignoring an incomplete last line {number} (a write cut short)",
@@ -354,6 +391,26 @@ pub struct Previous {
     pub intact: u64,
 }
 
+/// What a resume reads of a log line: a million of them are read before the
+/// first start, so the rest of the line is skipped, not parsed into an `Outcome`.
+#[derive(Deserialize)]
+struct Started<'a> {
+    row: u64,
+    status: Status,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    planned_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    execution_arn: Option<Cow<'a, str>>,
+}
+
+impl HasRow for Started<'_> {
+    fn row(&self) -> u64 {
+        self.row
+    }
+}
+
 /// Reads the log of a run dir for a resume of a batch whose rows go up to
 /// `last_row` (rows past it belong to a longer manifest, resumed with
 /// `--force-resume`). Only executions whose ARN starts with `executions` (those of
@@ -364,15 +421,16 @@ pub fn previous(path: &Path, last_row: u64, executions: &str) -> io::Result<Prev
         by_row: vec![0; last_row as usize],
         names: Vec::new(),
     };
-    let intact = read(path, |_, outcome| {
-        let ours = outcome
-            .execution_arn
-            .as_deref()
-            .is_some_and(|arn| arn.starts_with(executions));
-        // A row restarted by `retry` is done under the name it is planned under.
-        if let (true, true, Some(name)) = (outcome.status.is_done(), ours, outcome.planned_name()) {
-            done.insert(outcome.row, name);
+    let intact = read_lines(path, |_, line| {
+        let line: Started = parse(line)?;
+        let ours = (line.execution_arn.as_deref()).is_some_and(|arn| arn.starts_with(executions));
+        // A row restarted by `retry` is done under the name it is planned under
+        // (`Outcome::planned_name`).
+        let name = line.planned_name.as_deref().or(line.name.as_deref());
+        if let (true, true, Some(name)) = (line.status.is_done(), ours, name) {
+            done.insert(line.row, name);
         }
+        Ok(())
     })?;
     done.names.sort_unstable();
     done.names.dedup();
@@ -421,10 +479,12 @@ impl DoneRows {
             .checked_sub(1)
             .and_then(|i| self.by_row.get(i))
             .is_some_and(|&h| h == hash);
-        match (here, self.names.binary_search(&hash).is_ok()) {
-            (true, _) => Done::Here,
-            (false, true) => Done::Elsewhere,
-            (false, false) => Done::No,
+        if here {
+            Done::Here
+        } else if self.names.binary_search(&hash).is_ok() {
+            Done::Elsewhere
+        } else {
+            Done::No
         }
     }
 
@@ -454,7 +514,7 @@ impl OffsetReader {
     /// Opens the log at `path`.
     pub fn open(path: &Path) -> io::Result<OffsetReader> {
         Ok(OffsetReader {
-            reader: BufReader::new(File::open(path)?),
+            reader: BufReader::with_capacity(1 << 16, File::open(path)?),
             position: 0,
             line: Vec::new(),
         })
