@@ -100,6 +100,14 @@ impl BatchRows {
         self.bits[word] |= 1 << bit;
     }
 
+    /// Takes a row out.
+    pub fn remove(&mut self, row: u64) {
+        if self.contains(row) {
+            self.bits[(row / 64) as usize] &= !(1 << (row % 64));
+            self.count -= 1;
+        }
+    }
+
     /// Whether the row is in the batch.
     pub fn contains(&self, row: u64) -> bool {
         let (word, bit) = ((row / 64) as usize, row % 64);

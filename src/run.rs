@@ -20,9 +20,9 @@ use crate::options::RunOptions;
 use crate::outcome::Outcome;
 use crate::plan::{Invalid, Launch, Planned, Planner};
 use crate::report::BatchRows;
-use crate::runlog::{self, Done, DoneRows, RESULTS, ROWS, RunDir, RunInfo, RunLog};
+use crate::runlog::{self, Done, DoneRows, Locked, RESULTS, ROWS, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
-use crate::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
+use crate::source::{self, Flow, Item, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::summary::Summary;
 
 /// How a run ended, when it ran to its end.
@@ -86,9 +86,22 @@ impl Pass {
     fn plan_each(
         &self,
         duplicates: &Duplicates,
+        each: impl FnMut(Planned) -> Flow,
+    ) -> Result<(), ManifestError> {
+        self.plan_each_except(duplicates, |_| false, each)
+    }
+
+    /// `plan_each`, passing over the rows `skip` names without planning them.
+    fn plan_each_except(
+        &self,
+        duplicates: &Duplicates,
+        skip: impl Fn(u64) -> bool,
         mut each: impl FnMut(Planned) -> Flow,
     ) -> Result<(), ManifestError> {
-        let plan = |item| each(duplicates.check(self.planner.plan(item)));
+        let plan = |item: Item| match skip(item.row) {
+            true => Flow::Continue,
+            false => each(duplicates.check(self.planner.plan(item))),
+        };
         source::for_each_item(&self.manifest, self.parse, self.selection.apply(plan))
     }
 
@@ -104,8 +117,26 @@ struct Checked {
     invalid: u64,
     first_invalid: Vec<Invalid>,
     samples: Vec<Launch>,
+    verdicts: Verdicts,
+}
+
+/// What the first pass tells the second about rows it cannot judge alone.
+#[derive(Default)]
+struct Verdicts {
     /// Rows whose names an earlier row took: invalid.
-    duplicates: Arc<Duplicates>,
+    duplicates: Duplicates,
+    /// Rows started already, under the names they are planned under now: the
+    /// second pass skips them without planning them again.
+    done_here: BatchRows,
+    /// Every row the run dir's log records as started, for the rows whose number
+    /// changed (`Done::Elsewhere`).
+    done: DoneRows,
+}
+
+/// A resume's starting point: the verdicts, and the length of the log's intact part.
+struct Resume {
+    verdicts: Verdicts,
+    log_intact: u64,
 }
 
 impl Checked {
@@ -114,6 +145,9 @@ impl Checked {
     /// planned again for their details.
     fn add_duplicates(&mut self, pass: &Pass, duplicates: Duplicates) -> Result<(), Error> {
         self.invalid += duplicates.len();
+        for row in duplicates.rows() {
+            self.verdicts.done_here.remove(row);
+        }
         self.samples
             .retain(|launch| duplicates.first_row(launch.row).is_none());
         let mut shown: Vec<u64> = (self.first_invalid.iter().map(|invalid| invalid.row))
@@ -137,7 +171,7 @@ impl Checked {
             self.first_invalid.sort_by_key(|invalid| invalid.row);
             self.first_invalid.truncate(INVALID_ROWS_SHOWN);
         }
-        self.duplicates = Arc::new(duplicates);
+        self.verdicts.duplicates = duplicates;
         Ok(())
     }
 }
@@ -160,15 +194,25 @@ const PLANNED_BUFFER: usize = 1024;
 pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let batch = prepare(&options, &clients).await?;
-    let checked = check(&options, &batch).await?;
     let manifest = batch.pass.manifest().display_name();
     if options.dry_run {
+        let checked = check(&options, &batch, DoneRows::default()).await?;
         print_checked(manifest, &checked, "dry run", "nothing was started");
         return Ok(Finished::DryRun {
             invalid: checked.invalid,
             skip_invalid: options.skip_invalid,
         });
     }
+    // A resume reads what is done first, so that the check marks the rows to skip.
+    let run_dir_path = run_dir_path(&options, &batch);
+    let locked = Locked::new(&run_dir_path)?;
+    let previous = locked
+        .previous(&batch.state_machine.execution_arn(""))
+        .map_err(Error::run(format!(
+            "reading {}",
+            run_dir_path.join(RESULTS).display()
+        )))?;
+    let mut checked = check(&options, &batch, previous.done).await?;
     if checked.invalid > 0 && !options.skip_invalid {
         return Err(Error::InvalidRows {
             manifest: manifest.to_string(),
@@ -184,11 +228,7 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
             checked.invalid
         );
     }
-    let run_dir = RunDir::open(
-        &run_dir_path(&options, &batch),
-        &run_info(&options, &batch),
-        options.force_resume,
-    )?;
+    let run_dir = locked.open(&run_info(&options, &batch), options.force_resume)?;
     let rows_path = run_dir.file(ROWS);
     checked
         .rows
@@ -207,8 +247,11 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         rows: &checked.rows,
         run_dir: &run_dir,
     };
-    let duplicates = checked.duplicates.clone();
-    let launched = launch(&options, &batch, &target, duplicates, &clients, &interrupt).await?;
+    let resume = Resume {
+        verdicts: std::mem::take(&mut checked.verdicts),
+        log_intact: previous.intact,
+    };
+    let launched = launch(&options, &batch, &target, resume, &clients, &interrupt).await?;
     let summary =
         launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
     Ok(Finished::Run(Box::new(summary)))
@@ -220,7 +263,7 @@ pub async fn validate(options: RunOptions) -> Result<Finished, Error> {
     let state_machine = StateMachine::offline(&options.state_machine)?;
     let manifest = options.source.materialize(None).await?;
     let batch = Batch::new(&options, state_machine, manifest);
-    let mut checked = check(&options, &batch).await?;
+    let mut checked = check(&options, &batch, DoneRows::default()).await?;
     // Default names hash a stand-in ARN here: not worth showing.
     checked.samples.clear();
     let manifest = batch.pass.manifest().display_name();
@@ -299,9 +342,10 @@ impl Batch {
     }
 }
 
-/// The first pass: renders and checks every row without starting anything. A
+/// The first pass: renders and checks every row without starting anything, and
+/// marks those `done` (an earlier run's) already started under their names. A
 /// source without rows is refused unless `--allow-empty`.
-async fn check(options: &RunOptions, batch: &Batch) -> Result<Checked, Error> {
+async fn check(options: &RunOptions, batch: &Batch, done: DoneRows) -> Result<Checked, Error> {
     let pass = batch.pass.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let mut checked = Checked {
@@ -309,7 +353,10 @@ async fn check(options: &RunOptions, batch: &Batch) -> Result<Checked, Error> {
             invalid: 0,
             first_invalid: Vec::new(),
             samples: Vec::new(),
-            duplicates: Arc::default(),
+            verdicts: Verdicts {
+                done,
+                ..Verdicts::default()
+            },
         };
         let mut names = NameSpill::default();
         pass.plan_each(&Duplicates::default(), |planned| {
@@ -317,6 +364,9 @@ async fn check(options: &RunOptions, batch: &Batch) -> Result<Checked, Error> {
             match planned {
                 Ok(launch) => {
                     names.add(launch.row, &launch.name);
+                    if checked.verdicts.done.check(launch.row, &launch.name) == Done::Here {
+                        checked.verdicts.done_here.insert(launch.row);
+                    }
                     if checked.samples.len() < DRY_RUN_SAMPLES {
                         checked.samples.push(launch);
                     }
@@ -378,21 +428,15 @@ async fn launch(
     options: &RunOptions,
     batch: &Batch,
     target: &Target<'_>,
-    duplicates: Arc<Duplicates>,
+    resume: Resume,
     clients: &aws::Clients,
     interrupt: &CancellationToken,
 ) -> Result<Launched, Error> {
     let (rows, run_dir) = (target.rows, target.run_dir);
     let log_path = run_dir.file(RESULTS);
-    let executions = batch.state_machine.execution_arn("");
-    let previous = runlog::previous(&log_path, rows.last(), &executions)
-        .map_err(Error::run(format!("reading {}", log_path.display())))?;
-    let mut log = RunLog::append_to(&log_path, previous.intact)
+    let mut log = RunLog::append_to(&log_path, resume.log_intact)
         .map_err(Error::run(format!("opening {}", log_path.display())))?;
-    let started = rows
-        .iter()
-        .filter(|&row| previous.done.has_row(row))
-        .count() as u64;
+    let started = resume.verdicts.done_here.len();
     let to_do = rows.len() - started;
     if started > 0 {
         tracing::info!(
@@ -400,7 +444,7 @@ async fn launch(
             run_dir.path().display(),
         );
     }
-    let (work, reader) = spawn_reader(batch, duplicates, previous.done);
+    let (work, reader) = spawn_reader(batch, resume.verdicts);
     let launched = launch::launch(
         &options.launching,
         clients,
@@ -419,12 +463,12 @@ async fn launch(
     Ok(launched)
 }
 
-/// Plans the rows again on a blocking thread and sends those not yet done, in
-/// order, through a bounded channel. It stops by itself when the channel closes.
+/// Plans the rows again on a blocking thread (all but those done here) and sends
+/// those not yet done, in order, through a bounded channel. It stops by itself
+/// when the channel closes.
 fn spawn_reader(
     batch: &Batch,
-    duplicates: Arc<Duplicates>,
-    done: DoneRows,
+    verdicts: Verdicts,
 ) -> (
     mpsc::Receiver<Work>,
     tokio::task::JoinHandle<Result<(), ManifestError>>,
@@ -432,9 +476,10 @@ fn spawn_reader(
     let (work_tx, work_rx) = mpsc::channel::<Work>(PLANNED_BUFFER);
     let (pass, state_machine) = (batch.pass.clone(), batch.state_machine.clone());
     let reader = tokio::task::spawn_blocking(move || {
-        pass.plan_each(&duplicates, |planned| {
+        let done_here = |row| verdicts.done_here.contains(row);
+        pass.plan_each_except(&verdicts.duplicates, done_here, |planned| {
             let work = match planned {
-                Ok(launch) => match done.check(launch.row, &launch.name) {
+                Ok(launch) => match verdicts.done.check(launch.row, &launch.name) {
                     Done::Here => return Flow::Continue,
                     Done::Elsewhere => {
                         let arn = state_machine.execution_arn(&launch.name);

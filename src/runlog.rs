@@ -94,17 +94,62 @@ pub struct RunDir {
     _lock: File,
 }
 
-impl RunDir {
+/// A run dir about to be opened: locked if it exists, created only by `open`. A
+/// resume reads its log before the manifest is checked (the check then marks the
+/// rows already done), and a batch refused by the check leaves no folder behind.
+pub struct Locked {
+    path: PathBuf,
+    /// The lock of a folder that existed when it was taken.
+    lock: Option<File>,
+}
+
+impl Locked {
+    /// Locks the run dir at `path` if the folder exists; creates nothing.
+    pub fn new(path: &Path) -> Result<Locked, RunDirError> {
+        let lock = match path.is_dir() {
+            true => Some(lock(path)?),
+            false => None,
+        };
+        Ok(Locked {
+            path: path.to_path_buf(),
+            lock,
+        })
+    }
+
+    /// What an earlier run in this folder logged, for a resume of a batch of the
+    /// state machine whose executions' ARNs start with `executions` (see
+    /// `previous`). Nothing, for a new folder.
+    pub fn previous(&self, executions: &str) -> io::Result<Previous> {
+        match self.lock {
+            Some(_) => previous(&self.path.join(RESULTS), executions),
+            None => Ok(Previous::default()),
+        }
+    }
+
     /// Creates the folder or reopens it for a resume, after checking that it holds
     /// the same run. With `force`, a different run is accepted (with a warning) and
     /// `run.json` records the new one.
-    pub fn open(path: &Path, info: &RunInfo, force: bool) -> Result<RunDir, RunDirError> {
+    pub fn open(self, info: &RunInfo, force: bool) -> Result<RunDir, RunDirError> {
+        let path = self.path.as_path();
         let io_error = |source| RunDirError::Io {
             path: path.to_path_buf(),
             source,
         };
-        fs::create_dir_all(path).map_err(io_error)?;
-        let lock = lock(path)?;
+        let lock = match self.lock {
+            Some(lock) => lock,
+            None => {
+                fs::create_dir_all(path).map_err(io_error)?;
+                let lock = lock(path)?;
+                // Its log was not read: it must not have one.
+                if path.join(RESULTS).exists() {
+                    return Err(io_error(io::Error::other(
+                        "another sfn-batch created it while this one checked the manifest; \
+                         run the command again to resume it",
+                    )));
+                }
+                lock
+            }
+        };
         let info_path = path.join(RUN_INFO);
         let recorded = match info_path.exists() {
             true => Some(read_info(path)?),
@@ -134,7 +179,9 @@ impl RunDir {
             _lock: lock,
         })
     }
+}
 
+impl RunDir {
     /// Reopens the run dir of an earlier run, locked, with what it was started with.
     pub fn reopen(path: &Path) -> Result<(RunDir, RunInfo), RunDirError> {
         let info = read_info(path)?;
@@ -383,6 +430,7 @@ fn read_lines(
 }
 
 /// What a resume needs from an earlier run's log.
+#[derive(Default)]
 pub struct Previous {
     /// Rows already started (or found existing), by the name they are planned
     /// under.
@@ -411,16 +459,12 @@ impl HasRow for Started<'_> {
     }
 }
 
-/// Reads the log of a run dir for a resume of a batch whose rows go up to
-/// `last_row` (rows past it belong to a longer manifest, resumed with
-/// `--force-resume`). Only executions whose ARN starts with `executions` (those of
-/// the batch's state machine) count: names are unique per state machine, and a
-/// batch resumed onto another state machine starts its rows there.
-pub fn previous(path: &Path, last_row: u64, executions: &str) -> io::Result<Previous> {
-    let mut done = DoneRows {
-        by_row: vec![0; last_row as usize],
-        names: Vec::new(),
-    };
+/// Reads the log of a run dir for a resume. Only executions whose ARN starts with
+/// `executions` (those of the batch's state machine) count: names are unique per
+/// state machine, and a batch resumed onto another state machine starts its rows
+/// there.
+fn previous(path: &Path, executions: &str) -> io::Result<Previous> {
+    let mut done = DoneRows::default();
     let intact = read_lines(path, |_, line| {
         let line: Started = parse(line)?;
         let ours = (line.execution_arn.as_deref()).is_some_and(|arn| arn.starts_with(executions));
@@ -441,7 +485,9 @@ pub fn previous(path: &Path, last_row: u64, executions: &str) -> io::Result<Prev
 /// the name it was started under; a row planned under a name some other row was
 /// started under (its number changed: a listing gained an object, a manifest was
 /// edited and resumed with `--force-resume`) is known to exist, also without a
-/// call. Eight bytes a row and eight a started name: 16 MB for a million.
+/// call. Eight bytes a row and eight a started name: 16 MB for a million (nothing
+/// for a new run).
+#[derive(Default)]
 pub struct DoneRows {
     /// By row: the hash of the name the row was started under, 0 if none.
     by_row: Vec<u64>,
@@ -463,17 +509,19 @@ pub enum Done {
 impl DoneRows {
     fn insert(&mut self, row: u64, name: &str) {
         let hash = name_hash(name);
-        if let Some(slot) = (row as usize)
-            .checked_sub(1)
-            .and_then(|i| self.by_row.get_mut(i))
-        {
-            *slot = hash;
+        if self.by_row.len() < row as usize {
+            self.by_row.resize(row as usize, 0);
         }
+        self.by_row[row as usize - 1] = hash;
         self.names.push(hash);
     }
 
     /// Whether the row, planned under `name`, was started already, and as which row.
     pub fn check(&self, row: u64, name: &str) -> Done {
+        // A new run's check passes here for every row: no hashing.
+        if self.names.is_empty() {
+            return Done::No;
+        }
         let hash = name_hash(name);
         let here = (row as usize)
             .checked_sub(1)
@@ -486,14 +534,6 @@ impl DoneRows {
         } else {
             Done::No
         }
-    }
-
-    /// Whether the row was started under its number (whatever the name).
-    pub fn has_row(&self, row: u64) -> bool {
-        (row as usize)
-            .checked_sub(1)
-            .and_then(|i| self.by_row.get(i))
-            .is_some_and(|&h| h != 0)
     }
 }
 
