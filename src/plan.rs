@@ -176,6 +176,12 @@ impl Planner {
         hasher.update(self.state_machine_arn.as_bytes());
         hasher.update(b"\n");
         hasher.update(input.as_bytes());
+        const {
+            assert!(
+                NAME_HASH_HEX == 16,
+                "the hash is the first 8 bytes, as 16 hex"
+            )
+        };
         let first_bytes = hasher.finalize()[..8].try_into().expect("8 bytes");
         format!("{:016x}", u64::from_be_bytes(first_bytes))
     }
@@ -194,7 +200,7 @@ fn checked(name: String, input: String) -> Result<(String, String), String> {
 }
 
 /// The ASCII characters execution names may not hold: whitespace, control
-/// characters and `<>{}[]?*"#%\\^|~`$&,;:/`. A table, since every row's name is
+/// characters, and ``<>{}[]?*"#%\^|~`$&,;:/``. A table, since every row's name is
 /// checked.
 const FORBIDDEN_ASCII: [bool; 128] = {
     let mut table = [false; 128];

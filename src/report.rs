@@ -76,9 +76,6 @@ impl Counts {
     }
 }
 
-/// More rows than any batch has: a row number past it is a corrupt file.
-const MAX_ROW: u64 = 1 << 36;
-
 /// The rows of a batch, by number: every row of the manifest, or those a run
 /// selects (`--shard`, `--offset`, `--limit`). A bitmap: 10 million rows take 1.25 MB.
 #[derive(Debug, Default, Clone)]
@@ -159,7 +156,7 @@ impl BatchRows {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut rows = BatchRows::default();
         for [first, last] in ranges {
-            if first == 0 || last < first || last > MAX_ROW {
+            if first == 0 || last < first || last > runlog::MAX_ROW {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("not a range of rows: [{first}, {last}]"),
@@ -194,12 +191,12 @@ const COLUMNS: [&str; 17] = [
 /// Where each batch row's last run-log line starts. The rows' offsets are spilled
 /// by row range to temporary files (`spill`) and read back one range at a time,
 /// so memory does not grow with the batch.
-pub struct LastLines {
+struct LastLines {
     parts: Parts,
     /// Rows per part of the spill: part `p` holds rows `p * rows_per_part + 1` on.
     rows_per_part: u64,
     /// The length of the log's intact part.
-    pub intact: u64,
+    intact: u64,
 }
 
 impl LastLines {
@@ -228,8 +225,9 @@ impl LastLines {
         })
     }
 
-    /// Calls `each` with every row of the batch, in order, and where its last line
-    /// starts (`None` for a row the log never mentions).
+    /// Calls `each` with every row of the batch (the `rows` given to `read`), in
+    /// order, and where its last line starts (`None` for a row the log never
+    /// mentions).
     pub fn for_each(
         &self,
         rows: &BatchRows,

@@ -1,8 +1,10 @@
 //! `sfn-batch run`: source → plan → launcher → outcomes → sinks.
 //!
 //! The manifest is read twice. The first pass renders and checks every row, so
-//! that a bad row stops the batch before anything starts; the second pass renders
-//! again (deterministically, to the same bytes) and launches.
+//! that a bad row stops the batch before anything starts, and marks the rows a
+//! resume finds done; the second pass renders the others again
+//! (deterministically, to the same bytes) and launches them. (When rows turn out
+//! to share a name, the few shown in the error are read a third time.)
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,7 +122,8 @@ struct Checked {
     verdicts: Verdicts,
 }
 
-/// What the first pass tells the second about rows it cannot judge alone.
+/// What the second pass needs besides the manifest: from the first pass, what
+/// only the whole batch tells; from the run log, what is done.
 #[derive(Default)]
 struct Verdicts {
     /// Rows whose names an earlier row took: invalid.
@@ -150,6 +153,7 @@ impl Checked {
         }
         self.samples
             .retain(|launch| duplicates.first_row(launch.row).is_none());
+        self.samples.truncate(DRY_RUN_SAMPLES);
         let mut shown: Vec<u64> = (self.first_invalid.iter().map(|invalid| invalid.row))
             .chain(duplicates.rows().take(INVALID_ROWS_SHOWN))
             .collect();
@@ -205,7 +209,11 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     }
     // A resume reads what is done first, so that the check marks the rows to skip.
     let run_dir_path = run_dir_path(&options, &batch);
-    let locked = Locked::new(&run_dir_path)?;
+    let locked = Locked::new(
+        &run_dir_path,
+        run_info(&options, &batch),
+        options.force_resume,
+    )?;
     let previous = locked
         .previous(&batch.state_machine.execution_arn(""))
         .map_err(Error::run(format!(
@@ -228,7 +236,7 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
             checked.invalid
         );
     }
-    let run_dir = locked.open(&run_info(&options, &batch), options.force_resume)?;
+    let run_dir = locked.open()?;
     let rows_path = run_dir.file(ROWS);
     checked
         .rows
@@ -367,7 +375,8 @@ async fn check(options: &RunOptions, batch: &Batch, done: DoneRows) -> Result<Ch
                     if checked.verdicts.done.check(launch.row, &launch.name) == Done::Here {
                         checked.verdicts.done_here.insert(launch.row);
                     }
-                    if checked.samples.len() < DRY_RUN_SAMPLES {
+                    // A few spare, in case some turn out to be duplicates.
+                    if checked.samples.len() < 2 * DRY_RUN_SAMPLES {
                         checked.samples.push(launch);
                     }
                 }
@@ -463,7 +472,7 @@ async fn launch(
     Ok(launched)
 }
 
-/// Plans the rows again on a blocking thread (all but those done here) and sends
+/// Plans the rows again on a blocking thread (but those done here) and sends
 /// those not yet done, in order, through a bounded channel. It stops by itself
 /// when the channel closes.
 fn spawn_reader(
@@ -480,6 +489,7 @@ fn spawn_reader(
         pass.plan_each_except(&verdicts.duplicates, done_here, |planned| {
             let work = match planned {
                 Ok(launch) => match verdicts.done.check(launch.row, &launch.name) {
+                    // Not met: the first pass marked these, and they were skipped.
                     Done::Here => return Flow::Continue,
                     Done::Elsewhere => {
                         let arn = state_machine.execution_arn(&launch.name);

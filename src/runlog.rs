@@ -94,68 +94,33 @@ pub struct RunDir {
     _lock: File,
 }
 
-/// A run dir about to be opened: locked if it exists, created only by `open`. A
-/// resume reads its log before the manifest is checked (the check then marks the
-/// rows already done), and a batch refused by the check leaves no folder behind.
+/// A run dir about to be opened: locked and checked against the run if it exists,
+/// created only by `open`. A resume reads its log before the manifest is checked
+/// (the check then marks the rows already done), and a batch refused by the check
+/// leaves no folder behind.
 pub struct Locked {
     path: PathBuf,
     /// The lock of a folder that existed when it was taken.
     lock: Option<File>,
+    info: RunInfo,
+    /// Whether `run.json` is to be written: a new run, or one changed by force.
+    write_info: bool,
 }
 
 impl Locked {
-    /// Locks the run dir at `path` if the folder exists; creates nothing.
-    pub fn new(path: &Path) -> Result<Locked, RunDirError> {
+    /// Locks the run dir at `path` if the folder exists (creating nothing), and
+    /// checks that it holds the same run. With `force`, a different run is accepted
+    /// (with a warning) and `open` records the new one in `run.json`.
+    pub fn new(path: &Path, info: RunInfo, force: bool) -> Result<Locked, RunDirError> {
         let lock = match path.is_dir() {
             true => Some(lock(path)?),
             false => None,
         };
-        Ok(Locked {
-            path: path.to_path_buf(),
-            lock,
-        })
-    }
-
-    /// What an earlier run in this folder logged, for a resume of a batch of the
-    /// state machine whose executions' ARNs start with `executions` (see
-    /// `previous`). Nothing, for a new folder.
-    pub fn previous(&self, executions: &str) -> io::Result<Previous> {
-        match self.lock {
-            Some(_) => previous(&self.path.join(RESULTS), executions),
-            None => Ok(Previous::default()),
-        }
-    }
-
-    /// Creates the folder or reopens it for a resume, after checking that it holds
-    /// the same run. With `force`, a different run is accepted (with a warning) and
-    /// `run.json` records the new one.
-    pub fn open(self, info: &RunInfo, force: bool) -> Result<RunDir, RunDirError> {
-        let path = self.path.as_path();
-        let io_error = |source| RunDirError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let lock = match self.lock {
-            Some(lock) => lock,
-            None => {
-                fs::create_dir_all(path).map_err(io_error)?;
-                let lock = lock(path)?;
-                // Its log was not read: it must not have one.
-                if path.join(RESULTS).exists() {
-                    return Err(io_error(io::Error::other(
-                        "another sfn-batch created it while this one checked the manifest; \
-                         run the command again to resume it",
-                    )));
-                }
-                lock
-            }
-        };
-        let info_path = path.join(RUN_INFO);
-        let recorded = match info_path.exists() {
+        let recorded = match path.join(RUN_INFO).exists() {
             true => Some(read_info(path)?),
             false => None,
         };
-        let changed = recorded.as_ref().and_then(|r| difference(r, info));
+        let changed = recorded.as_ref().and_then(|r| difference(r, &info));
         match &changed {
             Some(what) if !force => {
                 return Err(RunDirError::Mismatch {
@@ -170,9 +135,49 @@ impl Locked {
             ),
             None => {}
         }
-        if recorded.is_none() || changed.is_some() {
-            let json = serde_json::to_vec_pretty(info).expect("run info serializes");
-            write_atomically(&info_path, &json).map_err(io_error)?;
+        Ok(Locked {
+            path: path.to_path_buf(),
+            lock,
+            info,
+            write_info: recorded.is_none() || changed.is_some(),
+        })
+    }
+
+    /// What an earlier run in this folder logged, for a resume of a batch of the
+    /// state machine whose executions' ARNs start with `executions` (see
+    /// `previous`). Nothing, for a new folder.
+    pub fn previous(&self, executions: &str) -> io::Result<Previous> {
+        match self.lock {
+            Some(_) => previous(&self.path.join(RESULTS), executions),
+            None => Ok(Previous::default()),
+        }
+    }
+
+    /// Creates the folder, or takes it over for a resume.
+    pub fn open(self) -> Result<RunDir, RunDirError> {
+        let path = self.path.as_path();
+        let io_error = |source| RunDirError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let lock = match self.lock {
+            Some(lock) => lock,
+            None => {
+                fs::create_dir_all(path).map_err(io_error)?;
+                let lock = lock(path)?;
+                // Neither checked nor read: it must hold no run.
+                if path.join(RUN_INFO).exists() || path.join(RESULTS).exists() {
+                    return Err(io_error(io::Error::other(
+                        "another sfn-batch created it while this one checked the manifest; \
+                         run the command again to resume it",
+                    )));
+                }
+                lock
+            }
+        };
+        if self.write_info {
+            let json = serde_json::to_vec_pretty(&self.info).expect("run info serializes");
+            write_atomically(&path.join(RUN_INFO), &json).map_err(io_error)?;
         }
         Ok(RunDir {
             path: path.to_path_buf(),
@@ -362,12 +367,16 @@ pub fn read_as<T: DeserializeOwned + HasRow>(
     })
 }
 
+/// More rows than any batch has: a row number past it is a corrupt file.
+pub const MAX_ROW: u64 = 1 << 36;
+
 /// A log line as `T`, which has the outcome's `row` (and may skip the rest: the
 /// readers that need a few fields of a million lines parse only those).
 fn parse<'a, T: Deserialize<'a> + HasRow>(line: &'a [u8]) -> Result<T, String> {
     let parsed: T = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     match parsed.row() {
         0 => Err("rows count from 1".to_string()),
+        row if row > MAX_ROW => Err(format!("row {row} is past any batch's last row")),
         _ => Ok(parsed),
     }
 }
@@ -476,6 +485,10 @@ fn previous(path: &Path, executions: &str) -> io::Result<Previous> {
         }
         Ok(())
     })?;
+    // A row's last line counts: latest first, then a stable sort keeps it first.
+    done.by_row.reverse();
+    done.by_row.sort_by_key(|&[row, _]| row);
+    done.by_row.dedup_by_key(|&mut [row, _]| row);
     done.names.sort_unstable();
     done.names.dedup();
     Ok(Previous { done, intact })
@@ -485,12 +498,13 @@ fn previous(path: &Path, executions: &str) -> io::Result<Previous> {
 /// the name it was started under; a row planned under a name some other row was
 /// started under (its number changed: a listing gained an object, a manifest was
 /// edited and resumed with `--force-resume`) is known to exist, also without a
-/// call. Eight bytes a row and eight a started name: 16 MB for a million (nothing
-/// for a new run).
+/// call. 24 bytes a started row: 24 MB for a million (nothing for a new run).
 #[derive(Default)]
 pub struct DoneRows {
-    /// By row: the hash of the name the row was started under, 0 if none.
-    by_row: Vec<u64>,
+    /// `[row, hash of the name it was started under]`, by row: as many as rows
+    /// started, whatever their numbers (a log line's row is not trusted to size
+    /// anything).
+    by_row: Vec<[u64; 2]>,
     /// Every name started in this run dir, sorted.
     names: Vec<u64>,
 }
@@ -509,10 +523,7 @@ pub enum Done {
 impl DoneRows {
     fn insert(&mut self, row: u64, name: &str) {
         let hash = name_hash(name);
-        if self.by_row.len() < row as usize {
-            self.by_row.resize(row as usize, 0);
-        }
-        self.by_row[row as usize - 1] = hash;
+        self.by_row.push([row, hash]);
         self.names.push(hash);
     }
 
@@ -523,10 +534,8 @@ impl DoneRows {
             return Done::No;
         }
         let hash = name_hash(name);
-        let here = (row as usize)
-            .checked_sub(1)
-            .and_then(|i| self.by_row.get(i))
-            .is_some_and(|&h| h == hash);
+        let here = (self.by_row.binary_search_by_key(&row, |&[row, _]| row))
+            .is_ok_and(|at| self.by_row[at][1] == hash);
         if here {
             Done::Here
         } else if self.names.binary_search(&hash).is_ok() {
@@ -537,10 +546,10 @@ impl DoneRows {
     }
 }
 
-/// A 64-bit hash of a name, never 0 (0 marks a row not done).
+/// A 64-bit hash of a name.
 fn name_hash(name: &str) -> u64 {
     let digest = Sha256::digest(name.as_bytes());
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// Reads log lines by offset, cheaply when offsets come in order.

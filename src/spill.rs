@@ -31,7 +31,11 @@ impl Spill {
             return;
         }
         if let Err(e) = self.write(part, pair) {
-            self.error = Some(e);
+            let at = std::env::temp_dir();
+            self.error = Some(io::Error::new(
+                e.kind(),
+                format!("a temporary file in {} ($TMPDIR): {e}", at.display()),
+            ));
         }
     }
 
@@ -65,7 +69,6 @@ impl Spill {
 }
 
 /// A written spill.
-#[derive(Default)]
 pub struct Parts {
     files: Vec<Option<File>>,
 }

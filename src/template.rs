@@ -159,6 +159,16 @@ impl TextTemplate {
         self.segments.contains(&Segment::Name)
     }
 
+    /// The text of a template without placeholders.
+    fn render_plain(&self) -> String {
+        (self.segments.iter())
+            .map(|segment| match segment {
+                Segment::Text(text) => text.as_str(),
+                _ => "",
+            })
+            .collect()
+    }
+
     /// Whether it has any placeholder, or is plain text.
     pub fn has_placeholders(&self) -> bool {
         self.segments.iter().any(|s| !matches!(s, Segment::Text(_)))
@@ -421,7 +431,8 @@ impl Node {
         Ok(match value {
             Value::String(s) => match TextTemplate::parse(&s)? {
                 text if text.has_placeholders() => Node::Text(text),
-                _ => Node::Literal(json_bytes(&s)),
+                // `{{` and `}}` are braces: the parsed text, not the template's.
+                text => Node::Literal(json_bytes(&text.render_plain())),
             },
             Value::Array(items) => Node::Array(
                 items
@@ -589,9 +600,13 @@ mod tests {
                 serde_json::to_string(s).unwrap()
             );
         }
-        let t = InputTemplate::parse(r#"{"k\"ey": "lit\teral", "n": "{name}"}"#).unwrap();
+        let t = InputTemplate::parse(
+            r#"{"k\"ey": "lit\teral", "n": "{name}", "b": "{{x}}", "c": "}}", "d": ["{{"]}"#,
+        )
+        .unwrap();
         let f = fields(json!({}));
-        let expected = json!({"k\"ey": "lit\teral", "n": "b1-abc"});
+        let expected =
+            json!({"k\"ey": "lit\teral", "n": "b1-abc", "b": "{x}", "c": "}", "d": ["{"]});
         assert_eq!(t.render(&ctx(&f)).unwrap(), expected.to_string());
     }
 

@@ -14,7 +14,8 @@ use std::io::{self, BufReader, Read};
 
 use libfuzzer_sys::fuzz_target;
 use serde::de::IgnoredAny;
-use sfn_batch::plan::{DuplicateNames, MAX_INPUT_BYTES, Planner, check_name};
+use sfn_batch::duplicates::NameSpill;
+use sfn_batch::plan::{MAX_INPUT_BYTES, Planner, check_name};
 use sfn_batch::source::{Flow, Format, ParseOptions, read_items};
 use sfn_batch::template::{InputTemplate, TextTemplate};
 
@@ -76,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
     );
 
     let planner = planner((mode >> 2) & 3);
-    let mut duplicates = DuplicateNames::default();
+    let mut names = NameSpill::default();
     let (mut rows, mut last_line, mut stopped) = (0u64, 0u64, false);
     let _ = read_items(reader, "fuzz", options, |item| {
         assert!(!stopped, "an item after Flow::Stop");
@@ -86,7 +87,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(line >= last_line, "line {line} after line {last_line}");
             last_line = line;
         }
-        if let Ok(launch) = duplicates.check(planner.plan(item)) {
+        if let Ok(launch) = planner.plan(item) {
+            names.add(launch.row, &launch.name);
             assert!(check_name(&launch.name).is_ok(), "{:?}", launch.name);
             assert!(launch.input.len() <= MAX_INPUT_BYTES);
             // JSON syntax only: parsing into a `Value` would also trip on serde_json's
@@ -102,4 +104,6 @@ fuzz_target!(|data: &[u8]| {
             Flow::Continue
         }
     });
+    let duplicates = names.finish().expect("names spill to a temporary file");
+    assert!(duplicates.rows().all(|row| row <= rows));
 });
