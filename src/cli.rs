@@ -342,15 +342,48 @@ pub struct RunArgs {
     #[arg(long)]
     pub skip_invalid: bool,
 
-    /// Render and validate every row, print a few, start nothing.
+    /// Render and validate every row, print a few, start nothing (with
+    /// `--engine distributed-map`, print the parent state machine's definition too).
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Who starts the rows: `local`, this process under --rate; or
+    /// `distributed-map`, a Step Functions Distributed Map in the account, which
+    /// reads the rows staged in S3 (needs --staging and --role-arn).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Engine::Local,
+        help_heading = "Distributed Map"
+    )]
+    pub engine: Engine,
+
+    /// Where the rows are staged for the Distributed Map, and where its results go.
+    #[arg(
+        long,
+        value_name = "s3://BUCKET/PREFIX/",
+        help_heading = "Distributed Map"
+    )]
+    pub staging: Option<String>,
+
+    /// The IAM role the parent state machine runs as (see the README for its policy).
+    #[arg(long, value_name = "ARN", help_heading = "Distributed Map")]
+    pub role_arn: Option<String>,
 
     #[command(flatten)]
     pub launch: LaunchArgs,
 
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// Who starts a batch's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// This process calls StartExecution, under the rate limit.
+    Local,
+    /// A Distributed Map in the account starts them from rows staged in S3.
+    DistributedMap,
 }
 
 /// How rows are launched and followed: shared by `run` and `retry`.

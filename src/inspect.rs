@@ -8,7 +8,9 @@ use tokio_util::sync::CancellationToken;
 use crate::aws;
 use crate::cli::ReportArgs;
 use crate::error::{Error, exit};
+use crate::fanout;
 use crate::html;
+use crate::launch::Target;
 use crate::options::{StatusOptions, WatchOptions};
 use crate::rate::Pacing;
 use crate::render;
@@ -22,10 +24,31 @@ use crate::watch::{self, Follow};
 pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
-    let state_machine = followable(&clients, &info.state_machine_arn).await?;
     let rows = batch_rows(&options.run_dir)?;
     let interrupt = CancellationToken::new();
     watch_signals(interrupt.clone());
+    if let Some(mut record) = fanout::Record::read(run_dir.path())? {
+        let target = sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
+        let batch = Target {
+            batch_id: &info.batch_id,
+            state_machine: &target,
+            rows: &rows,
+            run_dir: &run_dir,
+        };
+        let (follow, progress) = (options.follow, options.progress);
+        let report_to = options.report_to.as_ref();
+        return fanout::finish(
+            &clients,
+            &batch,
+            &mut record,
+            follow,
+            progress,
+            report_to,
+            &interrupt,
+        )
+        .await;
+    }
+    let state_machine = followable(&clients, &info.state_machine_arn).await?;
     let started = Instant::now();
     let followed = watch::follow_to_end(
         clients.follow,
@@ -60,6 +83,13 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
 pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let info = runlog::read_info(&options.run_dir)?;
+    if let Some(record) = fanout::Record::read(&options.run_dir)?
+        && fanout::status(&clients.follow, &record).await?
+    {
+        return Ok(Finished::Status {
+            exit_code: exit::IN_PROGRESS,
+        });
+    }
     let state_machine = followable(&clients, &info.state_machine_arn).await?;
     let rows = batch_rows(&options.run_dir)?;
     let counts = report::tally(&options.run_dir, &rows).map_err(Error::run(format!(

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod cli;
 pub mod duplicates;
 pub mod error;
+pub mod fanout;
 pub mod html;
 // Serves the binary (src/main.rs) only.
 #[doc(hidden)]

@@ -9,12 +9,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::AwsOptions;
-use crate::cli::{AwsArgs, FollowArgs, LaunchArgs, RetryArgs, RunArgs, StatusArgs, WatchArgs};
+use crate::cli::{
+    AwsArgs, Engine, FollowArgs, LaunchArgs, RetryArgs, RunArgs, StatusArgs, WatchArgs,
+};
 use crate::error::Error;
 use crate::launcher::{Backoff, LaunchOptions};
 use crate::plan::{MAX_BATCH_ID_CHARS, check_name};
 use crate::progress::ProgressMode;
-use crate::publish::ReportTo;
+use crate::publish::{ReportTo, S3Prefix};
 use crate::source::{
     DateRange, Fields, Filter, Format, Listing, Location, ParseOptions, Selection, Shard, Source,
     Step,
@@ -62,6 +64,8 @@ pub struct RunOptions {
     pub skip_invalid: bool,
     /// `--dry-run`: check every row, start nothing.
     pub dry_run: bool,
+    /// `--engine distributed-map`: where the rows are staged, and the parent's role.
+    pub distributed_map: Option<DistributedMap>,
     /// Where and as whom to call AWS.
     pub aws: AwsOptions,
     /// Cancelled to stop the run as a signal would. `None`: Ctrl-C and SIGTERM do
@@ -231,6 +235,12 @@ impl RunOptions {
             }
         }
         let names_identify_inputs = name_template.is_none();
+        let distributed_map = DistributedMap::from_args(
+            args.engine,
+            args.staging,
+            args.role_arn,
+            args.launch.max_running,
+        )?;
         let state_machine = args.state_machine.ok_or_else(|| {
             usage("--state-machine is required (or state_machine in the --job file)".into())
         })?;
@@ -252,11 +262,59 @@ impl RunOptions {
             allow_empty: args.allow_empty,
             skip_invalid: args.skip_invalid,
             dry_run: args.dry_run,
+            distributed_map,
             aws: aws_options(args.aws)?,
             interrupt: None,
         })
     }
 }
+
+/// `--engine distributed-map`: what the Distributed Map needs beyond a local
+/// launch's settings (which it maps: `--max-running` to MaxConcurrency,
+/// `--max-failures` to the tolerated failures, `--wait` to `.sync:2`).
+#[derive(Debug, Clone)]
+pub struct DistributedMap {
+    /// `--staging`: the staged rows go under it, and the Map Run's results.
+    pub staging: S3Prefix,
+    /// `--role-arn`: the role the parent state machine runs as.
+    pub role_arn: String,
+}
+
+impl DistributedMap {
+    fn from_args(
+        engine: Engine,
+        staging: Option<String>,
+        role_arn: Option<String>,
+        max_running: Option<u64>,
+    ) -> Result<Option<DistributedMap>, Error> {
+        let usage = |m: &str| Err(Error::Usage(m.to_string()));
+        let (staging, role_arn) = match (engine, staging, role_arn) {
+            (Engine::Local, None, None) => return Ok(None),
+            (Engine::Local, ..) => {
+                return usage("--staging and --role-arn go with --engine distributed-map");
+            }
+            (Engine::DistributedMap, Some(staging), Some(role_arn)) => (staging, role_arn),
+            (Engine::DistributedMap, ..) => {
+                return usage("--engine distributed-map needs --staging and --role-arn");
+            }
+        };
+        let staging = S3Prefix::parse(&with_today(&staging))
+            .map_err(|e| Error::Usage(format!("--staging: {e}")))?;
+        if !(role_arn.starts_with("arn:") && role_arn.contains(":role/")) {
+            return usage("--role-arn must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
+        }
+        if max_running.is_some_and(|n| n > MAX_MAP_CONCURRENCY) {
+            return Err(Error::Usage(format!(
+                "--max-running must be at most {MAX_MAP_CONCURRENCY} with --engine \
+                 distributed-map (a Distributed Map's largest MaxConcurrency)"
+            )));
+        }
+        Ok(Some(DistributedMap { staging, role_arn }))
+    }
+}
+
+/// A Distributed Map runs at most this many child workflows at once.
+const MAX_MAP_CONCURRENCY: u64 = 10_000;
 
 /// `--timeout` and `--poll`, for `run --wait` and `watch`.
 #[derive(Debug, Clone, Copy)]

@@ -170,6 +170,15 @@ impl Outcome {
         }
     }
 
+    /// Staged for a Distributed Map: not attempted by this process; the Map Run's
+    /// results tell how it went.
+    pub fn staged(launch: Launch) -> Outcome {
+        Outcome {
+            at: None,
+            ..Outcome::of(launch, Status::NotAttempted)
+        }
+    }
+
     /// A row that could not be started: the last call's error code and message.
     pub fn failed(launch: Launch, attempts: u32, error: String, message: String) -> Outcome {
         Outcome {

@@ -19,46 +19,67 @@ const PART_BYTES: u64 = 64 << 20;
 /// it finds the others complete.
 const PUBLISHED: [&str; 3] = [RESULTS, REPORT, SUMMARY];
 
-/// Where `--report-to` puts a run's files.
+/// A folder in S3: `s3://BUCKET/PREFIX/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportTo {
+pub struct S3Prefix {
     bucket: String,
     /// Empty, or ending in `/`.
     prefix: String,
 }
 
-impl ReportTo {
+impl S3Prefix {
     /// Parses `s3://BUCKET/PREFIX/`; a prefix without a final `/` gets one.
-    pub fn parse(url: &str) -> Result<ReportTo, String> {
+    pub fn parse(url: &str) -> Result<S3Prefix, String> {
         let (bucket, prefix) = split_s3_url(url)
             .ok_or_else(|| format!("expected s3://BUCKET/PREFIX/, not `{url}`"))?;
         let mut prefix = prefix.to_string();
         if !prefix.is_empty() && !prefix.ends_with('/') {
             prefix.push('/');
         }
-        Ok(ReportTo {
+        Ok(S3Prefix {
             bucket: bucket.to_string(),
             prefix,
         })
     }
 
-    fn url(&self, name: &str) -> String {
-        format!("s3://{}/{}{name}", self.bucket, self.prefix)
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The key of `name` in the folder.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// `s3://BUCKET/PREFIX/name`.
+    pub fn url(&self, name: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.key(name))
+    }
+}
+
+/// Where `--report-to` puts a run's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportTo(S3Prefix);
+
+impl ReportTo {
+    /// Parses `s3://BUCKET/PREFIX/`; a prefix without a final `/` gets one.
+    pub fn parse(url: &str) -> Result<ReportTo, String> {
+        S3Prefix::parse(url).map(ReportTo)
     }
 
     /// Uploads the run log, the report and the summary under the prefix.
     pub async fn upload(&self, s3: &aws_sdk_s3::Client, run_dir: &RunDir) -> Result<(), Error> {
         for name in PUBLISHED {
-            let url = self.url(name);
-            let key = format!("{}{name}", self.prefix);
-            upload_file(s3, &self.bucket, &key, &run_dir.file(name))
+            let url = self.0.url(name);
+            upload_file(s3, &self.0.bucket, &self.0.key(name), &run_dir.file(name))
                 .await
                 .map_err(|message| Error::Run {
                     context: format!("--report-to: uploading {url}"),
                     source: message.into(),
                 })?;
         }
-        tracing::info!("uploaded to {}", self.url(""));
+        tracing::info!("uploaded to {}", self.0.url(""));
         Ok(())
     }
 
@@ -84,7 +105,7 @@ impl ReportTo {
 /// One PutObject up to `PART_BYTES`; a multipart upload beyond (PutObject takes
 /// at most 5 GB, and a run log of 10 million followed rows is more). Each part is
 /// streamed from the file, never held whole.
-async fn upload_file(
+pub(crate) async fn upload_file(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -171,10 +192,10 @@ mod tests {
 
     #[test]
     fn a_prefix_is_a_folder() {
-        let to = ReportTo::parse("s3://ops/runs/nightly").unwrap();
+        let to = S3Prefix::parse("s3://ops/runs/nightly").unwrap();
         assert_eq!(to.url(SUMMARY), "s3://ops/runs/nightly/summary.json");
-        let to = ReportTo::parse("s3://ops").unwrap();
+        let to = S3Prefix::parse("s3://ops").unwrap();
         assert_eq!(to.url(SUMMARY), "s3://ops/summary.json");
-        assert!(ReportTo::parse("ops/runs").is_err());
+        assert!(S3Prefix::parse("ops/runs").is_err());
     }
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws;
 use crate::error::Error;
+use crate::fanout;
 use crate::inspect::batch_rows;
 use crate::launch::{self, Target};
 use crate::launcher::{Again, Work};
@@ -37,6 +38,9 @@ const WORK_BUFFER: usize = 1024;
 pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
+    if let Some(mut record) = fanout::Record::read(run_dir.path())? {
+        return redrive_map(&clients, &options, &run_dir, &info, &mut record).await;
+    }
     let state_machine =
         sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
     let following = options.redrive
@@ -107,6 +111,46 @@ pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
     let summary =
         launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
     Ok(Finished::Run(Box::new(summary)))
+}
+
+/// `retry` of a batch handed to a Distributed Map: its parent execution is
+/// redriven (the Map Run takes up what failed or never ran), then followed with
+/// `--wait`, or by `watch`.
+async fn redrive_map(
+    clients: &aws::Clients,
+    options: &RetryOptions,
+    run_dir: &RunDir,
+    info: &RunInfo,
+    record: &mut fanout::Record,
+) -> Result<Finished, Error> {
+    fanout::redrive(&clients.follow, run_dir, record).await?;
+    let Some(follow) = options.launching.wait else {
+        return Ok(Finished::Status {
+            exit_code: crate::error::exit::SUCCESS,
+        });
+    };
+    let target = sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
+    let rows = batch_rows(run_dir.path())?;
+    let batch = Target {
+        batch_id: &info.batch_id,
+        state_machine: &target,
+        rows: &rows,
+        run_dir,
+    };
+    let interrupt = CancellationToken::new();
+    watch_signals(interrupt.clone());
+    let launching = &options.launching;
+    let report_to = launching.report_to.as_ref();
+    fanout::finish(
+        clients,
+        &batch,
+        record,
+        follow,
+        launching.progress,
+        report_to,
+        &interrupt,
+    )
+    .await
 }
 
 /// A retry under way: `retrying.json` in the run dir says how it launches (redrive

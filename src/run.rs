@@ -16,13 +16,18 @@ use tokio_util::sync::CancellationToken;
 use crate::aws;
 use crate::duplicates::{Duplicates, NameSpill};
 use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_line};
+use crate::fanout::{
+    self,
+    definition::Parent,
+    stage::{Staged, Stager},
+};
 use crate::launch::{self, Launched, Target};
 use crate::launcher::Work;
-use crate::options::RunOptions;
+use crate::options::{DistributedMap, RunOptions};
 use crate::outcome::Outcome;
 use crate::plan::{Invalid, Launch, Planned, Planner};
 use crate::report::BatchRows;
-use crate::runlog::{self, Done, DoneRows, Locked, RESULTS, ROWS, RunInfo, RunLog};
+use crate::runlog::{self, Done, DoneRows, Locked, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, Item, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::summary::Summary;
@@ -39,7 +44,8 @@ pub enum Finished {
     },
     /// `run`, `retry` or `watch` went through the batch: its summary.
     Run(Box<Summary>),
-    /// `status`: the exit code the run's picture calls for.
+    /// `status`, or a batch handed to a Distributed Map and not followed to its
+    /// end: the exit code the run's picture calls for.
     Status {
         /// The exit code.
         exit_code: i32,
@@ -202,6 +208,16 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
     if options.dry_run {
         let checked = check(&options, &batch, DoneRows::default()).await?;
         print_checked(manifest, &checked, "dry run", "nothing was started");
+        if let Some(map) = &options.distributed_map {
+            let parent = parent(&options, map, &batch);
+            println!(
+                "parent state machine {} (created, or updated if it differs), role {}:",
+                parent.name(),
+                map.role_arn
+            );
+            let definition = serde_json::to_string_pretty(&parent.definition());
+            println!("{}", definition.expect("definition serializes"));
+        }
         return Ok(Finished::DryRun {
             invalid: checked.invalid,
             skip_invalid: options.skip_invalid,
@@ -259,6 +275,9 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         verdicts: std::mem::take(&mut checked.verdicts),
         log_intact: previous.intact,
     };
+    if let Some(map) = &options.distributed_map {
+        return hand_off(&options, map, &batch, &target, resume, &clients, &interrupt).await;
+    }
     let launched = launch(&options, &batch, &target, resume, &clients, &interrupt).await?;
     let summary =
         launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
@@ -406,17 +425,19 @@ async fn check(options: &RunOptions, batch: &Batch, done: DoneRows) -> Result<Ch
     Ok(checked)
 }
 
-/// `--run-dir`, or `sfn-batch-runs/<batch id>`, one per shard: the shards of a
-/// batch share its names but not a run dir (they may run on one host at once).
+/// `--run-dir`, or `sfn-batch-runs/<run name>`.
 fn run_dir_path(options: &RunOptions, batch: &Batch) -> PathBuf {
-    let default = || {
-        let dir = match options.selection.shard {
-            Some(shard) => format!("{}-shard-{}-of-{}", batch.id, shard.index, shard.count),
-            None => batch.id.clone(),
-        };
-        PathBuf::from("sfn-batch-runs").join(dir)
-    };
+    let default = || PathBuf::from("sfn-batch-runs").join(run_name(options, batch));
     options.run_dir.clone().unwrap_or_else(default)
+}
+
+/// The batch id, and the shard: the shards of a batch share its names but not a
+/// run dir (they may run on one host at once), nor a Distributed Map.
+fn run_name(options: &RunOptions, batch: &Batch) -> String {
+    match options.selection.shard {
+        Some(shard) => format!("{}-shard-{}-of-{}", batch.id, shard.index, shard.count),
+        None => batch.id.clone(),
+    }
 }
 
 fn run_info(options: &RunOptions, batch: &Batch) -> RunInfo {
@@ -470,6 +491,99 @@ async fn launch(
         .expect("manifest reader panicked")
         .map_err(Error::run::<ManifestError>("reading the manifest again"))?;
     Ok(launched)
+}
+
+/// `--engine distributed-map`: the second pass stages the rows not done yet
+/// instead of launching them (the invalid ones, and those done under another row
+/// number, are logged as a local launch logs them), then hands them to the
+/// Distributed Map, and follows it with `--wait`. A run dir that has handed its
+/// batch over already only follows it.
+async fn hand_off(
+    options: &RunOptions,
+    map: &DistributedMap,
+    batch: &Batch,
+    target: &Target<'_>,
+    resume: Resume,
+    clients: &aws::Clients,
+    interrupt: &CancellationToken,
+) -> Result<Finished, Error> {
+    let run_dir = target.run_dir;
+    let mut record = match fanout::Record::read(run_dir.path())? {
+        Some(record) => {
+            tracing::info!(
+                "{}: handed to {} already; starting nothing new",
+                run_dir.path().display(),
+                record.execution_arn
+            );
+            record
+        }
+        None => {
+            let staged = stage(batch, resume, run_dir).await?;
+            let hand_off = fanout::HandOff {
+                parent: parent(options, map, batch),
+                role_arn: &map.role_arn,
+                run_name: &run_name(options, batch),
+                max_running: options.launching.max_running.map(|(max, _)| max),
+                max_failures: options.launching.max_failures,
+            };
+            fanout::hand_off(clients, run_dir, hand_off, staged).await?
+        }
+    };
+    let Some(follow) = options.launching.wait else {
+        println!(
+            "handed {} rows to {}; `sfn-batch watch {}` follows it and reads its results",
+            record.rows,
+            record.execution_arn,
+            run_dir.path().display()
+        );
+        return Ok(Finished::Status {
+            exit_code: crate::error::exit::SUCCESS,
+        });
+    };
+    let report_to = options.launching.report_to.as_ref();
+    let progress = options.launching.progress;
+    fanout::finish(
+        clients,
+        target,
+        &mut record,
+        follow,
+        progress,
+        report_to,
+        interrupt,
+    )
+    .await
+}
+
+/// Stages the rows the second pass sends to start, and logs the others.
+async fn stage(batch: &Batch, resume: Resume, run_dir: &RunDir) -> Result<Staged, Error> {
+    let log_path = run_dir.file(RESULTS);
+    let log_error = || Error::run(format!("writing {}", log_path.display()));
+    let mut log = RunLog::append_to(&log_path, resume.log_intact).map_err(log_error())?;
+    let staging_error = || Error::run(format!("staging the rows in {}", run_dir.path().display()));
+    let mut stager = Stager::create(run_dir.path()).map_err(staging_error())?;
+    let (mut work, reader) = spawn_reader(batch, resume.verdicts);
+    while let Some(work) = work.recv().await {
+        match work {
+            Work::Start(launch) => stager.add(launch).map_err(staging_error())?,
+            Work::Known(outcome) => drop(log.append(&outcome).map_err(log_error())?),
+            Work::Again(_) => unreachable!("only `retry` launches rows again"),
+        }
+    }
+    reader
+        .await
+        .expect("manifest reader panicked")
+        .map_err(Error::run::<ManifestError>("reading the manifest again"))?;
+    stager.finish().map_err(staging_error())
+}
+
+/// The parent state machine of a batch handed to a Distributed Map.
+fn parent(options: &RunOptions, map: &DistributedMap, batch: &Batch) -> Parent {
+    Parent {
+        target: batch.state_machine.clone(),
+        staging: map.staging.clone(),
+        sync: options.launching.wait.is_some(),
+        max_attempts: options.launching.launch.max_attempts,
+    }
 }
 
 /// Plans the rows again on a blocking thread (but those done here) and sends

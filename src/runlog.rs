@@ -367,6 +367,20 @@ pub fn read_as<T: DeserializeOwned + HasRow>(
     })
 }
 
+/// The length of a log's intact part (its whole lines): where appending resumes.
+pub fn intact_length(path: &Path) -> io::Result<u64> {
+    #[derive(Deserialize)]
+    struct Row {
+        row: u64,
+    }
+    impl HasRow for Row {
+        fn row(&self) -> u64 {
+            self.row
+        }
+    }
+    read_as(path, |_, _: Row| {})
+}
+
 /// More rows than any batch has: a row number past it is a corrupt file.
 pub const MAX_ROW: u64 = 1 << 36;
 

@@ -1,0 +1,575 @@
+//! `--engine distributed-map`: the batch handed to a Step Functions Distributed Map
+//! in the account, for batches too long for one host to stay up through.
+//!
+//! The rows are rendered and checked as for a local launch, then staged in S3
+//! (`stage`); a parent state machine (`definition`) is created or updated, and one
+//! parent execution, named after the batch and the staged bytes, reads them and
+//! starts one execution of the target per row. The run dir records the hand-off
+//! (`map-run.json`); following watches the Map Run's item counts, and at its end
+//! the Map Run's results are read back (`results`) into the run log, so that the
+//! report looks the same whichever engine ran the batch.
+
+pub mod definition;
+pub mod results;
+pub mod stage;
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_sfn::error::ProvideErrorMetadata;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::{self, error_text};
+use crate::error::{Error, exit};
+use crate::launch::Target;
+use crate::options::{FollowOptions, MaxFailures};
+use crate::progress::{FollowProgress, ProgressMode};
+use crate::publish::ReportTo;
+use crate::publish::upload_file;
+use crate::rate::Pacing;
+use crate::report::{Counts, LastOutcomes};
+use crate::run::Finished;
+use crate::runlog::{self, RESULTS, RunDir, RunLog, write_atomically};
+use crate::sfn::StateMachine;
+use crate::summary::{Facts, Summary, ThisRun};
+use crate::watch::Ends;
+use crate::watch::{self, Calls};
+
+use definition::{Parent, ParentInput, S3Object, fit_name};
+use stage::{ITEMS, STAGED, Staged};
+
+/// The run dir's record of the hand-off.
+pub const MAP_RUN: &str = "map-run.json";
+
+/// What the run dir records of a batch handed to a Distributed Map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The parent state machine.
+    pub parent_state_machine_arn: String,
+    /// The parent execution: one per batch.
+    pub execution_arn: String,
+    /// Its Map Run, once AWS has one.
+    pub map_run_arn: Option<String>,
+    /// The staged rows: `s3://BUCKET/KEY`.
+    pub items: String,
+    /// Where the Map Run writes its results: `<prefix>/<map run id>/manifest.json`.
+    pub results_bucket: String,
+    /// The folder in `results_bucket`.
+    pub results_prefix: String,
+    /// How many rows were staged.
+    pub rows: u64,
+    /// Whether each row's step waits for its execution's end (`--wait`).
+    pub sync: bool,
+    /// Whether the Map Run's results are in the run log (a redrive clears it).
+    pub results_read: bool,
+    /// Times `retry` redrove the parent execution.
+    #[serde(default)]
+    pub redrives: u32,
+}
+
+impl Record {
+    /// The record in `dir`, if the batch there was handed to a Distributed Map.
+    pub fn read(dir: &Path) -> Result<Option<Record>, Error> {
+        let path = dir.join(MAP_RUN);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(Error::run(format!("reading {}", path.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::run(format!("reading {}", path.display()))(e)),
+        }
+    }
+
+    /// Writes the record, whole or not at all.
+    pub fn save(&self, run_dir: &RunDir) -> Result<(), Error> {
+        let path = run_dir.file(MAP_RUN);
+        let json = serde_json::to_vec_pretty(self).expect("record serializes");
+        write_atomically(&path, &json).map_err(Error::run(format!("writing {}", path.display())))
+    }
+}
+
+/// What the hand-off needs beyond the staged rows.
+pub struct HandOff<'a> {
+    /// The parent state machine.
+    pub parent: Parent,
+    /// `--role-arn`.
+    pub role_arn: &'a str,
+    /// The batch id (and shard): the parent execution's name starts with it.
+    pub run_name: &'a str,
+    /// `--max-running`, if given.
+    pub max_running: Option<u64>,
+    /// `--max-failures`, if given.
+    pub max_failures: Option<MaxFailures>,
+}
+
+/// Uploads the staged rows, deploys the parent state machine and starts its one
+/// execution for the batch (or finds it started), and records it all in the run
+/// dir. Run again for the same rows, it starts nothing new: the execution's name
+/// is the batch's and the staged bytes', and AWS keeps a name for 90 days.
+pub async fn hand_off(
+    clients: &aws::Clients,
+    run_dir: &RunDir,
+    hand_off: HandOff<'_>,
+    staged: Staged,
+) -> Result<Record, Error> {
+    let parent = &hand_off.parent;
+    let parent_arn = deploy(&clients.follow, parent, hand_off.role_arn).await?;
+    let name = fit_name(
+        hand_off.run_name,
+        &format!("-{}", &staged.sha256[..8]),
+        hand_off.run_name,
+    );
+    let items = S3Object {
+        bucket: parent.staging.bucket().to_string(),
+        key: parent.staging.key(&format!("{name}/{ITEMS}")),
+    };
+    let items_url = format!("s3://{}/{}", items.bucket, items.key);
+    upload_file(&clients.s3, &items.bucket, &items.key, &run_dir.file(ITEMS))
+        .await
+        .map_err(|message| Error::Run {
+            context: format!("staging the rows at {items_url}"),
+            source: message.into(),
+        })?;
+    let (tolerated_failure_count, tolerated_failure_percentage) = match hand_off.max_failures {
+        Some(MaxFailures::Count(n)) => (n, 100.0),
+        Some(MaxFailures::Percent(p)) => (staged.rows, p),
+        None => (staged.rows, 100.0),
+    };
+    let input = ParentInput {
+        items,
+        max_concurrency: hand_off.max_running.unwrap_or(0),
+        tolerated_failure_count,
+        tolerated_failure_percentage,
+    };
+    let execution_arn = start(&clients.follow, &parent_arn, &name, &input).await?;
+    let map_run_arn = find_map_run(&clients.follow, &execution_arn, 10).await;
+    let record = Record {
+        parent_state_machine_arn: parent_arn,
+        execution_arn,
+        map_run_arn,
+        items: items_url,
+        results_bucket: parent.staging.bucket().to_string(),
+        results_prefix: parent.results(),
+        rows: staged.rows,
+        sync: parent.sync,
+        results_read: false,
+        redrives: 0,
+    };
+    record.save(run_dir)?;
+    tracing::info!(
+        "handed {} rows to the Distributed Map of {} (Map Run {})",
+        record.rows,
+        record.execution_arn,
+        record.map_run_arn.as_deref().unwrap_or("not started yet"),
+    );
+    Ok(record)
+}
+
+/// Creates the parent state machine, or updates it when its definition or role
+/// differ from this run's; returns its ARN.
+async fn deploy(
+    client: &aws_sdk_sfn::Client,
+    parent: &Parent,
+    role_arn: &str,
+) -> Result<String, Error> {
+    let parts: Vec<&str> = parent.target.arn.split(':').collect();
+    let name = parent.name();
+    let arn = format!(
+        "arn:{}:states:{}:{}:stateMachine:{name}",
+        parts[1], parts[3], parts[4]
+    );
+    let definition = parent.definition();
+    let text = serde_json::to_string_pretty(&definition).expect("definition serializes");
+    let failed = |what: &str| Error::run(format!("{what} the parent state machine {arn}"));
+    match client
+        .describe_state_machine()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+    {
+        Ok(found) => {
+            let same = serde_json::from_str::<Value>(found.definition()).ok() == Some(definition)
+                && found.role_arn() == role_arn;
+            if !same {
+                client
+                    .update_state_machine()
+                    .state_machine_arn(&arn)
+                    .definition(&text)
+                    .role_arn(role_arn)
+                    .send()
+                    .await
+                    .map_err(|e| failed("updating")(error_text(&e)))?;
+                tracing::info!("updated the parent state machine {arn}");
+            }
+        }
+        Err(e) if e.code() == Some("StateMachineDoesNotExist") => {
+            let created = client
+                .create_state_machine()
+                .name(&name)
+                .definition(&text)
+                .role_arn(role_arn)
+                .r#type(StateMachineType::Standard)
+                .send()
+                .await;
+            match created {
+                Ok(_) => tracing::info!("created the parent state machine {arn}"),
+                // Another batch of the same target created it a moment ago.
+                Err(e) if e.code() == Some("StateMachineAlreadyExists") => {}
+                Err(e) => return Err(failed("creating")(error_text(&e))),
+            }
+        }
+        Err(e) => return Err(failed("describing")(error_text(&e))),
+    }
+    Ok(arn)
+}
+
+/// Starts the parent execution; one of that name (ours: the name holds the
+/// staged bytes' hash) is taken as started.
+async fn start(
+    client: &aws_sdk_sfn::Client,
+    parent_arn: &str,
+    name: &str,
+    input: &ParentInput,
+) -> Result<String, Error> {
+    let started = client
+        .start_execution()
+        .state_machine_arn(parent_arn)
+        .name(name)
+        .input(serde_json::to_string(input).expect("parent input serializes"))
+        .send()
+        .await;
+    match started {
+        Ok(out) => Ok(out.execution_arn),
+        Err(e) if e.code() == Some("ExecutionAlreadyExists") => {
+            let arn = StateMachine {
+                arn: parent_arn.to_string(),
+                kind: crate::sfn::Kind::Standard,
+            }
+            .execution_arn(name);
+            tracing::info!("{arn} was started before: following it, starting nothing new");
+            Ok(arn)
+        }
+        Err(e) => Err(Error::run(format!("starting the parent execution {name}"))(
+            error_text(&e),
+        )),
+    }
+}
+
+/// The parent execution's Map Run: AWS lists it a moment after the execution
+/// starts, so this looks up to `looks` times, a second apart.
+async fn find_map_run(
+    client: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    looks: u32,
+) -> Option<String> {
+    for look in 0..looks {
+        if look > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let listed = client
+            .list_map_runs()
+            .execution_arn(execution_arn)
+            .send()
+            .await;
+        match listed {
+            Ok(out) => {
+                if let Some(run) = out.map_runs().first() {
+                    return Some(run.map_run_arn().to_string());
+                }
+            }
+            Err(e) => tracing::debug!("ListMapRuns {execution_arn}: {}", error_text(&e)),
+        }
+    }
+    None
+}
+
+/// The end of `run --wait` and `watch` for a batch handed to a Distributed Map:
+/// follows the parent execution to its end, reads the Map Run's results back into
+/// the run log (once), and writes the report and summary as a local launch does.
+/// When following stops first, the batch goes on in AWS: nothing is written.
+pub async fn finish(
+    clients: &aws::Clients,
+    batch: &Target<'_>,
+    record: &mut Record,
+    follow: FollowOptions,
+    progress: ProgressMode,
+    report_to: Option<&ReportTo>,
+    stop: &CancellationToken,
+) -> Result<Finished, Error> {
+    let started = std::time::Instant::now();
+    let run_dir = batch.run_dir;
+    let mut outcomes = Counts::default();
+    if !record.results_read {
+        let end = follow_to_end(&clients.follow, run_dir, record, follow, progress, stop).await?;
+        let Some(end) = end else {
+            tracing::warn!(
+                "the Map Run goes on in AWS: `sfn-batch watch {}` follows it to its end",
+                run_dir.path().display()
+            );
+            let exit_code = match stop.is_cancelled() {
+                true => exit::INTERRUPTED,
+                false => exit::FAILURES,
+            };
+            return Ok(Finished::Status { exit_code });
+        };
+        if let Some(failure) = &end.failure {
+            tracing::warn!("the parent execution ended {}: {failure}", end.status);
+        }
+        outcomes = read_back(&clients.s3, run_dir, record, &end, batch.state_machine).await?;
+    }
+    // With `.sync:2` the results say how every execution ended.
+    let ends = match record.sync {
+        true => {
+            let log = run_dir.file(RESULTS);
+            LastOutcomes::read(&log, batch.rows)
+                .and_then(|outcomes| outcomes.tally(batch.rows))
+                .map_err(Error::run(format!("reading {}", log.display())))?
+                .ends()
+        }
+        false => None,
+    };
+    let facts = Facts {
+        batch_id: batch.batch_id.to_string(),
+        state_machine_arn: batch.state_machine.arn.clone(),
+        this_run: ThisRun::new(outcomes, started.elapsed(), Pacing::default()),
+        followed: ends.map(|ends| watch::Followed {
+            ends,
+            calls: Calls::default(),
+        }),
+        interrupted: false,
+        halted_at: None,
+    };
+    let summary = Summary::write(run_dir, batch.rows, facts)?;
+    summary.log();
+    if let Some(report_to) = report_to {
+        report_to
+            .upload_after(&clients.s3, run_dir, summary.exit_code)
+            .await?;
+    }
+    Ok(Finished::Run(Box::new(summary)))
+}
+
+/// `retry` of a batch handed to a Distributed Map: redrives the parent execution
+/// (its Map Run takes up the rows that failed or never ran, under the same ARNs);
+/// its results are read back again at the end.
+pub async fn redrive(
+    client: &aws_sdk_sfn::Client,
+    run_dir: &RunDir,
+    record: &mut Record,
+) -> Result<(), Error> {
+    let described = describe_parent(client, record).await?;
+    // One token per redrive of the execution: a retry killed and run again
+    // redrives it once.
+    let redrive = described.redrive_count().unwrap_or(0) + 1;
+    client
+        .redrive_execution()
+        .execution_arn(&record.execution_arn)
+        .client_token(format!("sfn-batch-redrive-{redrive}"))
+        .send()
+        .await
+        .map_err(|e| Error::run(format!("redriving {}", record.execution_arn))(error_text(&e)))?;
+    record.redrives += 1;
+    record.results_read = false;
+    record.save(run_dir)?;
+    tracing::info!("redrove {}", record.execution_arn);
+    Ok(())
+}
+
+/// `status` of a batch handed to a Distributed Map: prints the parent execution
+/// and its Map Run's item counts; returns whether the parent still runs.
+pub async fn status(client: &aws_sdk_sfn::Client, record: &Record) -> Result<bool, Error> {
+    let parent = describe_parent(client, record).await?;
+    println!(
+        "handed to a Distributed Map: {} rows staged at {}",
+        record.rows, record.items
+    );
+    println!(
+        "parent execution {}: {}",
+        record.execution_arn,
+        parent.status.as_str()
+    );
+    let map_run = match &record.map_run_arn {
+        Some(arn) => Some(arn.clone()),
+        None => find_map_run(client, &record.execution_arn, 1).await,
+    };
+    if let Some(map_run) = map_run {
+        match item_counts(client, &map_run).await {
+            Ok(ends) => println!("Map Run {map_run}: {}", ends.human()),
+            Err(e) => tracing::warn!("DescribeMapRun {map_run}: {e}"),
+        }
+    }
+    let running = parent.status == ExecutionStatus::Running;
+    if !running && !record.results_read {
+        println!("its results are not read yet: `sfn-batch watch` reads them");
+    }
+    Ok(running)
+}
+
+async fn describe_parent(
+    client: &aws_sdk_sfn::Client,
+    record: &Record,
+) -> Result<DescribeExecutionOutput, Error> {
+    client
+        .describe_execution()
+        .execution_arn(&record.execution_arn)
+        .send()
+        .await
+        .map_err(|e| Error::run(format!("describing {}", record.execution_arn))(error_text(&e)))
+}
+
+/// How the parent execution ended.
+pub struct ParentEnd {
+    /// AWS's word: SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
+    pub status: String,
+    /// Its output (the Map's: the Map Run and where its results are).
+    pub output: Option<String>,
+    /// Its error and cause, when it failed.
+    pub failure: Option<String>,
+}
+
+/// The Map Run's item counts, as following counts executions.
+async fn item_counts(client: &aws_sdk_sfn::Client, map_run_arn: &str) -> Result<Ends, String> {
+    let described = client
+        .describe_map_run()
+        .map_run_arn(map_run_arn)
+        .send()
+        .await
+        .map_err(|e| error_text(&e))?;
+    let counts = described.item_counts();
+    let n = |count: i64| count.max(0) as u64;
+    Ok(counts.map_or_else(Ends::default, |c| Ends {
+        succeeded: n(c.succeeded()),
+        failed: n(c.failed()),
+        timed_out: n(c.timed_out()),
+        aborted: n(c.aborted()),
+        unknown: 0,
+        running: n(c.pending()) + n(c.running()),
+    }))
+}
+
+/// Follows the parent execution to its end (or the timeout, or a signal), showing
+/// its Map Run's item counts; `None` when it did not end.
+pub async fn follow_to_end(
+    client: &aws_sdk_sfn::Client,
+    run_dir: &RunDir,
+    record: &mut Record,
+    options: FollowOptions,
+    progress: ProgressMode,
+    stop: &CancellationToken,
+) -> Result<Option<ParentEnd>, Error> {
+    let mut display = FollowProgress::new(progress, record.rows);
+    let deadline = options.timeout.map(|t| Instant::now() + t);
+    loop {
+        let parent = describe_parent(client, record).await?;
+        if record.map_run_arn.is_none() {
+            record.map_run_arn = find_map_run(client, &record.execution_arn, 1).await;
+            if record.map_run_arn.is_some() {
+                record.save(run_dir)?;
+            }
+        }
+        if let Some(map_run) = &record.map_run_arn {
+            match item_counts(client, map_run).await {
+                Ok(ends) => display.show(ends),
+                Err(e) => tracing::warn!("DescribeMapRun {map_run}: {e}"),
+            }
+        }
+        if parent.status != ExecutionStatus::Running {
+            display.finish();
+            let failure = parent.error().map(|error| match parent.cause() {
+                Some(cause) => format!("{error}: {cause}"),
+                None => error.to_string(),
+            });
+            return Ok(Some(ParentEnd {
+                status: parent.status.as_str().to_string(),
+                output: parent.output,
+                failure,
+            }));
+        }
+        let wake = Instant::now() + options.poll;
+        let until = deadline.map_or(wake, |d| d.min(wake));
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            _ = stop.cancelled() => {}
+        }
+        if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+            display.finish();
+            return Ok(None);
+        }
+    }
+}
+
+/// Reads the Map Run's results back into the run log, one outcome per staged row
+/// (unknown when its result cannot be found); returns the outcomes per status.
+async fn read_back(
+    s3: &aws_sdk_s3::Client,
+    run_dir: &RunDir,
+    record: &mut Record,
+    end: &ParentEnd,
+    target: &StateMachine,
+) -> Result<Counts, Error> {
+    let manifest = manifest_location(record, end);
+    let verdicts = match &manifest {
+        Some((bucket, key)) => results::read(s3, bucket, key).await,
+        None => Err("the parent execution started no Map Run".to_string()),
+    };
+    let unknown = match &verdicts {
+        Ok(_) => "the Map Run's results do not list it".to_string(),
+        Err(e) => {
+            tracing::warn!("the Map Run's results cannot be read: {e}");
+            format!("the Map Run's results cannot be read ({e})")
+        }
+    };
+    let verdicts = verdicts.unwrap_or_default();
+    let log_path = run_dir.file(RESULTS);
+    let writing = || Error::run(format!("writing {}", log_path.display()));
+    let intact = runlog::intact_length(&log_path).map_err(writing())?;
+    let mut log = RunLog::append_to(&log_path, intact).map_err(writing())?;
+    let staged_path = run_dir.file(STAGED);
+    let mut counts = Counts::default();
+    let mut write_error = None;
+    runlog::read(&staged_path, |_, staged| {
+        let verdict = verdicts.get(&staged.row);
+        // After a redrive, a row the new results do not list keeps its outcome.
+        if verdict.is_none() && record.redrives > 0 {
+            return;
+        }
+        let outcome = results::judge(staged, verdict, target, &unknown);
+        counts.add(outcome.status);
+        if let Err(e) = log.append(&outcome) {
+            write_error.get_or_insert(e);
+        }
+    })
+    .map_err(Error::run(format!("reading {}", staged_path.display())))?;
+    if let Some(e) = write_error {
+        return Err(writing()(e));
+    }
+    record.results_read = true;
+    record.save(run_dir)?;
+    Ok(counts)
+}
+
+/// Where the Map Run's `manifest.json` is: as the parent's output says, or where
+/// the ResultWriter puts it (`<prefix>/<map run id>/manifest.json`).
+fn manifest_location(record: &Record, end: &ParentEnd) -> Option<(String, String)> {
+    let output: Value = end
+        .output
+        .as_deref()
+        .and_then(|o| serde_json::from_str(o).ok())
+        .unwrap_or_default();
+    let details = &output["ResultWriterDetails"];
+    if let (Some(bucket), Some(key)) = (details["Bucket"].as_str(), details["Key"].as_str()) {
+        return Some((bucket.to_string(), key.to_string()));
+    }
+    let id = record.map_run_arn.as_deref()?.rsplit(':').next()?;
+    let prefix = record.results_prefix.trim_end_matches('/');
+    Some((
+        record.results_bucket.clone(),
+        format!("{prefix}/{id}/manifest.json"),
+    ))
+}

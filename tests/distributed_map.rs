@@ -1,0 +1,420 @@
+//! `--engine distributed-map` against the emulator, within what moto 5.2.5 does: it
+//! runs the parent's DISTRIBUTED Map over the staged JSON array and reports its
+//! Map Run, but every `states:startExecution` step fails inside it, and its
+//! ResultWriter writes a manifest.json that lists no result files. So the tests
+//! check what sfn-batch deploys, stages and starts, and feed the reading back with
+//! result files written here in AWS's documented layout.
+
+mod common;
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use aws_sdk_sfn::types::ExecutionStatus;
+use common::proxy::{Call, Proxy};
+use common::{PASS, Workdir};
+use serde_json::{Value, json};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/sfn-batch-fanout";
+const TEMPLATE: &str =
+    r#"{"PreprocessingJobName": "job-{n}", "Input": "s3://in/{n}.csv", "Note": "a \"quoted\" é"}"#;
+
+/// A target state machine, a staging bucket, and a manifest of `rows` rows.
+struct Setup {
+    work: Workdir,
+    target: common::StateMachine,
+    bucket: String,
+}
+
+async fn setup(rows: u32) -> Setup {
+    let target = common::state_machine(&common::sfn().await, PASS).await;
+    let bucket = common::unique("staging");
+    let s3 = common::s3().await;
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let work = Workdir::new();
+    work.write("rows.csv", common::numbered_rows(rows));
+    Setup {
+        work,
+        target,
+        bucket,
+    }
+}
+
+impl Setup {
+    /// `run --engine distributed-map` into the run dir `run`.
+    fn hand_off(&self, args: &[&str]) -> Command {
+        let mut cmd = self.work.run(&self.target.arn, "rows.csv");
+        cmd.args(["--input-template", TEMPLATE])
+            .args(["--engine", "distributed-map", "--role-arn", ROLE])
+            .args(["--staging", &format!("s3://{}/sfn-batch/", self.bucket)])
+            .args(["--max-attempts", "1", "--poll", "0.3"])
+            .args(args);
+        cmd
+    }
+
+    fn record(&self) -> Value {
+        serde_json::from_str(&self.work.read("run/map-run.json")).unwrap()
+    }
+
+    fn parent_name(&self) -> String {
+        format!("{}-sfn-batch", self.target.name)
+    }
+
+    async fn parent_definition(&self) -> (Value, String) {
+        let arn = self.record()["parent_state_machine_arn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let described = common::sfn()
+            .await
+            .describe_state_machine()
+            .state_machine_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        let definition = serde_json::from_str(described.definition()).unwrap();
+        (definition, described.role_arn().to_string())
+    }
+
+    /// Waits for the parent execution to end; returns its input.
+    async fn parent_ended(&self) -> Value {
+        let arn = self.record()["execution_arn"].as_str().unwrap().to_string();
+        let sfn = common::sfn().await;
+        for _ in 0..300 {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+                .unwrap();
+            if described.status != ExecutionStatus::Running {
+                return serde_json::from_str(described.input().unwrap()).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("the parent execution {arn} did not end");
+    }
+
+    /// Writes the Map Run's results as AWS lays them out: manifest.json, listing
+    /// one file per kind, each a JSON array of entries.
+    async fn write_results(&self, succeeded: &[u64], failed: &[(u64, &str, &str)]) {
+        let record = self.record();
+        let map_run = record["map_run_arn"].as_str().unwrap();
+        let id = map_run.rsplit(':').next().unwrap();
+        let folder = format!("{}/{id}", record["results_prefix"].as_str().unwrap());
+        let items = self.staged_items().await;
+        let item = |row: u64| {
+            items
+                .iter()
+                .find(|item| item["Row"] == row)
+                .unwrap()
+                .to_string()
+        };
+        let execution =
+            |row: u64| format!("{}-child-{row}", map_run.replace(":mapRun:", ":execution:"));
+        let succeeded: Vec<Value> = (succeeded.iter())
+            .map(|&row| {
+                let started = json!({"ExecutionArn": format!("arn:started:{row}"), "StartDate": 1700000000000u64});
+                json!({"ExecutionArn": execution(row), "Input": item(row), "Name": format!("child-{row}"),
+                       "Output": started.to_string(), "Status": "SUCCEEDED"})
+            })
+            .collect();
+        let failed: Vec<Value> = (failed.iter())
+            .map(|&(row, error, cause)| {
+                json!({"ExecutionArn": execution(row), "Input": item(row), "Name": format!("child-{row}"),
+                       "Status": "FAILED", "Error": error, "Cause": cause})
+            })
+            .collect();
+        let manifest = json!({
+            "DestinationBucket": self.bucket,
+            "MapRunArn": map_run,
+            "ResultFiles": {
+                "FAILED": [{"Key": format!("{folder}/FAILED_0.json"), "Size": 1}],
+                "PENDING": [],
+                "SUCCEEDED": [{"Key": format!("{folder}/SUCCEEDED_0.json"), "Size": 1}],
+            },
+        });
+        self.put(&format!("{folder}/SUCCEEDED_0.json"), &json!(succeeded))
+            .await;
+        self.put(&format!("{folder}/FAILED_0.json"), &json!(failed))
+            .await;
+        self.put(&format!("{folder}/manifest.json"), &manifest)
+            .await;
+    }
+
+    async fn put(&self, key: &str, body: &Value) {
+        common::s3()
+            .await
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.to_string().into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn staged_items(&self) -> Vec<Value> {
+        let url = self.record()["items"].as_str().unwrap().to_string();
+        let key = url.trim_start_matches(&format!("s3://{}/", self.bucket));
+        let object = common::s3()
+            .await
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn last_lines(&self) -> std::collections::BTreeMap<u64, Value> {
+        (self.work.results().into_iter())
+            .map(|line| (line["row"].as_u64().unwrap(), line))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn staged_rows_are_byte_equal_to_what_a_local_launch_starts() {
+    let setup = setup(5).await;
+    setup.hand_off(&[]).assert().code(0);
+    let mut staged: Vec<(String, String)> = (setup.staged_items().await.iter())
+        .map(|item| {
+            let name = item["Name"].as_str().unwrap().to_string();
+            (name, item["Input"].as_str().unwrap().to_string())
+        })
+        .collect();
+    staged.sort();
+    // The same manifest launched here: the same names, the same input bytes.
+    (setup.work.run(&setup.target.arn, "rows.csv"))
+        .args(["--input-template", TEMPLATE, "--run-dir", "local"])
+        .assert()
+        .code(0);
+    let held = common::executions(&common::sfn().await, &setup.target.arn).await;
+    let held: Vec<(String, String)> = held.into_iter().map(|h| (h.name, h.input)).collect();
+    assert_eq!(staged, held);
+}
+
+#[tokio::test]
+async fn the_parent_is_deployed_and_started_once_per_batch() {
+    let setup = setup(3).await;
+    let args = ["--max-running", "7", "--max-failures", "10%"];
+    setup.hand_off(&args).assert().code(0);
+    let record = setup.record();
+    let execution = record["execution_arn"].as_str().unwrap().to_string();
+    assert!(
+        record["map_run_arn"].as_str().unwrap().contains(":mapRun:"),
+        "{record}"
+    );
+    assert_eq!(record["rows"], 3);
+
+    let (definition, role) = setup.parent_definition().await;
+    assert_eq!(role, ROLE);
+    let map = &definition["States"]["StartRows"];
+    assert_eq!(
+        map["ItemProcessor"]["ProcessorConfig"]["Mode"],
+        "DISTRIBUTED"
+    );
+    assert_eq!(map["ItemReader"]["ReaderConfig"]["InputType"], "JSON");
+    let start = &map["ItemProcessor"]["States"]["StartExecution"];
+    assert_eq!(start["Resource"], "arn:aws:states:::states:startExecution");
+    assert_eq!(
+        start["Parameters"]["StateMachineArn"],
+        setup.target.arn.as_str()
+    );
+    assert_eq!(
+        map["ResultWriter"]["Parameters"]["Bucket"],
+        setup.bucket.as_str()
+    );
+    assert_eq!(map["MaxConcurrencyPath"], "$.MaxConcurrency");
+
+    let input = setup.parent_ended().await;
+    assert_eq!(input["MaxConcurrency"], 7);
+    assert_eq!(input["ToleratedFailurePercentage"], 10.0);
+    assert_eq!(input["Items"]["Bucket"], setup.bucket.as_str());
+
+    // Again into the same run dir, and into a new one: no second fan-out.
+    setup.hand_off(&args).assert().code(0);
+    std::fs::remove_dir_all(setup.work.path().join("run")).unwrap();
+    setup.hand_off(&args).assert().code(0);
+    assert_eq!(setup.record()["execution_arn"], execution.as_str());
+    let sfn = common::sfn().await;
+    let parent = record["parent_state_machine_arn"].as_str().unwrap();
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(parent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(executions.executions().len(), 1);
+    assert_eq!(parent.rsplit(':').next().unwrap(), setup.parent_name());
+
+    // A changed definition updates the parent.
+    std::fs::remove_dir_all(setup.work.path().join("run")).unwrap();
+    setup.hand_off(&["--max-attempts", "3"]).assert().code(0);
+    let (definition, _) = setup.parent_definition().await;
+    let start = &definition["States"]["StartRows"]["ItemProcessor"]["States"]["StartExecution"];
+    assert_eq!(start["Retry"][1]["MaxAttempts"], 2);
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_definition_and_creates_nothing() {
+    let setup = setup(2).await;
+    let output = setup
+        .hand_off(&["--dry-run"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains(&setup.parent_name()), "{stdout}");
+    assert!(stdout.contains("\"Mode\": \"DISTRIBUTED\""), "{stdout}");
+    assert!(stdout.contains(&setup.target.arn), "{stdout}");
+    let sfn = common::sfn().await;
+    let machines = sfn.list_state_machines().send().await.unwrap();
+    let parent = setup.parent_name();
+    assert!(machines.state_machines().iter().all(|m| m.name() != parent));
+    let staged = common::s3()
+        .await
+        .list_objects_v2()
+        .bucket(&setup.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staged.key_count(), Some(0));
+    assert!(!setup.work.path().join("run").exists());
+}
+
+#[tokio::test]
+async fn results_in_the_aws_layout_become_the_report() {
+    let setup = setup(4).await;
+    setup.hand_off(&[]).assert().code(0);
+    setup.parent_ended().await;
+    let taken = "StepFunctions.ExecutionAlreadyExistsException";
+    let failed = [
+        (2, taken, "taken"),
+        (
+            3,
+            "StepFunctions.InvalidExecutionInputException",
+            "bad input",
+        ),
+    ];
+    setup.write_results(&[1], &failed).await;
+    // Row 4 is in no result file: unknown, so not a success.
+    setup
+        .work
+        .sfn_batch()
+        .args(["watch", "run", "--poll", "0.3", "--progress", "none"])
+        .assert()
+        .code(1);
+    let rows = setup.last_lines();
+    assert_eq!(rows[&1]["status"], "started");
+    assert_eq!(rows[&1]["execution_arn"], "arn:started:1");
+    assert_eq!(rows[&2]["status"], "existing");
+    assert_eq!(rows[&3]["status"], "failed");
+    assert_eq!(
+        rows[&3]["error"],
+        "StepFunctions.InvalidExecutionInputException"
+    );
+    assert_eq!(rows[&3]["message"], "bad input");
+    assert_eq!(rows[&4]["status"], "failed");
+    assert_eq!(rows[&4]["final_status"], "UNKNOWN");
+    let failed_rows = setup.work.read("run/failed.jsonl");
+    let failed_rows: Vec<Value> = failed_rows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(failed_rows, vec![json!({"n": "3"}), json!({"n": "4"})]);
+    let report = setup.work.read("run/report.csv");
+    assert_eq!(report.lines().count(), 5, "{report}");
+}
+
+#[tokio::test]
+async fn every_row_started_by_the_map_is_a_success() {
+    let setup = setup(2).await;
+    setup.hand_off(&[]).assert().code(0);
+    setup.parent_ended().await;
+    setup.write_results(&[1, 2], &[]).await;
+    setup
+        .work
+        .sfn_batch()
+        .args(["watch", "run", "--poll", "0.3", "--progress", "none"])
+        .assert()
+        .code(0);
+    let summary: Value = serde_json::from_str(&setup.work.read("run/summary.json")).unwrap();
+    assert_eq!(summary["counts"]["started"], 2);
+}
+
+#[tokio::test]
+async fn wait_never_trusts_the_parent_alone_when_results_are_missing() {
+    let setup = setup(3).await;
+    // The emulator's parent ends SUCCEEDED with a manifest that lists no results.
+    setup.hand_off(&["--wait"]).assert().code(1);
+    let rows = setup.last_lines();
+    assert_eq!(rows.len(), 3);
+    for row in rows.values() {
+        assert_eq!(row["final_status"], "UNKNOWN", "{row}");
+    }
+    let (definition, _) = setup.parent_definition().await;
+    let start = &definition["States"]["StartRows"]["ItemProcessor"]["States"]["StartExecution"];
+    assert_eq!(
+        start["Resource"],
+        "arn:aws:states:::states:startExecution.sync:2"
+    );
+}
+
+#[tokio::test]
+async fn retry_redrives_the_parent() {
+    let setup = setup(2).await;
+    setup.hand_off(&[]).assert().code(0);
+    setup.parent_ended().await;
+    // The emulator has no RedriveExecution: the proxy answers as AWS does.
+    let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+    proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
+    setup
+        .work
+        .sfn_batch()
+        .args(["retry", "run", "--progress", "none"])
+        .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
+        .assert()
+        .code(0);
+    assert_eq!(proxy.calls_to("RedriveExecution"), 1);
+    assert_eq!(proxy.calls_to("StartExecution"), 0);
+    assert_eq!(setup.record()["redrives"], 1);
+    assert_eq!(setup.record()["results_read"], false);
+}
+
+#[test]
+fn the_engine_needs_staging_and_a_role() {
+    let work = Workdir::new();
+    work.write("rows.csv", common::numbered_rows(1));
+    let run = |args: &[&str]| {
+        let mut cmd = work.sfn_batch();
+        cmd.args(["run", "--state-machine", "x", "--manifest", "rows.csv"])
+            .args(args);
+        cmd
+    };
+    let stderr = |cmd: &mut Command| {
+        let out = cmd.assert().code(2).get_output().clone();
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let text = stderr(&mut run(&["--engine", "distributed-map"]));
+    assert!(text.contains("needs --staging and --role-arn"), "{text}");
+    let text = stderr(&mut run(&["--staging", "s3://b/p/"]));
+    assert!(text.contains("go with --engine distributed-map"), "{text}");
+    let args = [
+        "--engine",
+        "distributed-map",
+        "--staging",
+        "s3://b/",
+        "--role-arn",
+        "role",
+    ];
+    let text = stderr(&mut run(&args));
+    assert!(
+        text.contains("--role-arn must be an IAM role ARN"),
+        "{text}"
+    );
+}
