@@ -337,7 +337,13 @@ pub async fn finish(
     let facts = Facts {
         batch_id: batch.batch_id.to_string(),
         state_machine_arn: batch.state_machine.arn.clone(),
-        this_run: ThisRun::new(outcomes, started.elapsed(), Pacing::default()),
+        // The Map made the calls, not this process.
+        this_run: ThisRun {
+            outcomes,
+            elapsed_seconds: started.elapsed().as_secs_f64(),
+            calls_per_second: 0.0,
+            pacing: Pacing::default(),
+        },
         followed: ends.map(|ends| watch::Followed {
             ends,
             calls: Calls::default(),
