@@ -325,6 +325,16 @@ pub struct FollowOptions {
     pub poll: Duration,
 }
 
+/// Followed without a deadline, looking every 10 s (`--poll`'s default).
+impl Default for FollowOptions {
+    fn default() -> FollowOptions {
+        FollowOptions {
+            timeout: None,
+            poll: Duration::from_secs(10),
+        }
+    }
+}
+
 impl FollowOptions {
     fn from_args(args: &FollowArgs) -> Result<FollowOptions, Error> {
         let timeout = args

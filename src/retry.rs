@@ -39,7 +39,20 @@ pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
     if let Some(mut record) = fanout::Record::read(run_dir.path())? {
-        return redrive_map(&clients, &options, &run_dir, &info, &mut record).await;
+        if fanout::redrivable(&clients.follow, &record).await? {
+            return redrive_map(&clients, &options, &run_dir, &info, &mut record).await;
+        }
+        if !record.results_read {
+            return Err(Error::Usage(format!(
+                "the Map Run's results are not read yet: `sfn-batch watch {}` first",
+                run_dir.path().display()
+            )));
+        }
+        tracing::info!(
+            "{} succeeded (its failures within the tolerance) and cannot be redriven: \
+             the rows that failed are launched again from here",
+            record.execution_arn
+        );
     }
     let state_machine =
         sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;

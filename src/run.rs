@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -23,10 +24,11 @@ use crate::fanout::{
 };
 use crate::launch::{self, Launched, Target};
 use crate::launcher::Work;
-use crate::options::{DistributedMap, RunOptions};
+use crate::options::{DistributedMap, FollowOptions, RunOptions};
 use crate::outcome::Outcome;
 use crate::plan::{Invalid, Launch, Planned, Planner};
-use crate::report::BatchRows;
+use crate::rate::Pacing;
+use crate::report::{BatchRows, Counts};
 use crate::runlog::{self, Done, DoneRows, Locked, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, Item, ManifestError, ManifestFile, ParseOptions, Selection};
@@ -230,6 +232,13 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         run_info(&options, &batch),
         options.force_resume,
     )?;
+    if options.distributed_map.is_none() && fanout::Record::read(&run_dir_path)?.is_some() {
+        return Err(Error::Usage(format!(
+            "{} was handed to a Distributed Map: resume it with --engine distributed-map, \
+             follow it with `sfn-batch watch`, or use another --run-dir",
+            run_dir_path.display()
+        )));
+    }
     let previous = locked
         .previous(&batch.state_machine.execution_arn(""))
         .map_err(Error::run(format!(
@@ -276,7 +285,7 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         log_intact: previous.intact,
     };
     if let Some(map) = &options.distributed_map {
-        return hand_off(&options, map, &batch, &target, resume, &clients, &interrupt).await;
+        return hand_over(&options, map, &batch, &target, resume, &clients, &interrupt).await;
     }
     let launched = launch(&options, &batch, &target, resume, &clients, &interrupt).await?;
     let summary =
@@ -498,7 +507,7 @@ async fn launch(
 /// number, are logged as a local launch logs them), then hands them to the
 /// Distributed Map, and follows it with `--wait`. A run dir that has handed its
 /// batch over already only follows it.
-async fn hand_off(
+async fn hand_over(
     options: &RunOptions,
     map: &DistributedMap,
     batch: &Batch,
@@ -519,17 +528,42 @@ async fn hand_off(
         }
         None => {
             let staged = stage(batch, resume, run_dir).await?;
-            let hand_off = fanout::HandOff {
+            if staged.rows == 0 {
+                // Every row is done, or invalid: a Map Run would have nothing to do.
+                tracing::info!("no rows to hand over");
+                let launched = Launched {
+                    outcomes: Counts::default(),
+                    elapsed: Duration::ZERO,
+                    pacing: Pacing::default(),
+                    halted_at: None,
+                };
+                let summary =
+                    launch::finish(&options.launching, clients, target, launched, interrupt)
+                        .await?;
+                return Ok(Finished::Run(Box::new(summary)));
+            }
+            if interrupt.is_cancelled() {
+                return Ok(Finished::Status {
+                    exit_code: crate::error::exit::INTERRUPTED,
+                });
+            }
+            let handing = fanout::HandOff {
                 parent: parent(options, map, batch),
                 role_arn: &map.role_arn,
                 run_name: &run_name(options, batch),
                 max_running: options.launching.max_running.map(|(max, _)| max),
                 max_failures: options.launching.max_failures,
             };
-            fanout::hand_off(clients, run_dir, hand_off, staged).await?
+            fanout::hand_off(clients, run_dir, handing, staged).await?
         }
     };
-    let Some(follow) = options.launching.wait else {
+    // Once its results are read, a batch ends as they say, followed or not.
+    let follow = match (options.launching.wait, record.results_read) {
+        (Some(follow), _) => Some(follow),
+        (None, true) => Some(FollowOptions::default()),
+        (None, false) => None,
+    };
+    let Some(follow) = follow else {
         println!(
             "handed {} rows to {}; `sfn-batch watch {}` follows it and reads its results",
             record.rows,
@@ -565,7 +599,7 @@ async fn stage(batch: &Batch, resume: Resume, run_dir: &RunDir) -> Result<Staged
     while let Some(work) = work.recv().await {
         match work {
             Work::Start(launch) => stager.add(launch).map_err(staging_error())?,
-            Work::Known(outcome) => drop(log.append(&outcome).map_err(log_error())?),
+            Work::Known(outcome) => log.append(&outcome).map(|_| ()).map_err(log_error())?,
             Work::Again(_) => unreachable!("only `retry` launches rows again"),
         }
     }

@@ -370,8 +370,12 @@ async fn retry_redrives_the_parent() {
     let setup = setup(2).await;
     setup.hand_off(&[]).assert().code(0);
     setup.parent_ended().await;
-    // The emulator has no RedriveExecution: the proxy answers as AWS does.
+    // The emulator has no RedriveExecution, and its parent never fails: the
+    // proxy answers as AWS does for a Map Run past its tolerance.
     let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+    let failed = json!({"executionArn": setup.record()["execution_arn"], "status": "FAILED",
+        "stateMachineArn": setup.record()["parent_state_machine_arn"], "startDate": 1.7e9});
+    proxy.answer("DescribeExecution", "200 OK", failed);
     proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
     setup
         .work
@@ -417,4 +421,58 @@ fn the_engine_needs_staging_and_a_role() {
         text.contains("--role-arn must be an IAM role ARN"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn rows_started_here_already_are_not_handed_over() {
+    let setup = setup(2).await;
+    (setup.work.run(&setup.target.arn, "rows.csv"))
+        .args(["--input-template", TEMPLATE])
+        .assert()
+        .code(0);
+    setup.hand_off(&[]).assert().code(0);
+    assert!(!setup.work.path().join("run/map-run.json").exists());
+    let machines = common::sfn()
+        .await
+        .list_state_machines()
+        .send()
+        .await
+        .unwrap();
+    let parent = setup.parent_name();
+    assert!(machines.state_machines().iter().all(|m| m.name() != parent));
+    common::assert_each_row_started_once(&setup.target.arn, &setup.work, 2).await;
+}
+
+#[tokio::test]
+async fn failed_rows_of_a_parent_that_succeeded_are_launched_again_from_here() {
+    let setup = setup(3).await;
+    setup.hand_off(&[]).assert().code(0);
+    setup.parent_ended().await;
+    let throttled = (
+        3,
+        "StepFunctions.AWSStepFunctionsException",
+        "Rate exceeded",
+    );
+    setup.write_results(&[1, 2], &[throttled]).await;
+    let watch = ["watch", "run", "--poll", "0.3", "--progress", "none"];
+    setup.work.sfn_batch().args(watch).assert().code(1);
+    // A local run into the handed-over run dir would start the staged rows again.
+    setup
+        .work
+        .run(&setup.target.arn, "rows.csv")
+        .args(["--input-template", TEMPLATE])
+        .assert()
+        .code(2);
+    // The emulator's parent SUCCEEDED: it cannot be redriven, so row 3 starts here.
+    setup
+        .work
+        .sfn_batch()
+        .args(["retry", "run", "--progress", "none"])
+        .assert()
+        .code(0);
+    let rows = setup.last_lines();
+    assert_eq!(rows[&3]["status"], "started");
+    let held = common::executions(&common::sfn().await, &setup.target.arn).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(rows[&3]["name"], held[0].name.as_str());
 }

@@ -14,6 +14,15 @@ use crate::sfn::StateMachine;
 
 /// The Map state's label: the Map Run ARN is `...:mapRun:<parent>/rows:<id>`.
 const LABEL: &str = "rows";
+/// The errors a `states:startExecution` step reports for throttles, quotas and
+/// the service's own faults (AWS names an integration's errors
+/// `StepFunctions.<exception>`; not verified against a real account).
+const SERVICE_FAULTS: [&str; 4] = [
+    "StepFunctions.AWSStepFunctionsException",
+    "StepFunctions.ExecutionLimitExceededException",
+    "StepFunctions.SdkClientException",
+    "States.Timeout",
+];
 /// The longest state machine name AWS takes.
 const MAX_NAME: usize = 80;
 
@@ -98,15 +107,22 @@ impl Parent {
             "End": true,
         });
         if self.max_attempts > 1 {
-            // A taken name, or (with .sync:2) an execution that ended badly, is an
-            // answer, not a fault: only the rest (throttles, 5xx) is called again.
+            // A taken name is an answer, not a fault: never called again. With
+            // `.sync:2` an execution that ended badly fails the step as
+            // States.TaskFailed, and `States.ALL` (like `States.TaskFailed` in a
+            // retrier) would start it again: only the service's own faults are
+            // retried then, by name.
+            let retried = match self.sync {
+                true => json!(SERVICE_FAULTS),
+                false => json!(["States.ALL"]),
+            };
             start["Retry"] = json!([
                 {
-                    "ErrorEquals": ["StepFunctions.ExecutionAlreadyExistsException", "States.TaskFailed"],
+                    "ErrorEquals": ["StepFunctions.ExecutionAlreadyExistsException"],
                     "MaxAttempts": 0,
                 },
                 {
-                    "ErrorEquals": ["States.ALL"],
+                    "ErrorEquals": retried,
                     "IntervalSeconds": 1,
                     "BackoffRate": 2.0,
                     "MaxDelaySeconds": 20,
@@ -184,15 +200,20 @@ mod tests {
         insta::assert_snapshot!(definition);
     }
 
+    fn start_step(parent: Parent) -> Value {
+        let definition = parent.definition();
+        definition["States"]["StartRows"]["ItemProcessor"]["States"]["StartExecution"].clone()
+    }
+
     #[test]
-    fn following_waits_for_each_execution_and_one_attempt_retries_nothing() {
-        let definition = parent(true, 1).definition();
-        let start = &definition["States"]["StartRows"]["ItemProcessor"]["States"]["StartExecution"];
+    fn following_waits_for_each_execution_and_never_starts_a_failed_one_again() {
+        let start = start_step(parent(true, 3));
         assert_eq!(
             start["Resource"],
             "arn:aws:states:::states:startExecution.sync:2"
         );
-        assert!(start.get("Retry").is_none());
+        assert_eq!(start["Retry"][1]["ErrorEquals"], json!(SERVICE_FAULTS));
+        assert!(start_step(parent(true, 1)).get("Retry").is_none());
     }
 
     #[test]

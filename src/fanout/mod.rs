@@ -68,6 +68,9 @@ pub struct Record {
     pub sync: bool,
     /// Whether the Map Run's results are in the run log (a redrive clears it).
     pub results_read: bool,
+    /// Times the results were read into the run log.
+    #[serde(default)]
+    pub reads: u32,
     /// Times `retry` redrove the parent execution.
     #[serde(default)]
     pub redrives: u32,
@@ -115,15 +118,15 @@ pub struct HandOff<'a> {
 pub async fn hand_off(
     clients: &aws::Clients,
     run_dir: &RunDir,
-    hand_off: HandOff<'_>,
+    handing: HandOff<'_>,
     staged: Staged,
 ) -> Result<Record, Error> {
-    let parent = &hand_off.parent;
-    let parent_arn = deploy(&clients.follow, parent, hand_off.role_arn).await?;
+    let parent = &handing.parent;
+    let parent_arn = deploy(&clients.follow, parent, handing.role_arn).await?;
     let name = fit_name(
-        hand_off.run_name,
+        handing.run_name,
         &format!("-{}", &staged.sha256[..8]),
-        hand_off.run_name,
+        handing.run_name,
     );
     let items = S3Object {
         bucket: parent.staging.bucket().to_string(),
@@ -136,14 +139,14 @@ pub async fn hand_off(
             context: format!("staging the rows at {items_url}"),
             source: message.into(),
         })?;
-    let (tolerated_failure_count, tolerated_failure_percentage) = match hand_off.max_failures {
+    let (tolerated_failure_count, tolerated_failure_percentage) = match handing.max_failures {
         Some(MaxFailures::Count(n)) => (n, 100.0),
         Some(MaxFailures::Percent(p)) => (staged.rows, p),
         None => (staged.rows, 100.0),
     };
     let input = ParentInput {
         items,
-        max_concurrency: hand_off.max_running.unwrap_or(0),
+        max_concurrency: handing.max_running.unwrap_or(0),
         tolerated_failure_count,
         tolerated_failure_percentage,
     };
@@ -159,6 +162,7 @@ pub async fn hand_off(
         rows: staged.rows,
         sync: parent.sync,
         results_read: false,
+        reads: 0,
         redrives: 0,
     };
     record.save(run_dir)?;
@@ -369,10 +373,9 @@ pub async fn redrive(
     run_dir: &RunDir,
     record: &mut Record,
 ) -> Result<(), Error> {
-    let described = describe_parent(client, record).await?;
-    // One token per redrive of the execution: a retry killed and run again
-    // redrives it once.
-    let redrive = described.redrive_count().unwrap_or(0) + 1;
+    // One token per redrive: a retry killed before it recorded its redrive, run
+    // again, redrives once.
+    let redrive = record.redrives + 1;
     client
         .redrive_execution()
         .execution_arn(&record.execution_arn)
@@ -415,6 +418,20 @@ pub async fn status(client: &aws_sdk_sfn::Client, record: &Record) -> Result<boo
         println!("its results are not read yet: `sfn-batch watch` reads them");
     }
     Ok(running)
+}
+
+/// Whether `retry` can redrive the parent execution (it ended FAILED, TIMED_OUT
+/// or ABORTED); an error when it still runs. One that SUCCEEDED (its failed rows
+/// within the tolerance) cannot be redriven.
+pub async fn redrivable(client: &aws_sdk_sfn::Client, record: &Record) -> Result<bool, Error> {
+    match describe_parent(client, record).await?.status {
+        ExecutionStatus::Running => Err(Error::Usage(format!(
+            "{} still runs: follow it with `sfn-batch watch`, then retry what failed",
+            record.execution_arn
+        ))),
+        ExecutionStatus::Succeeded => Ok(false),
+        _ => Ok(true),
+    }
 }
 
 async fn describe_parent(
@@ -531,6 +548,7 @@ async fn read_back(
             format!("the Map Run's results cannot be read ({e})")
         }
     };
+    let verdicts_read = verdicts.is_ok();
     let verdicts = verdicts.unwrap_or_default();
     let log_path = run_dir.file(RESULTS);
     let writing = || Error::run(format!("writing {}", log_path.display()));
@@ -541,8 +559,9 @@ async fn read_back(
     let mut write_error = None;
     runlog::read(&staged_path, |_, staged| {
         let verdict = verdicts.get(&staged.row);
-        // After a redrive, a row the new results do not list keeps its outcome.
-        if verdict.is_none() && record.redrives > 0 {
+        // After a redrive, a row the new results do not list keeps the outcome
+        // the results before it gave.
+        if verdict.is_none() && record.redrives > 0 && record.reads > 0 {
             return;
         }
         let outcome = results::judge(staged, verdict, target, &unknown);
@@ -555,8 +574,12 @@ async fn read_back(
     if let Some(e) = write_error {
         return Err(writing()(e));
     }
-    record.results_read = true;
-    record.save(run_dir)?;
+    // Unreadable results are read again by the next `watch`.
+    if verdicts_read {
+        record.results_read = true;
+        record.reads += 1;
+        record.save(run_dir)?;
+    }
     Ok(counts)
 }
 

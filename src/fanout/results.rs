@@ -59,15 +59,81 @@ struct Item {
     row: u64,
 }
 
-/// How a row's step in the Map ended.
+/// How a row's step in the Map ended, kept small: what its outcome needs of it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// StartExecution answered (with `.sync:2`: the execution ended SUCCEEDED);
-    /// the step's output.
-    Succeeded(Option<String>),
-    /// The step failed: its error and cause.
-    Failed(Option<String>, Option<String>),
+    /// The execution started (with `.sync:2`, and ended as `final_status` says).
+    Started(Execution),
+    /// The name was taken: an earlier launch started it.
+    Existing,
+    /// StartExecution failed: the step's error and cause.
+    Failed {
+        /// The step's error.
+        error: Option<String>,
+        /// The step's cause.
+        cause: Option<String>,
+    },
     /// The Map Run ended before the row's turn.
+    Pending,
+}
+
+/// A started execution, as a step's output (or, ended badly, its cause) describes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Execution {
+    arn: Option<String>,
+    start_date: Option<String>,
+    stop_date: Option<String>,
+    final_status: Option<String>,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+impl Execution {
+    /// From the JSON text of a step's output or cause (StartExecution's answer,
+    /// or with `.sync:2` the execution's description).
+    fn described(json: Option<&str>) -> Execution {
+        let value: Value = json
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        Execution {
+            arn: text(&value["ExecutionArn"]),
+            start_date: date(&value["StartDate"]),
+            stop_date: date(&value["StopDate"]),
+            final_status: text(&value["Status"]),
+            error: text(&value["Error"]),
+            cause: text(&value["Cause"]),
+        }
+    }
+}
+
+impl Verdict {
+    fn of(kind: Kind, entry: Entry) -> Verdict {
+        match kind {
+            Kind::Succeeded => Verdict::Started(Execution::described(entry.output.as_deref())),
+            Kind::Pending => Verdict::Pending,
+            Kind::Failed => {
+                let error = entry.error.unwrap_or_default();
+                if error.contains("ExecutionAlreadyExists") {
+                    return Verdict::Existing;
+                }
+                let described = Execution::described(entry.cause.as_deref());
+                match described.final_status.as_deref() {
+                    Some("FAILED" | "TIMED_OUT" | "ABORTED") => Verdict::Started(described),
+                    _ => Verdict::Failed {
+                        error: Some(error),
+                        cause: entry.cause,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// The kinds of result file.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Succeeded,
+    Failed,
     Pending,
 }
 
@@ -82,9 +148,9 @@ pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Ve
     let mut verdicts = Verdicts::new();
     let files = &manifest.result_files;
     let kinds = [
-        (&files.succeeded, "SUCCEEDED"),
-        (&files.failed, "FAILED"),
-        (&files.pending, "PENDING"),
+        (&files.succeeded, Kind::Succeeded),
+        (&files.failed, Kind::Failed),
+        (&files.pending, Kind::Pending),
     ];
     for (files, kind) in kinds {
         for file in files {
@@ -97,20 +163,15 @@ pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Ve
                 let row = serde_json::from_str::<Item>(&entry.input)
                     .map_err(|e| format!("{url}: an entry's Input is not a staged row: {e}"))?
                     .row;
-                let verdict = match kind {
-                    "SUCCEEDED" => Verdict::Succeeded(entry.output),
-                    "FAILED" => Verdict::Failed(entry.error, entry.cause),
-                    _ => Verdict::Pending,
-                };
-                verdicts.insert(row, verdict);
+                verdicts.insert(row, Verdict::of(kind, entry));
             }
         }
     }
     Ok(verdicts)
 }
 
-/// A whole object. Result files are read one at a time; AWS cuts them at 5 GB,
-/// but a file holds at most the entries of the rows staged.
+/// A whole object. Result files are read one at a time (AWS cuts them at 5 GB);
+/// only each entry's verdict is kept.
 async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
     let url = format!("s3://{bucket}/{key}");
     let object = s3
@@ -137,30 +198,34 @@ pub fn judge(
     target: &StateMachine,
     unknown: &str,
 ) -> Outcome {
-    let name = staged.name.clone().unwrap_or_default();
-    let arn = target.execution_arn(&name);
-    let at = Some(format!("{:.3}", jiff::Timestamp::now()));
+    let arn = target.execution_arn(staged.name.as_deref().unwrap_or_default());
     let outcome = Outcome {
-        at,
+        at: Some(format!("{:.3}", jiff::Timestamp::now())),
         attempts: 1,
         ..staged
     };
     match verdict {
-        Some(Verdict::Succeeded(output)) => {
-            let output: Value = output
-                .as_deref()
-                .and_then(|o| serde_json::from_str(o).ok())
-                .unwrap_or_default();
-            Outcome {
-                status: Status::Started,
-                execution_arn: Some(text(&output["ExecutionArn"]).unwrap_or(arn)),
-                start_date: date(&output["StartDate"]),
-                final_status: text(&output["Status"]),
-                stop_date: date(&output["StopDate"]),
-                ..outcome
-            }
-        }
-        Some(Verdict::Failed(error, cause)) => failed(outcome, arn, error, cause),
+        Some(Verdict::Started(execution)) => Outcome {
+            status: Status::Started,
+            execution_arn: Some(execution.arn.clone().unwrap_or(arn)),
+            start_date: execution.start_date.clone(),
+            stop_date: execution.stop_date.clone(),
+            final_status: execution.final_status.clone(),
+            error: execution.error.clone(),
+            cause: execution.cause.clone(),
+            ..outcome
+        },
+        Some(Verdict::Existing) => Outcome {
+            status: Status::Existing,
+            execution_arn: Some(arn),
+            ..outcome
+        },
+        Some(Verdict::Failed { error, cause }) => Outcome {
+            status: Status::Failed,
+            error: error.clone(),
+            message: cause.clone(),
+            ..outcome
+        },
         Some(Verdict::Pending) => Outcome {
             attempts: 0,
             message: Some("the Map Run ended before this row's turn".to_string()),
@@ -172,46 +237,6 @@ pub fn judge(
             error: Some("ResultUnknown".to_string()),
             message: Some(format!("no result for this row: {unknown}")),
             final_status: Some("UNKNOWN".to_string()),
-            ..outcome
-        },
-    }
-}
-
-/// A failed step: the name was taken (the execution exists), the execution ended
-/// badly (`.sync:2`: the cause is its description), or StartExecution failed.
-fn failed(
-    outcome: Outcome,
-    arn: String,
-    error: &Option<String>,
-    cause: &Option<String>,
-) -> Outcome {
-    let error_text = error.clone().unwrap_or_default();
-    if error_text.contains("ExecutionAlreadyExists") {
-        return Outcome {
-            status: Status::Existing,
-            execution_arn: Some(arn),
-            ..outcome
-        };
-    }
-    let described: Value = cause
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
-    match text(&described["Status"]) {
-        Some(status) if ["FAILED", "TIMED_OUT", "ABORTED"].contains(&status.as_str()) => Outcome {
-            status: Status::Started,
-            execution_arn: Some(text(&described["ExecutionArn"]).unwrap_or(arn)),
-            start_date: date(&described["StartDate"]),
-            stop_date: date(&described["StopDate"]),
-            final_status: Some(status),
-            error: text(&described["Error"]),
-            cause: text(&described["Cause"]),
-            ..outcome
-        },
-        _ => Outcome {
-            status: Status::Failed,
-            error: Some(error_text),
-            message: cause.clone(),
             ..outcome
         },
     }
@@ -238,12 +263,12 @@ fn date(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sfn::Kind;
+    use crate::sfn::Kind as SfnKind;
 
     fn target() -> StateMachine {
         StateMachine {
             arn: "arn:aws:states:us-east-1:123456789012:stateMachine:etl".into(),
-            kind: Kind::Standard,
+            kind: SfnKind::Standard,
         }
     }
 
@@ -253,16 +278,23 @@ mod tests {
         outcome
     }
 
+    fn entry(output: Option<&str>, error: Option<&str>, cause: Option<&str>) -> Entry {
+        Entry {
+            input: r#"{"Row":4}"#.into(),
+            output: output.map(Into::into),
+            error: error.map(Into::into),
+            cause: cause.map(Into::into),
+        }
+    }
+
+    fn judged(kind: Kind, entry: Entry) -> Outcome {
+        judge(staged(), Some(&Verdict::of(kind, entry)), &target(), "")
+    }
+
     #[test]
     fn verdicts_become_outcomes() {
-        let started = judge(
-            staged(),
-            Some(&Verdict::Succeeded(Some(
-                r#"{"ExecutionArn":"arn:x","StartDate":1700000000000}"#.into(),
-            ))),
-            &target(),
-            "",
-        );
+        let output = r#"{"ExecutionArn":"arn:x","StartDate":1700000000000}"#;
+        let started = judged(Kind::Succeeded, entry(Some(output), None, None));
         assert_eq!(started.status, Status::Started);
         assert_eq!(started.execution_arn.as_deref(), Some("arn:x"));
         assert_eq!(
@@ -271,21 +303,24 @@ mod tests {
         );
         assert_eq!(started.final_status, None);
 
-        let taken = Verdict::Failed(
-            Some("StepFunctions.ExecutionAlreadyExistsException".into()),
-            None,
-        );
-        let existing = judge(staged(), Some(&taken), &target(), "");
+        let taken = "StepFunctions.ExecutionAlreadyExistsException";
+        let existing = judged(Kind::Failed, entry(None, Some(taken), None));
         assert_eq!(existing.status, Status::Existing);
         assert_eq!(
             existing.execution_arn.as_deref(),
             Some("arn:aws:states:us-east-1:123456789012:execution:etl:b-4")
         );
 
-        let refused = Verdict::Failed(Some("States.Runtime".into()), Some("no".into()));
-        let failed = judge(staged(), Some(&refused), &target(), "");
+        let failed = judged(
+            Kind::Failed,
+            entry(None, Some("States.Runtime"), Some("no")),
+        );
         assert_eq!(failed.status, Status::Failed);
         assert_eq!(failed.error.as_deref(), Some("States.Runtime"));
+        assert_eq!(failed.message.as_deref(), Some("no"));
+
+        let pending = judged(Kind::Pending, entry(None, None, None));
+        assert_eq!(pending.status, Status::NotAttempted);
 
         let unknown = judge(staged(), None, &target(), "no results");
         assert_eq!(unknown.status, Status::Failed);
@@ -300,8 +335,10 @@ mod tests {
     fn a_followed_execution_that_failed_is_started_and_ended_badly() {
         let cause =
             r#"{"ExecutionArn":"arn:e","Status":"FAILED","Error":"Boom","Cause":"bad row"}"#;
-        let verdict = Verdict::Failed(Some("States.TaskFailed".into()), Some(cause.into()));
-        let outcome = judge(staged(), Some(&verdict), &target(), "");
+        let outcome = judged(
+            Kind::Failed,
+            entry(None, Some("States.TaskFailed"), Some(cause)),
+        );
         assert_eq!(outcome.status, Status::Started);
         assert_eq!(outcome.final_status.as_deref(), Some("FAILED"));
         assert_eq!(outcome.error.as_deref(), Some("Boom"));
