@@ -35,18 +35,13 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
             rows: &rows,
             run_dir: &run_dir,
         };
-        let (follow, progress) = (options.follow, options.progress);
-        let report_to = options.report_to.as_ref();
-        return fanout::finish(
-            &clients,
-            &batch,
-            &mut record,
-            follow,
-            progress,
-            report_to,
-            &interrupt,
-        )
-        .await;
+        let finishing = fanout::Finishing {
+            follow: options.follow,
+            executions: true,
+            progress: options.progress,
+            report_to: options.report_to.as_ref(),
+        };
+        return fanout::finish(&clients, &batch, &mut record, finishing, &interrupt).await;
     }
     let state_machine = followable(&clients, &info.state_machine_arn).await?;
     let started = Instant::now();

@@ -152,18 +152,13 @@ async fn redrive_map(
     };
     let interrupt = CancellationToken::new();
     watch_signals(interrupt.clone());
-    let launching = &options.launching;
-    let report_to = launching.report_to.as_ref();
-    fanout::finish(
-        clients,
-        &batch,
-        record,
+    let finishing = fanout::Finishing {
         follow,
-        launching.progress,
-        report_to,
-        &interrupt,
-    )
-    .await
+        executions: true,
+        progress: options.launching.progress,
+        report_to: options.launching.report_to.as_ref(),
+    };
+    fanout::finish(clients, &batch, record, finishing, &interrupt).await
 }
 
 /// A retry under way: `retrying.json` in the run dir says how it launches (redrive

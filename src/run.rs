@@ -24,7 +24,7 @@ use crate::fanout::{
 };
 use crate::launch::{self, Launched, Target};
 use crate::launcher::Work;
-use crate::options::{DistributedMap, FollowOptions, RunOptions};
+use crate::options::{DistributedMap, RunOptions};
 use crate::outcome::Outcome;
 use crate::plan::{Invalid, Launch, Planned, Planner};
 use crate::rate::Pacing;
@@ -314,10 +314,9 @@ pub async fn validate(options: RunOptions) -> Result<Finished, Error> {
 async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, Error> {
     // The state machine first: a typo fails at once, before a large manifest downloads.
     let state_machine = sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
-    let following = match (
-        options.launching.wait.is_some(),
-        options.launching.max_running.is_some(),
-    ) {
+    // Under a Distributed Map, --max-running is its MaxConcurrency: nothing to follow.
+    let windowed = options.launching.max_running.is_some() && options.distributed_map.is_none();
+    let following = match (options.launching.wait.is_some(), windowed) {
         (true, _) => Some("--wait"),
         (false, true) => Some("--max-running"),
         (false, false) => None,
@@ -558,12 +557,7 @@ async fn hand_over(
         }
     };
     // Once its results are read, a batch ends as they say, followed or not.
-    let follow = match (options.launching.wait, record.results_read) {
-        (Some(follow), _) => Some(follow),
-        (None, true) => Some(FollowOptions::default()),
-        (None, false) => None,
-    };
-    let Some(follow) = follow else {
+    if options.launching.wait.is_none() && !record.results_read {
         println!(
             "handed {} rows to {}; `sfn-batch watch {}` follows it and reads its results",
             record.rows,
@@ -573,19 +567,14 @@ async fn hand_over(
         return Ok(Finished::Status {
             exit_code: crate::error::exit::SUCCESS,
         });
+    }
+    let finishing = fanout::Finishing {
+        follow: options.launching.wait.unwrap_or_default(),
+        executions: options.launching.wait.is_some(),
+        progress: options.launching.progress,
+        report_to: options.launching.report_to.as_ref(),
     };
-    let report_to = options.launching.report_to.as_ref();
-    let progress = options.launching.progress;
-    fanout::finish(
-        clients,
-        target,
-        &mut record,
-        follow,
-        progress,
-        report_to,
-        interrupt,
-    )
-    .await
+    fanout::finish(clients, target, &mut record, finishing, interrupt).await
 }
 
 /// Stages the rows the second pass sends to start, and logs the others.

@@ -33,13 +33,13 @@ use crate::progress::{FollowProgress, ProgressMode};
 use crate::publish::ReportTo;
 use crate::publish::upload_file;
 use crate::rate::Pacing;
-use crate::report::{Counts, LastOutcomes};
+use crate::report::Counts;
 use crate::run::Finished;
 use crate::runlog::{self, RESULTS, RunDir, RunLog, write_atomically};
-use crate::sfn::StateMachine;
+use crate::sfn::{Kind, StateMachine};
 use crate::summary::{Facts, Summary, ThisRun};
+use crate::watch;
 use crate::watch::Ends;
-use crate::watch::{self, Calls};
 
 use definition::{Parent, ParentInput, S3Object, fit_name};
 use stage::{ITEMS, STAGED, Staged};
@@ -253,7 +253,7 @@ async fn start(
         Err(e) if e.code() == Some("ExecutionAlreadyExists") => {
             let arn = StateMachine {
                 arn: parent_arn.to_string(),
-                kind: crate::sfn::Kind::Standard,
+                kind: Kind::Standard,
             }
             .execution_arn(name);
             tracing::info!("{arn} was started before: following it, starting nothing new");
@@ -293,21 +293,34 @@ async fn find_map_run(
     None
 }
 
+/// How `finish` follows, and where the report goes.
+pub struct Finishing<'a> {
+    /// How long to follow, and how often to look.
+    pub follow: FollowOptions,
+    /// Whether the rows' executions are followed to their end too, once the Map
+    /// Run's results are read (`watch`, `--wait`): with `.sync:2` only those it
+    /// did not start (by an earlier local run into the run dir) still run.
+    pub executions: bool,
+    /// The progress display.
+    pub progress: ProgressMode,
+    /// `--report-to`.
+    pub report_to: Option<&'a ReportTo>,
+}
+
 /// The end of `run --wait` and `watch` for a batch handed to a Distributed Map:
 /// follows the parent execution to its end, reads the Map Run's results back into
-/// the run log (once), and writes the report and summary as a local launch does.
-/// When following stops first, the batch goes on in AWS: nothing is written.
+/// the run log (once), follows the executions if asked, and writes the report and
+/// summary as a local launch does. When following the parent stops first, the
+/// batch goes on in AWS: nothing is written.
 pub async fn finish(
     clients: &aws::Clients,
     batch: &Target<'_>,
     record: &mut Record,
-    follow: FollowOptions,
-    progress: ProgressMode,
-    report_to: Option<&ReportTo>,
+    finishing: Finishing<'_>,
     stop: &CancellationToken,
 ) -> Result<Finished, Error> {
     let started = std::time::Instant::now();
-    let run_dir = batch.run_dir;
+    let (run_dir, follow, progress) = (batch.run_dir, finishing.follow, finishing.progress);
     let mut outcomes = Counts::default();
     if !record.results_read {
         let end = follow_to_end(&clients.follow, run_dir, record, follow, progress, stop).await?;
@@ -327,15 +340,20 @@ pub async fn finish(
         }
         outcomes = read_back(&clients.s3, run_dir, record, &end, batch.state_machine).await?;
     }
-    // With `.sync:2` the results say how every execution ended.
-    let ends = match record.sync {
-        true => {
-            let log = run_dir.file(RESULTS);
-            LastOutcomes::read(&log, batch.rows)
-                .and_then(|outcomes| outcomes.tally(batch.rows))
-                .map_err(Error::run(format!("reading {}", log.display())))?
-                .ends()
-        }
+    // Express executions cannot be followed (and `.sync:2` is not used for them).
+    let followed = match finishing.executions && batch.state_machine.kind == Kind::Standard {
+        true => Some(
+            watch::follow_to_end(
+                clients.follow.clone(),
+                batch.state_machine,
+                run_dir,
+                batch.rows,
+                follow,
+                progress,
+                stop,
+            )
+            .await?,
+        ),
         false => None,
     };
     let facts = Facts {
@@ -348,16 +366,13 @@ pub async fn finish(
             calls_per_second: 0.0,
             pacing: Pacing::default(),
         },
-        followed: ends.map(|ends| watch::Followed {
-            ends,
-            calls: Calls::default(),
-        }),
-        interrupted: false,
+        followed,
+        interrupted: stop.is_cancelled(),
         halted_at: None,
     };
     let summary = Summary::write(run_dir, batch.rows, facts)?;
     summary.log();
-    if let Some(report_to) = report_to {
+    if let Some(report_to) = finishing.report_to {
         report_to
             .upload_after(&clients.s3, run_dir, summary.exit_code)
             .await?;
