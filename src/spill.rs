@@ -80,19 +80,29 @@ impl Parts {
         &self,
         mut each: impl FnMut(usize, &mut Vec<[u64; 2]>) -> io::Result<()>,
     ) -> io::Result<()> {
-        let (mut bytes, mut pairs) = (Vec::new(), Vec::new());
-        for (part, file) in self.files.iter().enumerate() {
-            let Some(file) = file else { continue };
-            bytes.resize(file.metadata()?.len() as usize, 0);
-            file.read_exact_at(&mut bytes, 0)?;
-            pairs.clear();
-            pairs.extend(bytes.chunks_exact(16).map(|pair| {
-                let number = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-                [number(&pair[..8]), number(&pair[8..])]
-            }));
-            each(part, &mut pairs)?;
+        let mut pairs = Vec::new();
+        for part in 0..self.files.len() {
+            if self.read(part, &mut pairs)? {
+                each(part, &mut pairs)?;
+            }
         }
         Ok(())
+    }
+
+    /// Reads `part`'s pairs into `pairs`, in the order they were pushed; false for
+    /// a part without a pair.
+    pub fn read(&self, part: usize, pairs: &mut Vec<[u64; 2]>) -> io::Result<bool> {
+        pairs.clear();
+        let Some(Some(file)) = self.files.get(part) else {
+            return Ok(false);
+        };
+        let mut bytes = vec![0; file.metadata()?.len() as usize];
+        file.read_exact_at(&mut bytes, 0)?;
+        pairs.extend(bytes.chunks_exact(16).map(|pair| {
+            let number = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+            [number(&pair[..8]), number(&pair[8..])]
+        }));
+        Ok(true)
     }
 }
 

@@ -338,7 +338,7 @@ pub async fn finish(
         if let Some(failure) = &end.failure {
             tracing::warn!("the parent execution ended {}: {failure}", end.status);
         }
-        outcomes = read_back(&clients.s3, run_dir, record, &end, batch.state_machine).await?;
+        outcomes = read_back(&clients.s3, batch, record, &end).await?;
     }
     // Express executions cannot be followed (and `.sync:2` is not used for them).
     let followed = match finishing.executions && batch.state_machine.kind == Kind::Standard {
@@ -546,51 +546,70 @@ pub async fn follow_to_end(
 /// (unknown when its result cannot be found); returns the outcomes per status.
 async fn read_back(
     s3: &aws_sdk_s3::Client,
-    run_dir: &RunDir,
+    batch: &Target<'_>,
     record: &mut Record,
     end: &ParentEnd,
-    target: &StateMachine,
 ) -> Result<Counts, Error> {
-    let manifest = manifest_location(record, end);
-    let verdicts = match &manifest {
-        Some((bucket, key)) => results::read(s3, bucket, key).await,
+    let last_row = batch.rows.last();
+    let verdicts = match manifest_location(record, end) {
+        Some((bucket, key)) => results::read(s3, &bucket, &key, last_row).await,
         None => Err("the parent execution started no Map Run".to_string()),
     };
-    let unknown = match &verdicts {
-        Ok(_) => "the Map Run's results do not list it".to_string(),
+    let (mut lookup, unknown) = match verdicts {
+        Ok(verdicts) => {
+            let lookup = verdicts
+                .lookup()
+                .map_err(Error::run("reading the results back"))?;
+            (
+                Some(lookup),
+                "the Map Run's results do not list it".to_string(),
+            )
+        }
         Err(e) => {
             tracing::warn!("the Map Run's results cannot be read: {e}");
-            format!("the Map Run's results cannot be read ({e})")
+            (None, format!("the Map Run's results cannot be read ({e})"))
         }
     };
-    let verdicts_read = verdicts.is_ok();
-    let verdicts = verdicts.unwrap_or_default();
+    let run_dir = batch.run_dir;
     let log_path = run_dir.file(RESULTS);
     let writing = || Error::run(format!("writing {}", log_path.display()));
     let intact = runlog::intact_length(&log_path).map_err(writing())?;
     let mut log = RunLog::append_to(&log_path, intact).map_err(writing())?;
     let staged_path = run_dir.file(STAGED);
     let mut counts = Counts::default();
-    let mut write_error = None;
+    let mut failure = None;
+    // Staged in row order: the verdicts are looked up in row order too.
     runlog::read(&staged_path, |_, staged| {
-        let verdict = verdicts.get(&staged.row);
+        if failure.is_some() {
+            return;
+        }
+        let verdict = match &mut lookup {
+            Some(lookup) => match lookup.get(staged.row) {
+                Ok(verdict) => verdict,
+                Err(e) => {
+                    failure = Some(Error::run("reading the results back")(e));
+                    return;
+                }
+            },
+            None => None,
+        };
         // After a redrive, a row the new results do not list keeps the outcome
         // the results before it gave.
         if verdict.is_none() && record.redrives > 0 && record.reads > 0 {
             return;
         }
-        let outcome = results::judge(staged, verdict, target, &unknown);
+        let outcome = results::judge(staged, verdict.as_ref(), batch.state_machine, &unknown);
         counts.add(outcome.status);
         if let Err(e) = log.append(&outcome) {
-            write_error.get_or_insert(e);
+            failure = Some(writing()(e));
         }
     })
     .map_err(Error::run(format!("reading {}", staged_path.display())))?;
-    if let Some(e) = write_error {
-        return Err(writing()(e));
+    if let Some(failure) = failure {
+        return Err(failure);
     }
     // Unreadable results are read again by the next `watch`.
-    if verdicts_read {
+    if lookup.is_some() {
         record.results_read = true;
         record.reads += 1;
         record.save(run_dir)?;

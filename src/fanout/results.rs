@@ -5,13 +5,19 @@
 //! the run log records, as if the row had been launched here.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 
-use serde::Deserialize;
+use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aws::error_text;
 use crate::outcome::{Outcome, Status};
 use crate::sfn::StateMachine;
+use crate::source::location::download;
+use crate::spill::{PARTS, Parts, Spill};
 
 /// AWS's `manifest.json`.
 #[derive(Debug, Deserialize)]
@@ -60,7 +66,7 @@ struct Item {
 }
 
 /// How a row's step in the Map ended, kept small: what its outcome needs of it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Verdict {
     /// The execution started (with `.sync:2`, and ended as `final_status` says).
     Started(Execution),
@@ -78,7 +84,7 @@ pub enum Verdict {
 }
 
 /// A started execution, as a step's output (or, ended badly, its cause) describes it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     arn: Option<String>,
     start_date: Option<String>,
@@ -137,15 +143,101 @@ enum Kind {
     Pending,
 }
 
-/// Every row's verdict, by row.
-pub type Verdicts = HashMap<u64, Verdict>;
+/// Every row's verdict, as read: each one appended to a temporary file
+/// (length-prefixed JSON), and where it starts spilled by row range, so that the
+/// results of ten million rows are read back one range at a time, in row order.
+pub struct Verdicts {
+    file: BufWriter<File>,
+    written: u64,
+    spill: Spill,
+    rows_per_part: u64,
+}
 
-/// Reads the results the manifest at `bucket`/`key` lists. An error says why
-/// they could not be read (every row's outcome is then unknown).
-pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Verdicts, String> {
-    let manifest: Manifest = serde_json::from_slice(&get(s3, bucket, key).await?)
-        .map_err(|e| format!("s3://{bucket}/{key}: {e}"))?;
-    let mut verdicts = Verdicts::new();
+impl Verdicts {
+    /// Verdicts for rows 1 to `last_row`.
+    fn new(last_row: u64) -> io::Result<Verdicts> {
+        Ok(Verdicts {
+            file: BufWriter::new(tempfile::tempfile()?),
+            written: 0,
+            spill: Spill::default(),
+            rows_per_part: last_row.div_ceil(PARTS as u64).max(1),
+        })
+    }
+
+    fn add(&mut self, row: u64, verdict: &Verdict) -> io::Result<()> {
+        let json = serde_json::to_vec(verdict).expect("verdict serializes");
+        self.file.write_all(&(json.len() as u32).to_le_bytes())?;
+        self.file.write_all(&json)?;
+        let part = ((row.max(1) - 1) / self.rows_per_part).min(PARTS as u64 - 1);
+        self.spill.push(part as usize, [row, self.written]);
+        self.written += 4 + json.len() as u64;
+        Ok(())
+    }
+
+    /// The verdicts, to look up in increasing row order.
+    pub fn lookup(self) -> io::Result<Lookup> {
+        Ok(Lookup {
+            file: self.file.into_inner().map_err(|e| e.into_error())?,
+            parts: self.spill.finish()?,
+            rows_per_part: self.rows_per_part,
+            part: None,
+            pairs: Vec::new(),
+            offsets: HashMap::new(),
+        })
+    }
+}
+
+/// Verdicts read back a part (a range of rows) at a time.
+pub struct Lookup {
+    file: File,
+    parts: Parts,
+    rows_per_part: u64,
+    /// The part loaded.
+    part: Option<usize>,
+    pairs: Vec<[u64; 2]>,
+    /// The loaded part's rows, and where each one's last verdict starts.
+    offsets: HashMap<u64, u64>,
+}
+
+impl Lookup {
+    /// The verdict of `row`; asked in increasing row order, each part is read once.
+    pub fn get(&mut self, row: u64) -> io::Result<Option<Verdict>> {
+        let part = (((row.max(1) - 1) / self.rows_per_part) as usize).min(PARTS - 1);
+        if self.part != Some(part) {
+            self.parts.read(part, &mut self.pairs)?;
+            // In the order read: a row's last verdict wins.
+            self.offsets = self.pairs.iter().map(|&[row, at]| (row, at)).collect();
+            self.part = Some(part);
+        }
+        let Some(&at) = self.offsets.get(&row) else {
+            return Ok(None);
+        };
+        let mut length = [0; 4];
+        self.file.read_exact_at(&mut length, at)?;
+        let mut json = vec![0; u32::from_le_bytes(length) as usize];
+        self.file.read_exact_at(&mut json, at + 4)?;
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}
+
+/// Reads the results the manifest at `bucket`/`key` lists, for rows 1 to
+/// `last_row`. An error says why they could not be read (every row's outcome is
+/// then unknown).
+pub async fn read(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    last_row: u64,
+) -> Result<Verdicts, String> {
+    let url = |bucket: &str, key: &str| format!("s3://{bucket}/{key}");
+    let spool = download(s3, bucket, key)
+        .await
+        .map_err(|e| format!("{}: {e}", url(bucket, key)))?;
+    let manifest: Manifest = serde_json::from_reader(BufReader::new(spool))
+        .map_err(|e| format!("{}: {e}", url(bucket, key)))?;
+    let mut verdicts = Verdicts::new(last_row).map_err(|e| format!("a temporary file: {e}"))?;
     let files = &manifest.result_files;
     let kinds = [
         (&files.succeeded, Kind::Succeeded),
@@ -154,39 +246,47 @@ pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Ve
     ];
     for (files, kind) in kinds {
         for file in files {
-            let bucket = &manifest.destination_bucket;
-            let url = format!("s3://{bucket}/{}", file.key);
-            let bytes = get(s3, bucket, &file.key).await?;
-            let entries: Vec<Entry> =
-                serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))?;
-            for entry in entries {
+            let url = url(&manifest.destination_bucket, &file.key);
+            let spool = download(s3, &manifest.destination_bucket, &file.key)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            for_each_entry(BufReader::new(spool), |entry| {
                 let row = serde_json::from_str::<Item>(&entry.input)
-                    .map_err(|e| format!("{url}: an entry's Input is not a staged row: {e}"))?
+                    .map_err(|e| format!("an entry's Input is not a staged row: {e}"))?
                     .row;
-                verdicts.insert(row, Verdict::of(kind, entry));
-            }
+                verdicts
+                    .add(row, &Verdict::of(kind, entry))
+                    .map_err(|e| format!("a temporary file: {e}"))
+            })
+            .map_err(|e| format!("{url}: {e}"))?;
         }
     }
     Ok(verdicts)
 }
 
-/// A whole object. Result files are read one at a time (AWS cuts them at 5 GB);
-/// only each entry's verdict is kept.
-async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
-    let url = format!("s3://{bucket}/{key}");
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {}", error_text(&e)))?;
-    let body = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    Ok(body.into_bytes().to_vec())
+/// Calls `each` with every entry of a result file (a JSON array), one at a time.
+fn for_each_entry(
+    reader: impl Read,
+    each: impl FnMut(Entry) -> Result<(), String>,
+) -> Result<(), String> {
+    struct Entries<F>(F);
+    impl<'de, F: FnMut(Entry) -> Result<(), String>> Visitor<'de> for Entries<F> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of results")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(entry) = seq.next_element::<Entry>()? {
+                (self.0)(entry).map_err(A::Error::custom)?;
+            }
+            Ok(())
+        }
+    }
+    let mut json = serde_json::Deserializer::from_reader(reader);
+    json.deserialize_seq(Entries(each))
+        .map_err(|e| e.to_string())
 }
 
 /// The outcome a staged row comes to: by its verdict, or unknown without one
@@ -343,5 +443,31 @@ mod tests {
         assert_eq!(outcome.final_status.as_deref(), Some("FAILED"));
         assert_eq!(outcome.error.as_deref(), Some("Boom"));
         assert_eq!(outcome.cause.as_deref(), Some("bad row"));
+    }
+
+    #[test]
+    fn verdicts_come_back_by_row_the_last_one_winning() {
+        let mut verdicts = Verdicts::new(1000).unwrap();
+        verdicts.add(900, &Verdict::Existing).unwrap();
+        verdicts.add(5, &Verdict::Pending).unwrap();
+        verdicts.add(5, &Verdict::Existing).unwrap();
+        let mut lookup = verdicts.lookup().unwrap();
+        assert_eq!(lookup.get(5).unwrap(), Some(Verdict::Existing));
+        assert_eq!(lookup.get(6).unwrap(), None);
+        assert_eq!(lookup.get(900).unwrap(), Some(Verdict::Existing));
+        assert_eq!(lookup.get(1000).unwrap(), None);
+    }
+
+    #[test]
+    fn a_result_file_is_read_entry_by_entry() {
+        let file = r#"[{"Input": "{\"Row\": 1}", "Output": "{}"}, {"Input": "{\"Row\": 2}"}]"#;
+        let mut inputs = Vec::new();
+        for_each_entry(file.as_bytes(), |entry| {
+            inputs.push(entry.input);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(inputs, [r#"{"Row": 1}"#, r#"{"Row": 2}"#]);
+        assert!(for_each_entry(&b"{}"[..], |_| Ok(())).is_err());
     }
 }

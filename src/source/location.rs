@@ -206,7 +206,8 @@ impl<R: Read> Read for Gunzip<R> {
     }
 }
 
-async fn download(
+/// Downloads an object to a temporary file, never holding it whole.
+pub(crate) async fn download(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,

@@ -9,7 +9,7 @@ mod csv;
 mod dates;
 mod json;
 mod listing;
-mod location;
+pub(crate) mod location;
 
 use serde_json::{Map, Value};
 use std::fmt;
