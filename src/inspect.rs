@@ -79,11 +79,9 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let info = runlog::read_info(&options.run_dir)?;
     if let Some(record) = fanout::Record::read(&options.run_dir)?
-        && fanout::status(&clients.follow, &record).await?
+        && let Some(exit_code) = fanout::status(&clients.follow, &record).await?
     {
-        return Ok(Finished::Status {
-            exit_code: exit::IN_PROGRESS,
-        });
+        return Ok(Finished::Status { exit_code });
     }
     let state_machine = followable(&clients, &info.state_machine_arn).await?;
     let rows = batch_rows(&options.run_dir)?;

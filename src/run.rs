@@ -28,7 +28,7 @@ use crate::options::{DistributedMap, RunOptions};
 use crate::outcome::Outcome;
 use crate::plan::{Invalid, Launch, Planned, Planner};
 use crate::rate::Pacing;
-use crate::report::{BatchRows, Counts};
+use crate::report::{self, BatchRows, Counts};
 use crate::runlog::{self, Done, DoneRows, Locked, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 use crate::sfn::{self, Kind, StateMachine};
 use crate::source::{self, Flow, Item, ManifestError, ManifestFile, ParseOptions, Selection};
@@ -285,7 +285,15 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
         log_intact: previous.intact,
     };
     if let Some(map) = &options.distributed_map {
-        return hand_over(&options, map, &batch, &target, resume, &clients, &interrupt).await;
+        let to_map = ToMap {
+            options: &options,
+            map,
+            batch: &batch,
+            target: &target,
+            clients: &clients,
+            interrupt: &interrupt,
+        };
+        return run_distributed(to_map, resume).await;
     }
     let launched = launch(&options, &batch, &target, resume, &clients, &interrupt).await?;
     let summary =
@@ -501,20 +509,18 @@ async fn launch(
     Ok(launched)
 }
 
-/// `--engine distributed-map`: the second pass stages the rows not done yet
-/// instead of launching them (the invalid ones, and those done under another row
-/// number, are logged as a local launch logs them), then hands them to the
-/// Distributed Map, and follows it with `--wait`. A run dir that has handed its
-/// batch over already only follows it.
-async fn hand_over(
-    options: &RunOptions,
-    map: &DistributedMap,
-    batch: &Batch,
-    target: &Target<'_>,
-    resume: Resume,
-    clients: &aws::Clients,
-    interrupt: &CancellationToken,
-) -> Result<Finished, Error> {
+/// `--engine distributed-map`: hands the batch to a Distributed Map (a run dir
+/// that has handed it over already only follows it), then follows it with
+/// `--wait`. Without `--wait`, the hand-off is the end: exit 0, or 1 for rows
+/// skipped as invalid.
+async fn run_distributed(to_map: ToMap<'_>, resume: Resume) -> Result<Finished, Error> {
+    let ToMap {
+        options,
+        target,
+        clients,
+        interrupt,
+        ..
+    } = to_map;
     let run_dir = target.run_dir;
     let mut record = match fanout::Record::read(run_dir.path())? {
         Some(record) => {
@@ -525,36 +531,10 @@ async fn hand_over(
             );
             record
         }
-        None => {
-            let staged = stage(batch, resume, run_dir).await?;
-            if staged.rows == 0 {
-                // Every row is done, or invalid: a Map Run would have nothing to do.
-                tracing::info!("no rows to hand over");
-                let launched = Launched {
-                    outcomes: Counts::default(),
-                    elapsed: Duration::ZERO,
-                    pacing: Pacing::default(),
-                    halted_at: None,
-                };
-                let summary =
-                    launch::finish(&options.launching, clients, target, launched, interrupt)
-                        .await?;
-                return Ok(Finished::Run(Box::new(summary)));
-            }
-            if interrupt.is_cancelled() {
-                return Ok(Finished::Status {
-                    exit_code: crate::error::exit::INTERRUPTED,
-                });
-            }
-            let handing = fanout::HandOff {
-                parent: parent(options, map, batch),
-                role_arn: &map.role_arn,
-                run_name: &run_name(options, batch),
-                max_running: options.launching.max_running.map(|(max, _)| max),
-                max_failures: options.launching.max_failures,
-            };
-            fanout::hand_off(clients, run_dir, handing, staged).await?
-        }
+        None => match first_hand_off(&to_map, resume).await? {
+            HandOff::Handed(record) => record,
+            HandOff::Ended(finished) => return Ok(finished),
+        },
     };
     // Once its results are read, a batch ends as they say, followed or not.
     if options.launching.wait.is_none() && !record.results_read {
@@ -564,9 +544,15 @@ async fn hand_over(
             record.execution_arn,
             run_dir.path().display()
         );
-        return Ok(Finished::Status {
-            exit_code: crate::error::exit::SUCCESS,
-        });
+        let counts = report::tally(run_dir.path(), target.rows).map_err(Error::run(format!(
+            "reading {}",
+            run_dir.file(RESULTS).display()
+        )))?;
+        let exit_code = match counts.invalid {
+            0 => crate::error::exit::SUCCESS,
+            _ => crate::error::exit::FAILURES,
+        };
+        return Ok(Finished::Status { exit_code });
     }
     let finishing = fanout::Finishing {
         follow: options.launching.wait.unwrap_or_default(),
@@ -575,6 +561,66 @@ async fn hand_over(
         report_to: options.launching.report_to.as_ref(),
     };
     fanout::finish(clients, target, &mut record, finishing, interrupt).await
+}
+
+/// A batch on its way to a Distributed Map, and what handing it over needs.
+#[derive(Clone, Copy)]
+struct ToMap<'a> {
+    options: &'a RunOptions,
+    map: &'a DistributedMap,
+    batch: &'a Batch,
+    target: &'a Target<'a>,
+    clients: &'a aws::Clients,
+    interrupt: &'a CancellationToken,
+}
+
+/// What a first hand-off came to.
+enum HandOff {
+    /// The batch is with the Distributed Map.
+    Handed(fanout::Record),
+    /// Nothing was handed over (no row left, or interrupted first): how the run ended.
+    Ended(Finished),
+}
+
+/// The second pass stages the rows not done yet instead of launching them (the
+/// invalid ones, and those done under another row number, are logged as a local
+/// launch logs them), and hands them over.
+async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result<HandOff, Error> {
+    let ToMap {
+        options,
+        map,
+        batch,
+        target,
+        clients,
+        interrupt,
+    } = *to_map;
+    let staged = stage(batch, resume, target.run_dir).await?;
+    if staged.rows == 0 {
+        // Every row is done, or invalid: a Map Run would have nothing to do.
+        tracing::info!("no rows to hand over");
+        let launched = Launched {
+            outcomes: Counts::default(),
+            elapsed: Duration::ZERO,
+            pacing: Pacing::default(),
+            halted_at: None,
+        };
+        let summary =
+            launch::finish(&options.launching, clients, target, launched, interrupt).await?;
+        return Ok(HandOff::Ended(Finished::Run(Box::new(summary))));
+    }
+    let handing = fanout::HandOff {
+        parent: parent(options, map, batch),
+        role_arn: &map.role_arn,
+        run_name: &run_name(options, batch),
+        max_running: options.launching.max_running.map(|(max, _)| max),
+        max_failures: options.launching.max_failures,
+    };
+    match fanout::hand_off(clients, target.run_dir, handing, staged, interrupt).await? {
+        Some(record) => Ok(HandOff::Handed(record)),
+        None => Ok(HandOff::Ended(Finished::Status {
+            exit_code: crate::error::exit::INTERRUPTED,
+        })),
+    }
 }
 
 /// Stages the rows the second pass sends to start, and logs the others.

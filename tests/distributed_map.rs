@@ -161,6 +161,25 @@ impl Setup {
             .await;
     }
 
+    /// `retry` where the parent FAILED. The emulator has no RedriveExecution, and
+    /// its parent never fails: a proxy answers as AWS does for a Map Run past its
+    /// tolerance, and passes the rest on.
+    fn retry_with_a_failed_parent(&self) -> Proxy {
+        let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+        let record = self.record();
+        let failed = json!({"executionArn": record["execution_arn"], "status": "FAILED",
+            "stateMachineArn": record["parent_state_machine_arn"], "startDate": 1.7e9});
+        proxy.answer("DescribeExecution", "200 OK", failed);
+        proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
+        self.work
+            .sfn_batch()
+            .args(["retry", "run", "--progress", "none"])
+            .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
+            .assert()
+            .code(0);
+        proxy
+    }
+
     async fn put(&self, key: &str, body: &Value) {
         common::s3()
             .await
@@ -392,24 +411,32 @@ async fn retry_redrives_the_parent() {
     let setup = setup(2).await;
     setup.hand_off(&[]).assert().code(0);
     setup.parent_ended().await;
-    // The emulator has no RedriveExecution, and its parent never fails: the
-    // proxy answers as AWS does for a Map Run past its tolerance.
-    let proxy = Proxy::start(common::endpoint(), |_: Call| None);
-    let failed = json!({"executionArn": setup.record()["execution_arn"], "status": "FAILED",
-        "stateMachineArn": setup.record()["parent_state_machine_arn"], "startDate": 1.7e9});
-    proxy.answer("DescribeExecution", "200 OK", failed);
-    proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
-    setup
-        .work
-        .sfn_batch()
-        .args(["retry", "run", "--progress", "none"])
-        .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
-        .assert()
-        .code(0);
+    let proxy = setup.retry_with_a_failed_parent();
     assert_eq!(proxy.calls_to("RedriveExecution"), 1);
     assert_eq!(proxy.calls_to("StartExecution"), 0);
     assert_eq!(setup.record()["redrives"], 1);
     assert_eq!(setup.record()["results_read"], false);
+}
+
+#[tokio::test]
+async fn after_a_redrive_the_new_results_are_read_and_the_rest_keep_theirs() {
+    let setup = setup(3).await;
+    setup.hand_off(&[]).assert().code(0);
+    setup.parent_ended().await;
+    setup
+        .write_results(&[1, 2], &[(3, "States.TaskFailed", "boom")])
+        .await;
+    let watch = ["watch", "run", "--poll", "0.3", "--progress", "none"];
+    setup.work.sfn_batch().args(watch).assert().code(1);
+    setup.retry_with_a_failed_parent();
+    // The redriven Map Run lists only the row it ran again.
+    setup.write_results(&[3], &[]).await;
+    setup.work.sfn_batch().args(watch).assert().code(0);
+    let rows = setup.last_lines();
+    for row in 1..=3 {
+        assert_eq!(rows[&row]["status"], "started", "{}", rows[&row]);
+        assert_eq!(rows[&row]["final_status"], "SUCCEEDED", "{}", rows[&row]);
+    }
 }
 
 #[test]
@@ -495,4 +522,52 @@ async fn failed_rows_of_a_parent_that_succeeded_are_launched_again_from_here() {
     let rows = setup.last_lines();
     assert_eq!(rows[&3]["status"], "started");
     common::assert_each_row_started_once(&setup.target.arn, &setup.work, 3).await;
+}
+
+#[tokio::test]
+async fn unreadable_results_are_unknown_until_a_later_watch_reads_them() {
+    let setup = setup(2).await;
+    setup.hand_off(&["--max-failures", "3"]).assert().code(0);
+    let input = setup.parent_ended().await;
+    assert_eq!(
+        input["ToleratedFailureCount"], 2,
+        "the 3rd failure stops it, as locally"
+    );
+    let status = setup
+        .work
+        .sfn_batch()
+        .args(["status", "run"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8(status.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("Map Run arn:"), "{stdout}");
+    assert!(stdout.contains("results are not read yet"), "{stdout}");
+    // The manifest is gone: every row is unknown, and the run fails.
+    let record = setup.record();
+    let map_run = record["map_run_arn"].as_str().unwrap();
+    let id = map_run.rsplit(':').next().unwrap();
+    let manifest = format!(
+        "{}/{id}/manifest.json",
+        record["results_prefix"].as_str().unwrap()
+    );
+    let s3 = common::s3().await;
+    s3.delete_object()
+        .bucket(&setup.bucket)
+        .key(&manifest)
+        .send()
+        .await
+        .unwrap();
+    let watch = ["watch", "run", "--poll", "0.3", "--progress", "none"];
+    setup.work.sfn_batch().args(watch).assert().code(1);
+    for row in setup.last_lines().values() {
+        assert_eq!(row["final_status"], "UNKNOWN", "{row}");
+        let message = row["message"].as_str().unwrap();
+        assert!(message.contains("cannot be read"), "{message}");
+    }
+    // Readable later: the next watch reads them, and the rows end as they say.
+    setup.write_results(&[1, 2], &[]).await;
+    setup.work.sfn_batch().args(watch).assert().code(0);
+    for row in setup.last_lines().values() {
+        assert_eq!(row["final_status"], "SUCCEEDED", "{row}");
+    }
 }

@@ -3,7 +3,8 @@
 //! input. Its name and definition depend only on the target, the staging folder
 //! and how rows start (`--wait`, `--max-attempts`); what differs per batch (the
 //! staged object, MaxConcurrency, the tolerated failures) comes in the parent
-//! execution's input, so that two batches on one target never race to update it.
+//! execution's input, so that batches of one target with the same staging, role
+//! and way of starting share one definition without updating it.
 
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -22,6 +22,7 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -58,9 +59,10 @@ pub struct Record {
     pub map_run_arn: Option<String>,
     /// The staged rows: `s3://BUCKET/KEY`.
     pub items: String,
-    /// Where the Map Run writes its results: `<prefix>/<map run id>/manifest.json`.
+    /// The bucket this run's definition has the Map Run write its results to.
     pub results_bucket: String,
-    /// The folder in `results_bucket`.
+    /// The folder in `results_bucket`: the results go to
+    /// `<prefix>/<map run id>/manifest.json` and the files it lists.
     pub results_prefix: String,
     /// How many rows were staged.
     pub rows: u64,
@@ -120,7 +122,8 @@ pub async fn hand_off(
     run_dir: &RunDir,
     handing: HandOff<'_>,
     staged: Staged,
-) -> Result<Record, Error> {
+    interrupt: &CancellationToken,
+) -> Result<Option<Record>, Error> {
     let parent = &handing.parent;
     let parent_arn = deploy(&clients.follow, parent, handing.role_arn).await?;
     let name = fit_name(
@@ -139,8 +142,9 @@ pub async fn hand_off(
             context: format!("staging the rows at {items_url}"),
             source: message.into(),
         })?;
+    // Locally the Nth failure stops the batch; the Map fails past the count it tolerates.
     let (tolerated_failure_count, tolerated_failure_percentage) = match handing.max_failures {
-        Some(MaxFailures::Count(n)) => (n, 100.0),
+        Some(MaxFailures::Count(n)) => (n.saturating_sub(1), 100.0),
         Some(MaxFailures::Percent(p)) => (staged.rows, p),
         None => (staged.rows, 100.0),
     };
@@ -150,12 +154,15 @@ pub async fn hand_off(
         tolerated_failure_count,
         tolerated_failure_percentage,
     };
+    // Stopped while staging: nothing is started.
+    if interrupt.is_cancelled() {
+        return Ok(None);
+    }
     let execution_arn = start(&clients.follow, &parent_arn, &name, &input).await?;
-    let map_run_arn = find_map_run(&clients.follow, &execution_arn, 10).await;
-    let record = Record {
+    let mut record = Record {
         parent_state_machine_arn: parent_arn,
         execution_arn,
-        map_run_arn,
+        map_run_arn: None,
         items: items_url,
         results_bucket: parent.staging.bucket().to_string(),
         results_prefix: parent.results(),
@@ -165,6 +172,9 @@ pub async fn hand_off(
         reads: 0,
         redrives: 0,
     };
+    // Recorded at once: a run dir that knows its parent never starts the rows again.
+    record.save(run_dir)?;
+    record.map_run_arn = find_map_run(&clients.follow, &record.execution_arn, 10).await;
     record.save(run_dir)?;
     tracing::info!(
         "handed {} rows to the Distributed Map of {} (Map Run {})",
@@ -172,7 +182,7 @@ pub async fn hand_off(
         record.execution_arn,
         record.map_run_arn.as_deref().unwrap_or("not started yet"),
     );
-    Ok(record)
+    Ok(Some(record))
 }
 
 /// Creates the parent state machine, or updates it when its definition or role
@@ -191,46 +201,53 @@ async fn deploy(
     let definition = parent.definition();
     let text = serde_json::to_string_pretty(&definition).expect("definition serializes");
     let failed = |what: &str| Error::run(format!("{what} the parent state machine {arn}"));
-    match client
-        .describe_state_machine()
-        .state_machine_arn(&arn)
-        .send()
-        .await
-    {
-        Ok(found) => {
-            let same = serde_json::from_str::<Value>(found.definition()).ok() == Some(definition)
-                && found.role_arn() == role_arn;
-            if !same {
-                client
-                    .update_state_machine()
-                    .state_machine_arn(&arn)
+    // Twice at most: another batch of the target may create it between the looks.
+    for _ in 0..2 {
+        let described = client
+            .describe_state_machine()
+            .state_machine_arn(&arn)
+            .send()
+            .await;
+        let found = match described {
+            Ok(found) => found,
+            Err(e) if e.code() == Some("StateMachineDoesNotExist") => {
+                let created = client
+                    .create_state_machine()
+                    .name(&name)
                     .definition(&text)
                     .role_arn(role_arn)
+                    .r#type(StateMachineType::Standard)
                     .send()
-                    .await
-                    .map_err(|e| failed("updating")(error_text(&e)))?;
-                tracing::info!("updated the parent state machine {arn}");
+                    .await;
+                match created {
+                    Ok(_) => {
+                        tracing::info!("created the parent state machine {arn}");
+                        return Ok(arn);
+                    }
+                    Err(e) if e.code() == Some("StateMachineAlreadyExists") => continue,
+                    Err(e) => return Err(failed("creating")(error_text(&e))),
+                }
             }
-        }
-        Err(e) if e.code() == Some("StateMachineDoesNotExist") => {
-            let created = client
-                .create_state_machine()
-                .name(&name)
+            Err(e) => return Err(failed("describing")(error_text(&e))),
+        };
+        let same = serde_json::from_str::<Value>(found.definition()).ok() == Some(definition)
+            && found.role_arn() == role_arn;
+        if !same {
+            client
+                .update_state_machine()
+                .state_machine_arn(&arn)
                 .definition(&text)
                 .role_arn(role_arn)
-                .r#type(StateMachineType::Standard)
                 .send()
-                .await;
-            match created {
-                Ok(_) => tracing::info!("created the parent state machine {arn}"),
-                // Another batch of the same target created it a moment ago.
-                Err(e) if e.code() == Some("StateMachineAlreadyExists") => {}
-                Err(e) => return Err(failed("creating")(error_text(&e))),
-            }
+                .await
+                .map_err(|e| failed("updating")(error_text(&e)))?;
+            tracing::info!("updated the parent state machine {arn}");
         }
-        Err(e) => return Err(failed("describing")(error_text(&e))),
+        return Ok(arn);
     }
-    Ok(arn)
+    Err(failed("deploying")(
+        "it was created and then deleted while being deployed".to_string(),
+    ))
 }
 
 /// Starts the parent execution; one of that name (ours: the name holds the
@@ -323,7 +340,7 @@ pub async fn finish(
     let (run_dir, follow, progress) = (batch.run_dir, finishing.follow, finishing.progress);
     let mut outcomes = Counts::default();
     if !record.results_read {
-        let end = follow_to_end(&clients.follow, run_dir, record, follow, progress, stop).await?;
+        let end = follow_parent(&clients.follow, run_dir, record, follow, progress, stop).await?;
         let Some(end) = end else {
             tracing::warn!(
                 "the Map Run goes on in AWS: `sfn-batch watch {}` follows it to its end",
@@ -338,7 +355,7 @@ pub async fn finish(
         if let Some(failure) = &end.failure {
             tracing::warn!("the parent execution ended {}: {failure}", end.status);
         }
-        outcomes = read_back(&clients.s3, batch, record, &end).await?;
+        outcomes = read_back(clients, batch, record, &end).await?;
     }
     // Express executions cannot be followed (and `.sync:2` is not used for them).
     let followed = match finishing.executions && batch.state_machine.kind == Kind::Standard {
@@ -388,26 +405,34 @@ pub async fn redrive(
     run_dir: &RunDir,
     record: &mut Record,
 ) -> Result<(), Error> {
-    // One token per redrive: a retry killed before it recorded its redrive, run
-    // again, redrives once.
-    let redrive = record.redrives + 1;
+    // Recorded first: a retry killed after the call leaves results to read again.
+    // One token per redrive of this execution: run again, it redrives once.
+    record.results_read = false;
+    record.save(run_dir)?;
+    let execution = hex::encode(Sha256::digest(record.execution_arn.as_bytes()));
+    let token = format!(
+        "sfn-batch-{}-redrive-{}",
+        &execution[..16],
+        record.redrives + 1
+    );
     client
         .redrive_execution()
         .execution_arn(&record.execution_arn)
-        .client_token(format!("sfn-batch-redrive-{redrive}"))
+        .client_token(token)
         .send()
         .await
         .map_err(|e| Error::run(format!("redriving {}", record.execution_arn))(error_text(&e)))?;
     record.redrives += 1;
-    record.results_read = false;
     record.save(run_dir)?;
     tracing::info!("redrove {}", record.execution_arn);
     Ok(())
 }
 
 /// `status` of a batch handed to a Distributed Map: prints the parent execution
-/// and its Map Run's item counts; returns whether the parent still runs.
-pub async fn status(client: &aws_sdk_sfn::Client, record: &Record) -> Result<bool, Error> {
+/// and its Map Run's item counts. While the parent runs, the exit code they call
+/// for (3 while nothing has failed, 1 once a row has); `None` once it has ended,
+/// when the run log speaks.
+pub async fn status(client: &aws_sdk_sfn::Client, record: &Record) -> Result<Option<i32>, Error> {
     let parent = describe_parent(client, record).await?;
     println!(
         "handed to a Distributed Map: {} rows staged at {}",
@@ -422,17 +447,26 @@ pub async fn status(client: &aws_sdk_sfn::Client, record: &Record) -> Result<boo
         Some(arn) => Some(arn.clone()),
         None => find_map_run(client, &record.execution_arn, 1).await,
     };
+    let mut failing = false;
     if let Some(map_run) = map_run {
         match item_counts(client, &map_run).await {
-            Ok(ends) => println!("Map Run {map_run}: {}", ends.human()),
+            Ok(ends) => {
+                println!("Map Run {map_run}: {}", ends.human());
+                failing = !ends.all_succeeded_so_far();
+            }
             Err(e) => tracing::warn!("DescribeMapRun {map_run}: {e}"),
         }
     }
-    let running = parent.status == ExecutionStatus::Running;
-    if !running && !record.results_read {
-        println!("its results are not read yet: `sfn-batch watch` reads them");
+    if parent.status != ExecutionStatus::Running {
+        if !record.results_read {
+            println!("its results are not read yet: `sfn-batch watch` reads them");
+        }
+        return Ok(None);
     }
-    Ok(running)
+    Ok(Some(match failing {
+        true => exit::FAILURES,
+        false => exit::IN_PROGRESS,
+    }))
 }
 
 /// Whether `retry` can redrive the parent execution (it ended FAILED, TIMED_OUT
@@ -493,7 +527,7 @@ async fn item_counts(client: &aws_sdk_sfn::Client, map_run_arn: &str) -> Result<
 
 /// Follows the parent execution to its end (or the timeout, or a signal), showing
 /// its Map Run's item counts; `None` when it did not end.
-pub async fn follow_to_end(
+pub async fn follow_parent(
     client: &aws_sdk_sfn::Client,
     run_dir: &RunDir,
     record: &mut Record,
@@ -545,14 +579,14 @@ pub async fn follow_to_end(
 /// Reads the Map Run's results back into the run log, one outcome per staged row
 /// (unknown when its result cannot be found); returns the outcomes per status.
 async fn read_back(
-    s3: &aws_sdk_s3::Client,
+    clients: &aws::Clients,
     batch: &Target<'_>,
     record: &mut Record,
     end: &ParentEnd,
 ) -> Result<Counts, Error> {
     let last_row = batch.rows.last();
-    let verdicts = match manifest_location(record, end) {
-        Some((bucket, key)) => results::read(s3, &bucket, &key, last_row).await,
+    let verdicts = match manifest_location(&clients.follow, record, end).await {
+        Some((bucket, key)) => results::read(&clients.s3, &bucket, &key, last_row).await,
         None => Err("the parent execution started no Map Run".to_string()),
     };
     let (mut lookup, unknown) = match verdicts {
@@ -565,8 +599,18 @@ async fn read_back(
                 "the Map Run's results do not list it".to_string(),
             )
         }
+        Err(e) if record.redrives > 0 && record.reads > 0 => {
+            tracing::warn!(
+                "the redriven Map Run's results cannot be read ({e}): the rows keep their \
+                 outcomes from before the redrive; the next `watch` reads them again"
+            );
+            (None, String::new())
+        }
         Err(e) => {
-            tracing::warn!("the Map Run's results cannot be read: {e}");
+            tracing::warn!(
+                "the Map Run's results cannot be read: the rows are unknown until the next \
+                 `watch` reads them: {e}"
+            );
             (None, format!("the Map Run's results cannot be read ({e})"))
         }
     };
@@ -618,8 +662,14 @@ async fn read_back(
 }
 
 /// Where the Map Run's `manifest.json` is: as the parent's output says, or where
-/// the ResultWriter puts it (`<prefix>/<map run id>/manifest.json`).
-fn manifest_location(record: &Record, end: &ParentEnd) -> Option<(String, String)> {
+/// the ResultWriter of the definition it ran puts it (`<prefix>/<map run id>/...`:
+/// another batch may have updated the parent since), or, failing that, where this
+/// run's definition does.
+async fn manifest_location(
+    client: &aws_sdk_sfn::Client,
+    record: &Record,
+    end: &ParentEnd,
+) -> Option<(String, String)> {
     let output: Value = end
         .output
         .as_deref()
@@ -630,9 +680,26 @@ fn manifest_location(record: &Record, end: &ParentEnd) -> Option<(String, String
         return Some((bucket.to_string(), key.to_string()));
     }
     let id = record.map_run_arn.as_deref()?.rsplit(':').next()?;
-    let prefix = record.results_prefix.trim_end_matches('/');
-    Some((
-        record.results_bucket.clone(),
-        format!("{prefix}/{id}/manifest.json"),
-    ))
+    let ran = client
+        .describe_state_machine_for_execution()
+        .execution_arn(&record.execution_arn)
+        .send()
+        .await;
+    let definition: Value = match ran {
+        Ok(ran) => serde_json::from_str(ran.definition()).unwrap_or_default(),
+        Err(e) => {
+            tracing::debug!("DescribeStateMachineForExecution: {}", error_text(&e));
+            Value::Null
+        }
+    };
+    let writer = &definition["States"]["StartRows"]["ResultWriter"]["Parameters"];
+    let (bucket, prefix) = match (writer["Bucket"].as_str(), writer["Prefix"].as_str()) {
+        (Some(bucket), Some(prefix)) => (bucket, prefix),
+        _ => (
+            record.results_bucket.as_str(),
+            record.results_prefix.as_str(),
+        ),
+    };
+    let prefix = prefix.trim_end_matches('/');
+    Some((bucket.to_string(), format!("{prefix}/{id}/manifest.json")))
 }

@@ -113,11 +113,13 @@ impl Execution {
 }
 
 impl Verdict {
-    fn of(kind: Kind, entry: Entry) -> Verdict {
+    fn of(kind: ResultKind, entry: Entry) -> Verdict {
         match kind {
-            Kind::Succeeded => Verdict::Started(Execution::described(entry.output.as_deref())),
-            Kind::Pending => Verdict::Pending,
-            Kind::Failed => {
+            ResultKind::Succeeded => {
+                Verdict::Started(Execution::described(entry.output.as_deref()))
+            }
+            ResultKind::Pending => Verdict::Pending,
+            ResultKind::Failed => {
                 let error = entry.error.unwrap_or_default();
                 if error.contains("ExecutionAlreadyExists") {
                     return Verdict::Existing;
@@ -137,7 +139,7 @@ impl Verdict {
 
 /// The kinds of result file.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+enum ResultKind {
     Succeeded,
     Failed,
     Pending,
@@ -239,10 +241,12 @@ pub async fn read(
         .map_err(|e| format!("{}: {e}", url(bucket, key)))?;
     let mut verdicts = Verdicts::new(last_row).map_err(|e| format!("a temporary file: {e}"))?;
     let files = &manifest.result_files;
+    // Read so that a row listed twice (a redriven Map Run lists both tries) ends
+    // as its best result: the last one read wins.
     let kinds = [
-        (&files.succeeded, Kind::Succeeded),
-        (&files.failed, Kind::Failed),
-        (&files.pending, Kind::Pending),
+        (&files.pending, ResultKind::Pending),
+        (&files.failed, ResultKind::Failed),
+        (&files.succeeded, ResultKind::Succeeded),
     ];
     for (files, kind) in kinds {
         for file in files {
@@ -363,12 +367,12 @@ fn date(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sfn::Kind as SfnKind;
+    use crate::sfn::Kind;
 
     fn target() -> StateMachine {
         StateMachine {
             arn: "arn:aws:states:us-east-1:123456789012:stateMachine:etl".into(),
-            kind: SfnKind::Standard,
+            kind: Kind::Standard,
         }
     }
 
@@ -387,14 +391,14 @@ mod tests {
         }
     }
 
-    fn judged(kind: Kind, entry: Entry) -> Outcome {
+    fn judged(kind: ResultKind, entry: Entry) -> Outcome {
         judge(staged(), Some(&Verdict::of(kind, entry)), &target(), "")
     }
 
     #[test]
     fn verdicts_become_outcomes() {
         let output = r#"{"ExecutionArn":"arn:x","StartDate":1700000000000}"#;
-        let started = judged(Kind::Succeeded, entry(Some(output), None, None));
+        let started = judged(ResultKind::Succeeded, entry(Some(output), None, None));
         assert_eq!(started.status, Status::Started);
         assert_eq!(started.execution_arn.as_deref(), Some("arn:x"));
         assert_eq!(
@@ -404,7 +408,7 @@ mod tests {
         assert_eq!(started.final_status, None);
 
         let taken = "StepFunctions.ExecutionAlreadyExistsException";
-        let existing = judged(Kind::Failed, entry(None, Some(taken), None));
+        let existing = judged(ResultKind::Failed, entry(None, Some(taken), None));
         assert_eq!(existing.status, Status::Existing);
         assert_eq!(
             existing.execution_arn.as_deref(),
@@ -412,14 +416,14 @@ mod tests {
         );
 
         let failed = judged(
-            Kind::Failed,
+            ResultKind::Failed,
             entry(None, Some("States.Runtime"), Some("no")),
         );
         assert_eq!(failed.status, Status::Failed);
         assert_eq!(failed.error.as_deref(), Some("States.Runtime"));
         assert_eq!(failed.message.as_deref(), Some("no"));
 
-        let pending = judged(Kind::Pending, entry(None, None, None));
+        let pending = judged(ResultKind::Pending, entry(None, None, None));
         assert_eq!(pending.status, Status::NotAttempted);
 
         let unknown = judge(staged(), None, &target(), "no results");
@@ -436,7 +440,7 @@ mod tests {
         let cause =
             r#"{"ExecutionArn":"arn:e","Status":"FAILED","Error":"Boom","Cause":"bad row"}"#;
         let outcome = judged(
-            Kind::Failed,
+            ResultKind::Failed,
             entry(None, Some("States.TaskFailed"), Some(cause)),
         );
         assert_eq!(outcome.status, Status::Started);
