@@ -2,7 +2,9 @@
 //!
 //! The flow runs one way: a manifest `source` yields items, the `plan` renders
 //! and checks each one, the `launcher` starts them under a rate limit, and the
-//! `outcome`s feed the sinks (`runlog`, `report`, `progress`, `summary`).
+//! `outcome`s feed the sinks (`runlog`, `report`, `progress`, `summary`). With
+//! `--engine distributed-map`, `fanout` hands the planned rows to a Step Functions
+//! Distributed Map instead of the launcher, and reads its results back as outcomes.
 
 #![warn(missing_docs)]
 
