@@ -90,7 +90,7 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
         options.run_dir.display()
     )))?;
     let log = options.run_dir.join(runlog::RESULTS);
-    let mut follow = Follow::from_log(clients.follow, &state_machine, &log, Some(&rows))
+    let mut follow = Follow::from_log(clients.follow, &state_machine, &log, &rows)
         .map_err(Error::run(format!("reading {}", log.display())))?;
     if let Some(e) = follow.refresh().await {
         tracing::warn!("could not refresh from AWS ({e}): as the run log last recorded it");

@@ -207,7 +207,7 @@ impl Windowed {
         poll: Duration,
     ) -> std::io::Result<Windowed> {
         // Executions still open from before the resume hold their places.
-        let follow = Follow::from_log(client, state_machine, log_path, Some(rows))?;
+        let follow = Follow::from_log(client, state_machine, log_path, rows)?;
         // A look that took longer than --poll is not followed by a burst of looks.
         let mut poll = tokio::time::interval(poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -75,13 +75,8 @@ pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
 
     // How the executions stand now, not when the log last looked.
     if state_machine.kind == Kind::Standard {
-        let mut follow = Follow::from_log(
-            clients.follow.clone(),
-            &state_machine,
-            &log_path,
-            Some(&rows),
-        )
-        .map_err(log_error("reading"))?;
+        let mut follow = Follow::from_log(clients.follow.clone(), &state_machine, &log_path, &rows)
+            .map_err(log_error("reading"))?;
         if !follow.is_done() {
             follow
                 .log_ends_once(&log_path)

@@ -23,8 +23,8 @@ use crate::error::Error;
 use crate::options::FollowOptions;
 use crate::outcome::Outcome;
 use crate::progress::{FollowProgress, ProgressMode};
-use crate::report::BatchRows;
-use crate::runlog::{self, OffsetReader, RESULTS, RunDir, RunLog};
+use crate::report::{BatchRows, LastOutcomes};
+use crate::runlog::{OffsetReader, RESULTS, RunDir, RunLog};
 use crate::sfn::StateMachine;
 
 /// Terminal statuses, in AWS's words.
@@ -168,21 +168,17 @@ const DESCRIBE_GAP: Duration = Duration::from_millis(100);
 const FAILED_SWEEPS_AT_MOST: u32 = 5;
 
 impl Follow {
-    /// Reads the run log for the started rows of the batch (`rows`, or all) and
-    /// where each one stands. Rows started on another state machine (before a
-    /// `--force-resume`) are not this batch's any more.
+    /// Reads the run log for the started rows of the batch and where each one
+    /// stands. Rows started on another state machine (before a `--force-resume`)
+    /// are not this batch's any more. Each row's last line is read in row order
+    /// (`LastOutcomes`), so only the open executions are kept.
     pub fn from_log(
         client: aws_sdk_sfn::Client,
         state_machine: &StateMachine,
         log: &Path,
-        rows: Option<&BatchRows>,
+        rows: &BatchRows,
     ) -> std::io::Result<Follow> {
-        let mut last: HashMap<u64, (u64, Outcome)> = HashMap::new();
-        let intact = runlog::read(log, |offset, outcome| {
-            if rows.is_none_or(|rows| rows.contains(outcome.row)) {
-                last.insert(outcome.row, (offset, outcome));
-            }
-        })?;
+        let last = LastOutcomes::read(log, rows)?;
         let mut follow = Follow {
             client,
             state_machine_arn: state_machine.unqualified_arn(),
@@ -191,16 +187,16 @@ impl Follow {
             ends: Ends::default(),
             failures: Vec::new(),
             failed_sweeps: 0,
-            intact,
+            intact: last.intact(),
             calls: Calls::default(),
         };
         let ours = state_machine.execution_arn("");
-        for (offset, outcome) in last.into_values() {
-            let Some(arn) = outcome.execution_arn.filter(|a| a.starts_with(&ours)) else {
-                continue;
+        last.for_each_line(rows, |offset, outcome| {
+            let (Some(offset), Some(arn)) = (offset, &outcome.execution_arn) else {
+                return Ok(());
             };
-            if !outcome.status.is_done() {
-                continue;
+            if !arn.starts_with(&ours) || !outcome.status.is_done() {
+                return Ok(());
             }
             match outcome.final_status.as_deref() {
                 Some(status) if status != "RUNNING" => {
@@ -210,12 +206,18 @@ impl Follow {
                             error: outcome.error.clone(),
                             cause: outcome.cause.clone(),
                         };
-                        follow.note_failure(&arn, status, &failure);
+                        follow.note_failure(arn, status, &failure);
                     }
                 }
-                _ => follow.add_open(outcome.row, arn, offset, outcome.start_date.as_deref()),
+                _ => follow.add_open(
+                    outcome.row,
+                    arn.clone(),
+                    offset,
+                    outcome.start_date.as_deref(),
+                ),
             }
-        }
+            Ok(())
+        })?;
         Ok(follow)
     }
 
@@ -562,8 +564,8 @@ pub async fn follow_to_end(
 ) -> Result<Followed, Error> {
     let log_path = run_dir.file(RESULTS);
     let context = format!("following the executions of {}", log_path.display());
-    let mut follow = Follow::from_log(client, state_machine, &log_path, Some(rows))
-        .map_err(Error::run(&context))?;
+    let mut follow =
+        Follow::from_log(client, state_machine, &log_path, rows).map_err(Error::run(&context))?;
     let ends = follow.ends();
     let mut display = FollowProgress::new(progress, ends.running + ends.ended());
     let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
