@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 use crate::aws;
 use crate::error::Error;
 use crate::launcher::{Launcher, Window, Work};
-use crate::options::Launching;
+use crate::options::{FollowOptions, Launching};
 use crate::outcome::{Outcome, Status};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressMode};
+use crate::publish::ReportTo;
 use crate::rate::{Pacer, Pacing};
 use crate::report::{BatchRows, Counts};
 use crate::runlog::{OffsetReader, RESULTS, RunDir, RunLog};
@@ -155,32 +156,67 @@ pub async fn finish(
     launched: Launched,
     interrupt: &CancellationToken,
 ) -> Result<Summary, Error> {
-    let followed = match settings.wait {
-        Some(follow) if !interrupt.is_cancelled() => Some(
+    let follow = match settings.wait {
+        Some(follow) if !interrupt.is_cancelled() => Some((follow, settings.progress)),
+        _ => None,
+    };
+    let this_run = ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing);
+    let ending = Ending {
+        follow,
+        this_run,
+        halted_at: launched.halted_at,
+        report_to: settings.report_to.as_ref(),
+    };
+    conclude(clients, target, ending, interrupt).await
+}
+
+/// How a command that went through a batch ends.
+pub struct Ending<'a> {
+    /// Follow the executions to their end first, with this display.
+    pub follow: Option<(FollowOptions, ProgressMode)>,
+    /// What this invocation did.
+    pub this_run: ThisRun,
+    /// The failure count that stopped the launch (`--max-failures`), if it did.
+    pub halted_at: Option<u64>,
+    /// `--report-to`.
+    pub report_to: Option<&'a ReportTo>,
+}
+
+/// The end of every command that went through a batch (`run`, `retry`, and a
+/// Distributed Map's `watch`): follows the executions if asked, writes the
+/// report and the summary, logs it, and uploads the run's files if asked.
+pub async fn conclude(
+    clients: &aws::Clients,
+    target: &Target<'_>,
+    ending: Ending<'_>,
+    interrupt: &CancellationToken,
+) -> Result<Summary, Error> {
+    let followed = match ending.follow {
+        Some((follow, progress)) => Some(
             watch::follow_to_end(
                 clients.follow.clone(),
                 target.state_machine,
                 target.run_dir,
                 target.rows,
                 follow,
-                settings.progress,
+                progress,
                 interrupt,
             )
             .await?,
         ),
-        _ => None,
+        None => None,
     };
     let facts = Facts {
         batch_id: target.batch_id.to_string(),
         state_machine_arn: target.state_machine.arn.clone(),
-        this_run: ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing),
+        this_run: ending.this_run,
         followed,
         interrupted: interrupt.is_cancelled(),
-        halted_at: launched.halted_at,
+        halted_at: ending.halted_at,
     };
     let summary = Summary::write(target.run_dir, target.rows, facts)?;
     summary.log();
-    if let Some(report_to) = &settings.report_to {
+    if let Some(report_to) = ending.report_to {
         report_to
             .upload_after(&clients.s3, target.run_dir, summary.exit_code)
             .await?;

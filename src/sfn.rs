@@ -221,10 +221,21 @@ impl StateMachine {
     /// `arn:<partition>:states:<region>:<account>:execution:<stateMachineName>:<name>`;
     /// a version or alias qualifier is not part of it.
     pub fn execution_arn(&self, name: &str) -> String {
+        let state_machine = self.arn.split(':').nth(6).unwrap_or_default();
+        self.arn_of(&format!("execution:{state_machine}:{name}"))
+    }
+
+    /// The ARN of another state machine, `name`, in the same account and region.
+    pub fn sibling_arn(&self, name: &str) -> String {
+        self.arn_of(&format!("stateMachine:{name}"))
+    }
+
+    /// `arn:<partition>:states:<region>:<account>:<resource>`.
+    fn arn_of(&self, resource: &str) -> String {
         let parts: Vec<&str> = self.arn.split(':').collect();
         format!(
-            "arn:{}:states:{}:{}:execution:{}:{name}",
-            parts[1], parts[3], parts[4], parts[6]
+            "arn:{}:states:{}:{}:{resource}",
+            parts[1], parts[3], parts[4]
         )
     }
 }

@@ -15,6 +15,8 @@ use common::proxy::{Call, Proxy};
 use common::{PASS, Workdir};
 use serde_json::{Value, json};
 
+/// `watch` of the run dir the tests hand over.
+const WATCH: [&str; 6] = ["watch", "run", "--poll", "0.3", "--progress", "none"];
 const ROLE: &str = "arn:aws:iam::123456789012:role/sfn-batch-fanout";
 const TEMPLATE: &str =
     r#"{"PreprocessingJobName": "job-{n}", "Input": "s3://in/{n}.csv", "Note": "a \"quoted\" é"}"#;
@@ -341,12 +343,7 @@ async fn results_in_the_aws_layout_become_the_report() {
     ];
     setup.write_results(&[1], &failed).await;
     // Row 4 is in no result file: unknown, so not a success.
-    setup
-        .work
-        .sfn_batch()
-        .args(["watch", "run", "--poll", "0.3", "--progress", "none"])
-        .assert()
-        .code(1);
+    setup.work.sfn_batch().args(WATCH).assert().code(1);
     let rows = setup.last_lines();
     // The started rows' executions are followed to their end, as `watch` does.
     assert_eq!(rows[&1]["status"], "started");
@@ -377,12 +374,7 @@ async fn every_row_started_by_the_map_is_a_success() {
     setup.hand_off(&[]).assert().code(0);
     setup.parent_ended().await;
     setup.write_results(&[1, 2], &[]).await;
-    setup
-        .work
-        .sfn_batch()
-        .args(["watch", "run", "--poll", "0.3", "--progress", "none"])
-        .assert()
-        .code(0);
+    setup.work.sfn_batch().args(WATCH).assert().code(0);
     let summary: Value = serde_json::from_str(&setup.work.read("run/summary.json")).unwrap();
     assert_eq!(summary["counts"]["started"], 2);
     assert_eq!(summary["followed"]["ends"]["succeeded"], 2);
@@ -426,12 +418,11 @@ async fn after_a_redrive_the_new_results_are_read_and_the_rest_keep_theirs() {
     setup
         .write_results(&[1, 2], &[(3, "States.TaskFailed", "boom")])
         .await;
-    let watch = ["watch", "run", "--poll", "0.3", "--progress", "none"];
-    setup.work.sfn_batch().args(watch).assert().code(1);
+    setup.work.sfn_batch().args(WATCH).assert().code(1);
     setup.retry_with_a_failed_parent();
     // The redriven Map Run lists only the row it ran again.
     setup.write_results(&[3], &[]).await;
-    setup.work.sfn_batch().args(watch).assert().code(0);
+    setup.work.sfn_batch().args(WATCH).assert().code(0);
     let rows = setup.last_lines();
     for row in 1..=3 {
         assert_eq!(rows[&row]["status"], "started", "{}", rows[&row]);
@@ -503,8 +494,7 @@ async fn failed_rows_of_a_parent_that_succeeded_are_launched_again_from_here() {
         "Rate exceeded",
     );
     setup.write_results(&[1, 2], &[throttled]).await;
-    let watch = ["watch", "run", "--poll", "0.3", "--progress", "none"];
-    setup.work.sfn_batch().args(watch).assert().code(1);
+    setup.work.sfn_batch().args(WATCH).assert().code(1);
     // A local run into the handed-over run dir would start the staged rows again.
     setup
         .work
@@ -557,8 +547,7 @@ async fn unreadable_results_are_unknown_until_a_later_watch_reads_them() {
         .send()
         .await
         .unwrap();
-    let watch = ["watch", "run", "--poll", "0.3", "--progress", "none"];
-    setup.work.sfn_batch().args(watch).assert().code(1);
+    setup.work.sfn_batch().args(WATCH).assert().code(1);
     for row in setup.last_lines().values() {
         assert_eq!(row["final_status"], "UNKNOWN", "{row}");
         let message = row["message"].as_str().unwrap();
@@ -566,7 +555,7 @@ async fn unreadable_results_are_unknown_until_a_later_watch_reads_them() {
     }
     // Readable later: the next watch reads them, and the rows end as they say.
     setup.write_results(&[1, 2], &[]).await;
-    setup.work.sfn_batch().args(watch).assert().code(0);
+    setup.work.sfn_batch().args(WATCH).assert().code(0);
     for row in setup.last_lines().values() {
         assert_eq!(row["final_status"], "SUCCEEDED", "{row}");
     }

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::{self, error_text};
 use crate::error::{Error, exit};
-use crate::launch::Target;
+use crate::launch::{self, Ending, Target};
 use crate::options::{FollowOptions, MaxFailures};
 use crate::progress::{FollowProgress, ProgressMode};
 use crate::publish::ReportTo;
@@ -38,8 +38,7 @@ use crate::report::Counts;
 use crate::run::Finished;
 use crate::runlog::{self, RESULTS, RunDir, RunLog, write_atomically};
 use crate::sfn::{Kind, StateMachine};
-use crate::summary::{Facts, Summary, ThisRun};
-use crate::watch;
+use crate::summary::ThisRun;
 use crate::watch::Ends;
 
 use definition::{Parent, ParentInput, S3Object, fit_name};
@@ -125,7 +124,7 @@ pub async fn hand_off(
     interrupt: &CancellationToken,
 ) -> Result<Option<Record>, Error> {
     let parent = &handing.parent;
-    let parent_arn = deploy(&clients.follow, parent, handing.role_arn).await?;
+    let deployed = deploy(&clients.follow, parent, handing.role_arn).await?;
     let name = fit_name(
         handing.run_name,
         &format!("-{}", &staged.sha256[..8]),
@@ -158,9 +157,9 @@ pub async fn hand_off(
     if interrupt.is_cancelled() {
         return Ok(None);
     }
-    let execution_arn = start(&clients.follow, &parent_arn, &name, &input).await?;
+    let execution_arn = start(&clients.follow, &deployed, &name, &input).await?;
     let mut record = Record {
-        parent_state_machine_arn: parent_arn,
+        parent_state_machine_arn: deployed.arn,
         execution_arn,
         map_run_arn: None,
         items: items_url,
@@ -186,18 +185,18 @@ pub async fn hand_off(
 }
 
 /// Creates the parent state machine, or updates it when its definition or role
-/// differ from this run's; returns its ARN.
+/// differ from this run's; returns it.
 async fn deploy(
     client: &aws_sdk_sfn::Client,
     parent: &Parent,
     role_arn: &str,
-) -> Result<String, Error> {
-    let parts: Vec<&str> = parent.target.arn.split(':').collect();
+) -> Result<StateMachine, Error> {
     let name = parent.name();
-    let arn = format!(
-        "arn:{}:states:{}:{}:stateMachine:{name}",
-        parts[1], parts[3], parts[4]
-    );
+    let arn = parent.target.sibling_arn(&name);
+    let deployed = |arn: String| StateMachine {
+        arn,
+        kind: Kind::Standard,
+    };
     let definition = parent.definition();
     let text = serde_json::to_string_pretty(&definition).expect("definition serializes");
     let failed = |what: &str| Error::run(format!("{what} the parent state machine {arn}"));
@@ -222,7 +221,7 @@ async fn deploy(
                 match created {
                     Ok(_) => {
                         tracing::info!("created the parent state machine {arn}");
-                        return Ok(arn);
+                        return Ok(deployed(arn));
                     }
                     Err(e) if e.code() == Some("StateMachineAlreadyExists") => continue,
                     Err(e) => return Err(failed("creating")(error_text(&e))),
@@ -243,7 +242,7 @@ async fn deploy(
                 .map_err(|e| failed("updating")(error_text(&e)))?;
             tracing::info!("updated the parent state machine {arn}");
         }
-        return Ok(arn);
+        return Ok(deployed(arn));
     }
     Err(failed("deploying")(
         "it was created and then deleted while being deployed".to_string(),
@@ -254,13 +253,13 @@ async fn deploy(
 /// staged bytes' hash) is taken as started.
 async fn start(
     client: &aws_sdk_sfn::Client,
-    parent_arn: &str,
+    parent: &StateMachine,
     name: &str,
     input: &ParentInput,
 ) -> Result<String, Error> {
     let started = client
         .start_execution()
-        .state_machine_arn(parent_arn)
+        .state_machine_arn(&parent.arn)
         .name(name)
         .input(serde_json::to_string(input).expect("parent input serializes"))
         .send()
@@ -268,11 +267,7 @@ async fn start(
     match started {
         Ok(out) => Ok(out.execution_arn),
         Err(e) if e.code() == Some("ExecutionAlreadyExists") => {
-            let arn = StateMachine {
-                arn: parent_arn.to_string(),
-                kind: Kind::Standard,
-            }
-            .execution_arn(name);
+            let arn = parent.execution_arn(name);
             tracing::info!("{arn} was started before: following it, starting nothing new");
             Ok(arn)
         }
@@ -358,24 +353,9 @@ pub async fn finish(
         outcomes = read_back(clients, batch, record, &end).await?;
     }
     // Express executions cannot be followed (and `.sync:2` is not used for them).
-    let followed = match finishing.executions && batch.state_machine.kind == Kind::Standard {
-        true => Some(
-            watch::follow_to_end(
-                clients.follow.clone(),
-                batch.state_machine,
-                run_dir,
-                batch.rows,
-                follow,
-                progress,
-                stop,
-            )
-            .await?,
-        ),
-        false => None,
-    };
-    let facts = Facts {
-        batch_id: batch.batch_id.to_string(),
-        state_machine_arn: batch.state_machine.arn.clone(),
+    let follow_executions = finishing.executions && batch.state_machine.kind == Kind::Standard;
+    let ending = Ending {
+        follow: follow_executions.then_some((follow, progress)),
         // The Map made the calls, not this process.
         this_run: ThisRun {
             outcomes,
@@ -383,17 +363,10 @@ pub async fn finish(
             calls_per_second: 0.0,
             pacing: Pacing::default(),
         },
-        followed,
-        interrupted: stop.is_cancelled(),
         halted_at: None,
+        report_to: finishing.report_to,
     };
-    let summary = Summary::write(run_dir, batch.rows, facts)?;
-    summary.log();
-    if let Some(report_to) = finishing.report_to {
-        report_to
-            .upload_after(&clients.s3, run_dir, summary.exit_code)
-            .await?;
-    }
+    let summary = launch::conclude(clients, batch, ending, stop).await?;
     Ok(Finished::Run(Box::new(summary)))
 }
 
