@@ -78,17 +78,17 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
 pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let info = runlog::read_info(&options.run_dir)?;
-    if let Some(record) = fanout::Record::read(&options.run_dir)?
-        && let Some(exit_code) = fanout::status(&clients.follow, &record).await?
-    {
-        return Ok(Finished::Status { exit_code });
-    }
-    let state_machine = followable(&clients, &info.state_machine_arn).await?;
     let rows = batch_rows(&options.run_dir)?;
     let counts = report::tally(&options.run_dir, &rows).map_err(Error::run(format!(
         "reading the run log in {}",
         options.run_dir.display()
     )))?;
+    if let Some(record) = fanout::Record::read(&options.run_dir)?
+        && let Some(exit_code) = fanout::status(&clients.follow, &record, &counts).await?
+    {
+        return Ok(Finished::Status { exit_code });
+    }
+    let state_machine = followable(&clients, &info.state_machine_arn).await?;
     let log = options.run_dir.join(runlog::RESULTS);
     let mut follow = Follow::from_log(clients.follow, &state_machine, &log, &rows)
         .map_err(Error::run(format!("reading {}", log.display())))?;

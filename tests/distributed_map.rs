@@ -29,12 +29,17 @@ struct Setup {
 }
 
 async fn setup(rows: u32) -> Setup {
+    setup_with(&common::numbered_rows(rows)).await
+}
+
+/// A target, a staging bucket, and `rows.csv` holding `manifest`.
+async fn setup_with(manifest: &str) -> Setup {
     let target = common::state_machine(&common::sfn().await, PASS).await;
     let bucket = common::unique("staging");
     let s3 = common::s3().await;
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let work = Workdir::new();
-    work.write("rows.csv", common::numbered_rows(rows));
+    work.write("rows.csv", manifest);
     Setup {
         work,
         target,
@@ -166,11 +171,13 @@ impl Setup {
     /// `retry` where the parent FAILED. The emulator has no RedriveExecution, and
     /// its parent never fails: a proxy answers as AWS does for a Map Run past its
     /// tolerance, and passes the rest on.
-    fn retry_with_a_failed_parent(&self) -> Proxy {
+    /// AWS counts the redrives the parent has had: `redriven`.
+    fn retry_with_a_failed_parent(&self, redriven: u32) -> Proxy {
         let proxy = Proxy::start(common::endpoint(), |_: Call| None);
         let record = self.record();
         let failed = json!({"executionArn": record["execution_arn"], "status": "FAILED",
-            "stateMachineArn": record["parent_state_machine_arn"], "startDate": 1.7e9});
+            "stateMachineArn": record["parent_state_machine_arn"], "startDate": 1.7e9,
+            "redriveCount": redriven});
         proxy.answer("DescribeExecution", "200 OK", failed);
         proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
         self.work
@@ -180,6 +187,43 @@ impl Setup {
             .assert()
             .code(0);
         proxy
+    }
+
+    /// `status`, through a proxy whose Map Run reports every row succeeded (the
+    /// emulator's children never do).
+    fn status_when_every_row_succeeded(&self) -> assert_cmd::assert::Assert {
+        let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+        let record = self.record();
+        let rows = record["rows"].clone();
+        let counts = json!({"pending": 0, "running": 0, "succeeded": rows, "failed": 0,
+            "timedOut": 0, "aborted": 0, "total": rows, "resultsWritten": rows});
+        let map_run = json!({"mapRunArn": record["map_run_arn"],
+            "executionArn": record["execution_arn"], "status": "SUCCEEDED",
+            "startDate": 1.7e9, "maxConcurrency": 0, "toleratedFailurePercentage": 0.0,
+            "toleratedFailureCount": 0, "itemCounts": counts, "executionCounts": counts});
+        proxy.answer("DescribeMapRun", "200 OK", map_run);
+        (self.work.sfn_batch())
+            .args(["status", "run"])
+            .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
+            .assert()
+    }
+
+    async fn delete_manifest(&self) {
+        let record = self.record();
+        let map_run = record["map_run_arn"].as_str().unwrap();
+        let id = map_run.rsplit(':').next().unwrap();
+        let manifest = format!(
+            "{}/{id}/manifest.json",
+            record["results_prefix"].as_str().unwrap()
+        );
+        common::s3()
+            .await
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&manifest)
+            .send()
+            .await
+            .unwrap();
     }
 
     async fn put(&self, key: &str, body: &Value) {
@@ -240,7 +284,7 @@ async fn staged_rows_are_byte_equal_to_what_a_local_launch_starts() {
 #[tokio::test]
 async fn the_parent_is_deployed_and_started_once_per_batch() {
     let setup = setup(3).await;
-    let args = ["--max-running", "7", "--max-failures", "10%"];
+    let args = ["--max-running", "7", "--max-failures", "50%"];
     setup.hand_off(&args).assert().code(0);
     let record = setup.record();
     let execution = record["execution_arn"].as_str().unwrap().to_string();
@@ -272,7 +316,8 @@ async fn the_parent_is_deployed_and_started_once_per_batch() {
 
     let input = setup.parent_ended().await;
     assert_eq!(input["MaxConcurrency"], 7);
-    assert_eq!(input["ToleratedFailurePercentage"], 10.0);
+    // Locally 50% of 3 rows halts at the 2nd failure: the Map tolerates 1.
+    assert_eq!(input["ToleratedFailureCount"], 1);
     assert_eq!(input["Items"]["Bucket"], setup.bucket.as_str());
 
     // Again into the same run dir, and into a new one: no second fan-out.
@@ -403,10 +448,12 @@ async fn retry_redrives_the_parent() {
     let setup = setup(2).await;
     setup.hand_off(&[]).assert().code(0);
     setup.parent_ended().await;
-    let proxy = setup.retry_with_a_failed_parent();
+    // Redriven once already (from the console, or by a retry cut before it
+    // recorded it): this is the second redrive, with a token of its own.
+    let proxy = setup.retry_with_a_failed_parent(1);
     assert_eq!(proxy.calls_to("RedriveExecution"), 1);
     assert_eq!(proxy.calls_to("StartExecution"), 0);
-    assert_eq!(setup.record()["redrives"], 1);
+    assert_eq!(setup.record()["redrives"], 2);
     assert_eq!(setup.record()["results_read"], false);
 }
 
@@ -419,7 +466,7 @@ async fn after_a_redrive_the_new_results_are_read_and_the_rest_keep_theirs() {
         .write_results(&[1, 2], &[(3, "States.TaskFailed", "boom")])
         .await;
     setup.work.sfn_batch().args(WATCH).assert().code(1);
-    setup.retry_with_a_failed_parent();
+    setup.retry_with_a_failed_parent(0);
     // The redriven Map Run lists only the row it ran again.
     setup.write_results(&[3], &[]).await;
     setup.work.sfn_batch().args(WATCH).assert().code(0);
@@ -428,6 +475,45 @@ async fn after_a_redrive_the_new_results_are_read_and_the_rest_keep_theirs() {
         assert_eq!(rows[&row]["status"], "started", "{}", rows[&row]);
         assert_eq!(rows[&row]["final_status"], "SUCCEEDED", "{}", rows[&row]);
     }
+}
+
+#[tokio::test]
+async fn a_retry_cut_before_its_redrive_loses_no_outcome() {
+    let setup = setup(2).await;
+    setup.hand_off(&[]).assert().code(0);
+    setup.parent_ended().await;
+    setup.write_results(&[1, 2], &[]).await;
+    setup.work.sfn_batch().args(WATCH).assert().code(0);
+    // `retry` marks the results to be read again before it redrives: cut between
+    // the two, the parent was not redriven, and its results are gone meanwhile.
+    let mut record = setup.record();
+    record["results_read"] = json!(false);
+    setup.work.write("run/map-run.json", record.to_string());
+    setup.delete_manifest().await;
+    setup.work.sfn_batch().args(WATCH).assert().code(0);
+    for row in setup.last_lines().values() {
+        assert_eq!(row["final_status"], "SUCCEEDED", "{row}");
+    }
+}
+
+#[tokio::test]
+async fn status_calls_nothing_a_success_before_the_results_are_read() {
+    let setup = setup(2).await;
+    setup.hand_off(&[]).assert().code(0);
+    setup.parent_ended().await;
+    let status = setup.status_when_every_row_succeeded().code(3);
+    let stdout = String::from_utf8(status.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("2 succeeded"), "{stdout}");
+    assert!(stdout.contains("results are not read yet"), "{stdout}");
+    setup.write_results(&[1, 2], &[]).await;
+    setup.work.sfn_batch().args(WATCH).assert().code(0);
+    setup.status_when_every_row_succeeded().code(0);
+
+    // A row left out as invalid is a failure, whatever the Map Run says.
+    let setup = setup_with("n\n1\nnot a name\n").await;
+    let args = ["--name-template", "{n}", "--skip-invalid"];
+    setup.hand_off(&args).assert().code(1);
+    setup.status_when_every_row_succeeded().code(1);
 }
 
 #[test]
@@ -523,6 +609,7 @@ async fn unreadable_results_are_unknown_until_a_later_watch_reads_them() {
         input["ToleratedFailureCount"], 2,
         "the 3rd failure stops it, as locally"
     );
+    // The emulator's children all fail: the Map Run's counts say so.
     let status = setup
         .work
         .sfn_batch()
@@ -533,20 +620,7 @@ async fn unreadable_results_are_unknown_until_a_later_watch_reads_them() {
     assert!(stdout.contains("Map Run arn:"), "{stdout}");
     assert!(stdout.contains("results are not read yet"), "{stdout}");
     // The manifest is gone: every row is unknown, and the run fails.
-    let record = setup.record();
-    let map_run = record["map_run_arn"].as_str().unwrap();
-    let id = map_run.rsplit(':').next().unwrap();
-    let manifest = format!(
-        "{}/{id}/manifest.json",
-        record["results_prefix"].as_str().unwrap()
-    );
-    let s3 = common::s3().await;
-    s3.delete_object()
-        .bucket(&setup.bucket)
-        .key(&manifest)
-        .send()
-        .await
-        .unwrap();
+    setup.delete_manifest().await;
     setup.work.sfn_batch().args(WATCH).assert().code(1);
     for row in setup.last_lines().values() {
         assert_eq!(row["final_status"], "UNKNOWN", "{row}");

@@ -51,10 +51,8 @@ pub struct ParentInput {
     pub items: S3Object,
     /// `--max-running`; 0 is AWS's own bound (10,000 children).
     pub max_concurrency: u64,
-    /// `--max-failures N`, or every row.
+    /// One less than the failures `--max-failures` halts at, or every row.
     pub tolerated_failure_count: u64,
-    /// `--max-failures P%`, or 100. A decimal: AWS takes both, the emulator only that.
-    pub tolerated_failure_percentage: f64,
 }
 
 /// A bucket and key.
@@ -154,7 +152,6 @@ impl Parent {
                     },
                     "MaxConcurrencyPath": "$.MaxConcurrency",
                     "ToleratedFailureCountPath": "$.ToleratedFailureCount",
-                    "ToleratedFailurePercentagePath": "$.ToleratedFailurePercentage",
                     "ResultWriter": {
                         "Resource": "arn:aws:states:::s3:putObject",
                         "Parameters": {"Bucket": self.staging.bucket(), "Prefix": self.results()},

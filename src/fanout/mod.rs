@@ -72,7 +72,8 @@ pub struct Record {
     /// Times the results were read into the run log.
     #[serde(default)]
     pub reads: u32,
-    /// Times `retry` redrove the parent execution.
+    /// Times the parent execution was redriven, as AWS counted after the last
+    /// redrive `retry` made.
     #[serde(default)]
     pub redrives: u32,
 }
@@ -141,17 +142,16 @@ pub async fn hand_off(
             context: format!("staging the rows at {items_url}"),
             source: message.into(),
         })?;
-    // Locally the Nth failure stops the batch; the Map fails past the count it tolerates.
-    let (tolerated_failure_count, tolerated_failure_percentage) = match handing.max_failures {
-        Some(MaxFailures::Count(n)) => (n.saturating_sub(1), 100.0),
-        Some(MaxFailures::Percent(p)) => (staged.rows, p),
-        None => (staged.rows, 100.0),
-    };
+    // Locally the batch halts at its Nth failure (N from a count or a percentage
+    // of the rows); the Map fails past the count it tolerates, so N-1. A count,
+    // not ToleratedFailurePercentage: AWS rounds that its own way.
+    let tolerated_failure_count = handing
+        .max_failures
+        .map_or(staged.rows, |max| max.limit(staged.rows) - 1);
     let input = ParentInput {
         items,
         max_concurrency: handing.max_running.unwrap_or(0),
         tolerated_failure_count,
-        tolerated_failure_percentage,
     };
     // Stopped while staging: nothing is started.
     if interrupt.is_cancelled() {
@@ -173,7 +173,12 @@ pub async fn hand_off(
     };
     // Recorded at once: a run dir that knows its parent never starts the rows again.
     record.save(run_dir)?;
-    record.map_run_arn = find_map_run(&clients.follow, &record.execution_arn, 10).await;
+    // The Map Run shows up a moment after the parent starts; `watch` and `status`
+    // look again if it has not by then, or if the wait was cut short.
+    record.map_run_arn = tokio::select! {
+        found = find_map_run(&clients.follow, &record.execution_arn, 10) => found,
+        _ = interrupt.cancelled() => None,
+    };
     record.save(run_dir)?;
     tracing::info!(
         "handed {} rows to the Distributed Map of {} (Map Run {})",
@@ -379,15 +384,15 @@ pub async fn redrive(
     record: &mut Record,
 ) -> Result<(), Error> {
     // Recorded first: a retry killed after the call leaves results to read again.
-    // One token per redrive of this execution: run again, it redrives once.
     record.results_read = false;
     record.save(run_dir)?;
+    // One token per redrive of this execution, numbered by AWS's count rather
+    // than ours: a retry cut after its call (or a redrive from the console) must
+    // not make the next one reuse a token, which AWS would answer without redriving.
+    let described = describe_parent(client, record).await?;
+    let this_redrive = described.redrive_count().unwrap_or(0).max(0) as u32 + 1;
     let execution = hex::encode(Sha256::digest(record.execution_arn.as_bytes()));
-    let token = format!(
-        "sfn-batch-{}-redrive-{}",
-        &execution[..16],
-        record.redrives + 1
-    );
+    let token = format!("sfn-batch-{}-redrive-{this_redrive}", &execution[..16]);
     client
         .redrive_execution()
         .execution_arn(&record.execution_arn)
@@ -395,17 +400,22 @@ pub async fn redrive(
         .send()
         .await
         .map_err(|e| Error::run(format!("redriving {}", record.execution_arn))(error_text(&e)))?;
-    record.redrives += 1;
+    record.redrives = this_redrive;
     record.save(run_dir)?;
     tracing::info!("redrove {}", record.execution_arn);
     Ok(())
 }
 
 /// `status` of a batch handed to a Distributed Map: prints the parent execution
-/// and its Map Run's item counts. While the parent runs, the exit code they call
-/// for (3 while nothing has failed, 1 once a row has); `None` once it has ended,
-/// when the run log speaks.
-pub async fn status(client: &aws_sdk_sfn::Client, record: &Record) -> Result<Option<i32>, Error> {
+/// and its Map Run's item counts. Until its results are read into the run log,
+/// the exit code they call for: 3 while nothing has failed, 1 once a row has
+/// (in the Map Run, or as invalid here, among `counts`); `None` once they are
+/// read, when the run log speaks.
+pub async fn status(
+    client: &aws_sdk_sfn::Client,
+    record: &Record,
+    counts: &Counts,
+) -> Result<Option<i32>, Error> {
     let parent = describe_parent(client, record).await?;
     println!(
         "handed to a Distributed Map: {} rows staged at {}",
@@ -420,21 +430,21 @@ pub async fn status(client: &aws_sdk_sfn::Client, record: &Record) -> Result<Opt
         Some(arn) => Some(arn.clone()),
         None => find_map_run(client, &record.execution_arn, 1).await,
     };
-    let mut failing = false;
+    let mut failing = counts.invalid > 0;
     if let Some(map_run) = map_run {
         match item_counts(client, &map_run).await {
             Ok(ends) => {
                 println!("Map Run {map_run}: {}", ends.human());
-                failing = !ends.all_succeeded_so_far();
+                failing |= !ends.all_succeeded_so_far();
             }
             Err(e) => tracing::warn!("DescribeMapRun {map_run}: {e}"),
         }
     }
-    if parent.status != ExecutionStatus::Running {
-        if !record.results_read {
-            println!("its results are not read yet: `sfn-batch watch` reads them");
-        }
+    if record.results_read {
         return Ok(None);
+    }
+    if parent.status != ExecutionStatus::Running {
+        println!("its results are not read yet: `sfn-batch watch` reads them");
     }
     Ok(Some(match failing {
         true => exit::FAILURES,
@@ -572,10 +582,12 @@ async fn read_back(
                 "the Map Run's results do not list it".to_string(),
             )
         }
-        Err(e) if record.redrives > 0 && record.reads > 0 => {
+        // Read before (and redriven since, or about to be): the rows keep what
+        // that read gave them rather than turn unknown.
+        Err(e) if record.reads > 0 => {
             tracing::warn!(
-                "the redriven Map Run's results cannot be read ({e}): the rows keep their \
-                 outcomes from before the redrive; the next `watch` reads them again"
+                "the Map Run's results cannot be read again ({e}): the rows keep their \
+                 outcomes from the last read; the next `watch` reads them again"
             );
             (None, String::new())
         }
@@ -610,9 +622,9 @@ async fn read_back(
             },
             None => None,
         };
-        // After a redrive, a row the new results do not list keeps the outcome
-        // the results before it gave.
-        if verdict.is_none() && record.redrives > 0 && record.reads > 0 {
+        // Read again (after a redrive), a row the new results do not list keeps
+        // the outcome the last read gave it.
+        if verdict.is_none() && record.reads > 0 {
             return;
         }
         let outcome = results::judge(staged, verdict.as_ref(), batch.state_machine, &unknown);
