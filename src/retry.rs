@@ -48,11 +48,7 @@ pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
                 run_dir.path().display()
             )));
         }
-        tracing::info!(
-            "{} succeeded (its failures within the tolerance) and cannot be redriven: \
-             the rows that failed are launched again from here",
-            record.execution_arn
-        );
+        tracing::info!("the rows that failed are launched again from here");
     }
     let state_machine =
         sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;

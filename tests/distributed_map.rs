@@ -173,11 +173,20 @@ impl Setup {
     /// tolerance, and passes the rest on.
     /// AWS counts the redrives the parent has had: `redriven`.
     fn retry_with_a_failed_parent(&self, redriven: u32) -> Proxy {
+        self.retry_with_a_parent_described(json!({"redriveCount": redriven}))
+    }
+
+    /// `retry`, through a proxy that describes the parent as FAILED with these
+    /// fields besides (the emulator's parent always succeeds).
+    fn retry_with_a_parent_described(&self, fields: Value) -> Proxy {
         let proxy = Proxy::start(common::endpoint(), |_: Call| None);
         let record = self.record();
-        let failed = json!({"executionArn": record["execution_arn"], "status": "FAILED",
-            "stateMachineArn": record["parent_state_machine_arn"], "startDate": 1.7e9,
-            "redriveCount": redriven});
+        let mut failed = json!({"executionArn": record["execution_arn"], "status": "FAILED",
+            "stateMachineArn": record["parent_state_machine_arn"], "startDate": 1.7e9});
+        failed
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
         proxy.answer("DescribeExecution", "200 OK", failed);
         proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
         self.work
@@ -569,17 +578,19 @@ async fn rows_started_here_already_are_not_handed_over() {
     common::assert_each_row_started_once(&setup.target.arn, &setup.work, 2).await;
 }
 
+/// The result of a row whose StartExecution the account throttled: its
+/// execution never started.
+fn throttled(row: u64) -> (u64, &'static str, &'static str) {
+    let error = "StepFunctions.AWSStepFunctionsException";
+    (row, error, "Rate exceeded")
+}
+
 #[tokio::test]
 async fn failed_rows_of_a_parent_that_succeeded_are_launched_again_from_here() {
     let setup = setup(3).await;
     setup.hand_off(&[]).assert().code(0);
     setup.parent_ended().await;
-    let throttled = (
-        3,
-        "StepFunctions.AWSStepFunctionsException",
-        "Rate exceeded",
-    );
-    setup.write_results(&[1, 2], &[throttled]).await;
+    setup.write_results(&[1, 2], &[throttled(3)]).await;
     setup.work.sfn_batch().args(WATCH).assert().code(1);
     // A local run into the handed-over run dir would start the staged rows again.
     setup
@@ -598,6 +609,22 @@ async fn failed_rows_of_a_parent_that_succeeded_are_launched_again_from_here() {
     let rows = setup.last_lines();
     assert_eq!(rows[&3]["status"], "started");
     common::assert_each_row_started_once(&setup.target.arn, &setup.work, 3).await;
+}
+
+#[tokio::test]
+async fn failed_rows_of_a_parent_aws_will_not_redrive_are_launched_again_from_here() {
+    let setup = setup(2).await;
+    setup.hand_off(&[]).assert().code(0);
+    setup.parent_ended().await;
+    setup.write_results(&[1], &[throttled(2)]).await;
+    setup.work.sfn_batch().args(WATCH).assert().code(1);
+    // Closed more than 14 days ago, say: AWS refuses to redrive it.
+    let proxy = setup.retry_with_a_parent_described(json!({"redriveStatus": "NOT_REDRIVABLE",
+        "redriveStatusReason": "Execution redrivable period exceeded"}));
+    assert_eq!(proxy.calls_to("RedriveExecution"), 0);
+    assert_eq!(proxy.calls_to("StartExecution"), 1);
+    assert_eq!(setup.last_lines()[&2]["status"], "started");
+    common::assert_each_row_started_once(&setup.target.arn, &setup.work, 2).await;
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
-use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
+use aws_sdk_sfn::types::{ExecutionRedriveStatus, ExecutionStatus, StateMachineType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -454,14 +454,32 @@ pub async fn status(
 
 /// Whether `retry` can redrive the parent execution (it ended FAILED, TIMED_OUT
 /// or ABORTED); an error when it still runs. One that SUCCEEDED (its failed rows
-/// within the tolerance) cannot be redriven.
+/// within the tolerance) cannot be redriven, nor one AWS marks NOT_REDRIVABLE
+/// (closed more than 14 days ago, say): then the failed rows are launched from here.
 pub async fn redrivable(client: &aws_sdk_sfn::Client, record: &Record) -> Result<bool, Error> {
-    match describe_parent(client, record).await?.status {
+    let parent = describe_parent(client, record).await?;
+    match parent.status {
         ExecutionStatus::Running => Err(Error::Usage(format!(
             "{} still runs: follow it with `sfn-batch watch`, then retry what failed",
             record.execution_arn
         ))),
-        ExecutionStatus::Succeeded => Ok(false),
+        ExecutionStatus::Succeeded => {
+            tracing::info!(
+                "{} succeeded (its failures within the tolerance): it cannot be redriven",
+                record.execution_arn
+            );
+            Ok(false)
+        }
+        _ if parent.redrive_status() == Some(&ExecutionRedriveStatus::NotRedrivable) => {
+            tracing::warn!(
+                "{} cannot be redriven: {}",
+                record.execution_arn,
+                parent
+                    .redrive_status_reason()
+                    .unwrap_or("AWS gives no reason")
+            );
+            Ok(false)
+        }
         _ => Ok(true),
     }
 }
