@@ -38,17 +38,19 @@ const WORK_BUFFER: usize = 1024;
 pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
-    if let Some(mut record) = fanout::Record::read(run_dir.path())? {
-        if fanout::redrivable(&clients.follow, &record).await? {
-            return redrive_map(&clients, &options, &run_dir, &info, &mut record).await;
+    let handed_over = fanout::Record::read(run_dir.path())?;
+    // Rows its Map Run never reached: `run` cannot resume them there (it would
+    // stage every row again), so `retry` launches them.
+    let unattempted_too = handed_over.is_some();
+    if let Some(mut record) = handed_over {
+        match fanout::how_to_retry(&clients.follow, run_dir.path(), &record).await? {
+            fanout::Retry::Redrive => {
+                return redrive_map(&clients, &options, &run_dir, &info, &mut record).await;
+            }
+            fanout::Retry::LaunchHere => {
+                tracing::info!("the rows that failed are launched again from here")
+            }
         }
-        if !record.results_read {
-            return Err(Error::Usage(format!(
-                "the Map Run's results are not read yet: `sfn-batch watch {}` first",
-                run_dir.path().display()
-            )));
-        }
-        tracing::info!("the rows that failed are launched again from here");
     }
     let state_machine =
         sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
@@ -81,7 +83,8 @@ pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
         }
     }
     let executions = state_machine.execution_arn("");
-    let picked = pick(&log_path, &rows, options.only, &executions).map_err(log_error("reading"))?;
+    let picked = pick(&log_path, &rows, options.only, unattempted_too, &executions)
+        .map_err(log_error("reading"))?;
     tracing::info!("{}", picked.human(run_dir.path(), options.redrive));
     let mut log = RunLog::append_to(&log_path, picked.intact).map_err(log_error("opening"))?;
 
@@ -227,7 +230,7 @@ enum Reason {
     StartFailed,
     /// Its execution ended so: FAILED, TIMED_OUT, ABORTED, UNKNOWN.
     Ended(&'static str),
-    /// Never logged: left to a resume of `run`.
+    /// Never logged, or logged `not_attempted`: left to a resume of `run`.
     NotAttempted,
     Other,
 }
@@ -244,6 +247,7 @@ impl Reason {
             .is_none_or(|arn| arn.starts_with(executions));
         match (outcome.status, outcome.final_status.as_deref()) {
             _ if !ours => Reason::Other,
+            (Status::NotAttempted, _) => Reason::NotAttempted,
             (Status::Failed, None) => Reason::StartFailed,
             // A failed line with a final status: a retry that launched nothing.
             (Status::Started | Status::Existing | Status::Failed, Some(end)) => ENDS
@@ -270,13 +274,23 @@ struct Picked {
     start_failed: u64,
     ended: [u64; ENDS.len()],
     not_attempted: u64,
+    /// Whether the rows logged `not_attempted` are among those picked.
+    unattempted_too: bool,
     /// The log's intact length.
     intact: u64,
 }
 
-fn pick(log_path: &Path, rows: &BatchRows, only: RetrySet, executions: &str) -> io::Result<Picked> {
+/// `unattempted_too`: rows logged `not_attempted` are picked as well.
+fn pick(
+    log_path: &Path,
+    rows: &BatchRows,
+    only: RetrySet,
+    unattempted_too: bool,
+    executions: &str,
+) -> io::Result<Picked> {
     let last = LastOutcomes::read(log_path, rows)?;
     let mut picked = Picked {
+        unattempted_too,
         offsets: Vec::new(),
         start_failed: 0,
         ended: [0; ENDS.len()],
@@ -296,7 +310,8 @@ fn pick(log_path: &Path, rows: &BatchRows, only: RetrySet, executions: &str) -> 
             Reason::NotAttempted => picked.not_attempted += 1,
             Reason::Other => {}
         }
-        if let (true, Some(offset)) = (reason.is_in(only), offset) {
+        let chosen = reason.is_in(only) || (unattempted_too && reason == Reason::NotAttempted);
+        if let (true, Some(offset)) = (chosen, offset) {
             picked.offsets.push(offset);
         }
         Ok(())
@@ -320,7 +335,12 @@ impl Picked {
         if redrive {
             text += " (closed executions redriven)";
         }
-        if self.not_attempted > 0 {
+        if self.unattempted_too && self.not_attempted > 0 {
+            text += &format!(
+                "\n{} rows the Map Run never reached are launched too",
+                self.not_attempted
+            );
+        } else if self.not_attempted > 0 {
             text += &format!(
                 "\n{} rows were never attempted: the `sfn-batch run` command of this run \
                  dir, run again, resumes them",

@@ -106,6 +106,16 @@ impl Setup {
     /// one file per kind, each a JSON array of entries. The rows it says started
     /// (or found started) are started here, as the Map would have.
     async fn write_results(&self, succeeded: &[u64], failed: &[(u64, &str, &str)]) {
+        self.write_results_reaching(succeeded, failed, &[]).await
+    }
+
+    /// As `write_results`, with the rows the Map Run stopped before (`PENDING`).
+    async fn write_results_reaching(
+        &self,
+        succeeded: &[u64],
+        failed: &[(u64, &str, &str)],
+        pending: &[u64],
+    ) {
         let record = self.record();
         let map_run = record["map_run_arn"].as_str().unwrap();
         let id = map_run.rsplit(':').next().unwrap();
@@ -151,18 +161,23 @@ impl Setup {
                        "Status": "FAILED", "Error": error, "Cause": cause})
             })
             .collect();
+        let pending: Vec<Value> = (pending.iter())
+            .map(|&row| json!({"Input": item(row).to_string(), "Status": "PENDING"}))
+            .collect();
         let manifest = json!({
             "DestinationBucket": self.bucket,
             "MapRunArn": map_run,
             "ResultFiles": {
                 "FAILED": [{"Key": format!("{folder}/FAILED_0.json"), "Size": 1}],
-                "PENDING": [],
+                "PENDING": [{"Key": format!("{folder}/PENDING_0.json"), "Size": 1}],
                 "SUCCEEDED": [{"Key": format!("{folder}/SUCCEEDED_0.json"), "Size": 1}],
             },
         });
         self.put(&format!("{folder}/SUCCEEDED_0.json"), &json!(succeeded))
             .await;
         self.put(&format!("{folder}/FAILED_0.json"), &json!(failed))
+            .await;
+        self.put(&format!("{folder}/PENDING_0.json"), &json!(pending))
             .await;
         self.put(&format!("{folder}/manifest.json"), &manifest)
             .await;
@@ -173,35 +188,58 @@ impl Setup {
     /// tolerance, and passes the rest on.
     /// AWS counts the redrives the parent has had: `redriven`.
     fn retry_with_a_failed_parent(&self, redriven: u32) -> Proxy {
-        self.retry_with_a_parent_described(json!({"redriveCount": redriven}))
+        let (proxy, retry) = self.retry_with_a_parent_described(json!({"redriveCount": redriven}));
+        retry.code(0);
+        proxy
     }
 
     /// `retry`, through a proxy that describes the parent as FAILED with these
     /// fields besides (the emulator's parent always succeeds).
-    fn retry_with_a_parent_described(&self, fields: Value) -> Proxy {
+    fn retry_with_a_parent_described(&self, fields: Value) -> (Proxy, assert_cmd::assert::Assert) {
         let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+        self.describe_parent(&proxy, "FAILED", fields);
+        proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
+        let retry = (self.work.sfn_batch())
+            .args(["retry", "run", "--progress", "none"])
+            .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
+            .assert();
+        (proxy, retry)
+    }
+
+    /// Has `proxy` describe the parent execution in this `status`, with these
+    /// fields besides; the other executions are described by the emulator.
+    fn describe_parent(&self, proxy: &Proxy, status: &str, fields: Value) {
         let record = self.record();
-        let mut failed = json!({"executionArn": record["execution_arn"], "status": "FAILED",
+        let arn = record["execution_arn"].as_str().unwrap();
+        let mut parent = json!({"executionArn": arn, "status": status,
             "stateMachineArn": record["parent_state_machine_arn"], "startDate": 1.7e9});
-        failed
+        parent
             .as_object_mut()
             .unwrap()
             .extend(fields.as_object().unwrap().clone());
-        proxy.answer("DescribeExecution", "200 OK", failed);
-        proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
-        self.work
-            .sfn_batch()
-            .args(["retry", "run", "--progress", "none"])
+        proxy.answer_about("DescribeExecution", Some(arn), "200 OK", parent);
+    }
+
+    /// `watch`, through a proxy that describes the parent in this `status`, with
+    /// these fields besides; it gives up after 2 s.
+    fn watch_with_the_parent(&self, status: &str, fields: Value) -> assert_cmd::assert::Assert {
+        let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+        self.describe_parent(&proxy, status, fields);
+        (self.work.sfn_batch())
+            .args(WATCH)
+            .args(["--timeout", "2s"])
             .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
             .assert()
-            .code(0);
-        proxy
     }
 
     /// `status`, through a proxy whose Map Run reports every row succeeded (the
-    /// emulator's children never do).
-    fn status_when_every_row_succeeded(&self) -> assert_cmd::assert::Assert {
+    /// emulator's children never do), and that describes the parent as `parent`
+    /// when given.
+    fn status_when_every_row_succeeded(&self, parent: Option<&str>) -> assert_cmd::assert::Assert {
         let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+        if let Some(status) = parent {
+            self.describe_parent(&proxy, status, json!({}));
+        }
         let record = self.record();
         let rows = record["rows"].clone();
         let counts = json!({"pending": 0, "running": 0, "succeeded": rows, "failed": 0,
@@ -457,6 +495,15 @@ async fn retry_redrives_the_parent() {
     let setup = setup(2).await;
     setup.hand_off(&[]).assert().code(0);
     setup.parent_ended().await;
+    // Not before its results are read: the redriven Map Run would list only the
+    // rows it ran again, and the others would have no outcome.
+    let (proxy, retry) = setup.retry_with_a_parent_described(json!({}));
+    retry.code(2);
+    assert_eq!(proxy.calls_to("RedriveExecution"), 0);
+    setup
+        .write_results(&[1], &[(2, "States.TaskFailed", "boom")])
+        .await;
+    setup.work.sfn_batch().args(WATCH).assert().code(1);
     // Redriven once already (from the console, or by a retry cut before it
     // recorded it): this is the second redrive, with a token of its own.
     let proxy = setup.retry_with_a_failed_parent(1);
@@ -464,6 +511,14 @@ async fn retry_redrives_the_parent() {
     assert_eq!(proxy.calls_to("StartExecution"), 0);
     assert_eq!(setup.record()["redrives"], 2);
     assert_eq!(setup.record()["results_read"], false);
+    // Until AWS shows the redrive running, the old results are not the last:
+    // `watch` follows the parent until its `--timeout`.
+    let not_yet = [("FAILED", 1), ("PENDING_REDRIVE", 2)];
+    for (status, redrives) in not_yet {
+        let fields = json!({"redriveCount": redrives});
+        setup.watch_with_the_parent(status, fields).code(1);
+        assert_eq!(setup.record()["results_read"], false, "{status}");
+    }
 }
 
 #[tokio::test]
@@ -478,7 +533,8 @@ async fn after_a_redrive_the_new_results_are_read_and_the_rest_keep_theirs() {
     setup.retry_with_a_failed_parent(0);
     // The redriven Map Run lists only the row it ran again.
     setup.write_results(&[3], &[]).await;
-    setup.work.sfn_batch().args(WATCH).assert().code(0);
+    let redriven = json!({"redriveCount": 1});
+    setup.watch_with_the_parent("SUCCEEDED", redriven).code(0);
     let rows = setup.last_lines();
     for row in 1..=3 {
         assert_eq!(rows[&row]["status"], "started", "{}", rows[&row]);
@@ -510,19 +566,23 @@ async fn status_calls_nothing_a_success_before_the_results_are_read() {
     let setup = setup(2).await;
     setup.hand_off(&[]).assert().code(0);
     setup.parent_ended().await;
-    let status = setup.status_when_every_row_succeeded().code(3);
+    let status = setup.status_when_every_row_succeeded(None).code(3);
     let stdout = String::from_utf8(status.get_output().stdout.clone()).unwrap();
     assert!(stdout.contains("2 succeeded"), "{stdout}");
     assert!(stdout.contains("results are not read yet"), "{stdout}");
+    // A parent that ended badly fails the batch, whatever its Map Run counted.
+    setup
+        .status_when_every_row_succeeded(Some("FAILED"))
+        .code(1);
     setup.write_results(&[1, 2], &[]).await;
     setup.work.sfn_batch().args(WATCH).assert().code(0);
-    setup.status_when_every_row_succeeded().code(0);
+    setup.status_when_every_row_succeeded(None).code(0);
 
     // A row left out as invalid is a failure, whatever the Map Run says.
     let setup = setup_with("n\n1\nnot a name\n").await;
     let args = ["--name-template", "{n}", "--skip-invalid"];
     setup.hand_off(&args).assert().code(1);
-    setup.status_when_every_row_succeeded().code(1);
+    setup.status_when_every_row_succeeded(None).code(1);
 }
 
 #[test]
@@ -613,18 +673,24 @@ async fn failed_rows_of_a_parent_that_succeeded_are_launched_again_from_here() {
 
 #[tokio::test]
 async fn failed_rows_of_a_parent_aws_will_not_redrive_are_launched_again_from_here() {
-    let setup = setup(2).await;
+    let setup = setup(3).await;
     setup.hand_off(&[]).assert().code(0);
     setup.parent_ended().await;
-    setup.write_results(&[1], &[throttled(2)]).await;
+    // Past its tolerance, the Map Run stopped before row 3.
+    (setup.write_results_reaching(&[1], &[throttled(2)], &[3])).await;
     setup.work.sfn_batch().args(WATCH).assert().code(1);
+    assert_eq!(setup.last_lines()[&3]["status"], "not_attempted");
     // Closed more than 14 days ago, say: AWS refuses to redrive it.
-    let proxy = setup.retry_with_a_parent_described(json!({"redriveStatus": "NOT_REDRIVABLE",
+    let (proxy, retry) = setup
+        .retry_with_a_parent_described(json!({"redriveStatus": "NOT_REDRIVABLE",
         "redriveStatusReason": "Execution redrivable period exceeded"}));
+    retry.code(0);
     assert_eq!(proxy.calls_to("RedriveExecution"), 0);
-    assert_eq!(proxy.calls_to("StartExecution"), 1);
-    assert_eq!(setup.last_lines()[&2]["status"], "started");
-    common::assert_each_row_started_once(&setup.target.arn, &setup.work, 2).await;
+    assert_eq!(proxy.calls_to("StartExecution"), 2);
+    let rows = setup.last_lines();
+    assert_eq!(rows[&2]["status"], "started");
+    assert_eq!(rows[&3]["status"], "started");
+    common::assert_each_row_started_once(&setup.target.arn, &setup.work, 3).await;
 }
 
 #[tokio::test]

@@ -430,7 +430,14 @@ pub async fn status(
         Some(arn) => Some(arn.clone()),
         None => find_map_run(client, &record.execution_arn, 1).await,
     };
-    let mut failing = counts.invalid > 0;
+    let ended_badly = matches!(
+        parent.status,
+        ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
+    );
+    let running = still_runs(&parent, record);
+    // A parent that ended badly before its Map Run failed a row (its role cannot
+    // read the items, say) fails the batch as much as a failed row does.
+    let mut failing = counts.invalid > 0 || (ended_badly && !running);
     if let Some(map_run) = map_run {
         match item_counts(client, &map_run).await {
             Ok(ends) => {
@@ -443,7 +450,7 @@ pub async fn status(
     if record.results_read {
         return Ok(None);
     }
-    if parent.status != ExecutionStatus::Running {
+    if !running {
         println!("its results are not read yet: `sfn-batch watch` reads them");
     }
     Ok(Some(match failing {
@@ -452,23 +459,40 @@ pub async fn status(
     }))
 }
 
-/// Whether `retry` can redrive the parent execution (it ended FAILED, TIMED_OUT
-/// or ABORTED); an error when it still runs. One that SUCCEEDED (its failed rows
-/// within the tolerance) cannot be redriven, nor one AWS marks NOT_REDRIVABLE
-/// (closed more than 14 days ago, say): then the failed rows are launched from here.
-pub async fn redrivable(client: &aws_sdk_sfn::Client, record: &Record) -> Result<bool, Error> {
+/// How `retry` takes up what failed in a batch handed to a Distributed Map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Redrive the parent execution: it ended FAILED, TIMED_OUT or ABORTED.
+    Redrive,
+    /// Launch the rows that failed, or that the Map Run never reached, from this
+    /// host: the parent SUCCEEDED (its failures within the tolerance), or AWS
+    /// marks it NOT_REDRIVABLE (closed more than 14 days ago, say).
+    LaunchHere,
+}
+
+/// How `retry` takes up what failed; an error while the parent still runs, or
+/// while the results of its Map Run are not read yet (`watch` reads them): a
+/// redriven Map Run lists only the rows it ran again, and the rest must already
+/// have their outcomes.
+pub async fn how_to_retry(
+    client: &aws_sdk_sfn::Client,
+    run_dir: &Path,
+    record: &Record,
+) -> Result<Retry, Error> {
     let parent = describe_parent(client, record).await?;
-    match parent.status {
-        ExecutionStatus::Running => Err(Error::Usage(format!(
+    if still_runs(&parent, record) {
+        return Err(Error::Usage(format!(
             "{} still runs: follow it with `sfn-batch watch`, then retry what failed",
             record.execution_arn
-        ))),
+        )));
+    }
+    let retry = match parent.status {
         ExecutionStatus::Succeeded => {
             tracing::info!(
                 "{} succeeded (its failures within the tolerance): it cannot be redriven",
                 record.execution_arn
             );
-            Ok(false)
+            Retry::LaunchHere
         }
         _ if parent.redrive_status() == Some(&ExecutionRedriveStatus::NotRedrivable) => {
             tracing::warn!(
@@ -478,10 +502,40 @@ pub async fn redrivable(client: &aws_sdk_sfn::Client, record: &Record) -> Result
                     .redrive_status_reason()
                     .unwrap_or("AWS gives no reason")
             );
-            Ok(false)
+            Retry::LaunchHere
         }
-        _ => Ok(true),
+        _ => Retry::Redrive,
+    };
+    let read = match retry {
+        Retry::LaunchHere => record.results_read,
+        // Read before, and cut since by a retry: redriving again is that retry's
+        // to finish. A parent that started no Map Run has no results to read.
+        Retry::Redrive => {
+            record.reads > 0
+                || (record.map_run_arn.is_none()
+                    && find_map_run(client, &record.execution_arn, 1)
+                        .await
+                        .is_none())
+        }
+    };
+    match read {
+        true => Ok(retry),
+        false => Err(Error::Usage(format!(
+            "the Map Run's results are not read yet: `sfn-batch watch {}` first",
+            run_dir.display()
+        ))),
     }
+}
+
+/// Whether the parent execution still runs, as far as this run knows: RUNNING,
+/// PENDING_REDRIVE, or still showing the end before the last redrive `retry` made
+/// (AWS applies a redrive after answering it), whose results are not the last.
+fn still_runs(parent: &DescribeExecutionOutput, record: &Record) -> bool {
+    let redrives = parent.redrive_count().unwrap_or(0).max(0) as u32;
+    matches!(
+        parent.status,
+        ExecutionStatus::Running | ExecutionStatus::PendingRedrive
+    ) || redrives < record.redrives
 }
 
 async fn describe_parent(
@@ -552,7 +606,7 @@ pub async fn follow_parent(
                 Err(e) => tracing::warn!("DescribeMapRun {map_run}: {e}"),
             }
         }
-        if parent.status != ExecutionStatus::Running {
+        if !still_runs(&parent, record) {
             display.finish();
             let failure = parent.error().map(|error| match parent.cause() {
                 Some(cause) => format!("{error}: {cause}"),

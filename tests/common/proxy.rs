@@ -85,9 +85,17 @@ struct Seen {
     passed: Vec<Instant>,
     /// Requests of every operation (`ListExecutions`, ...), faulted or not.
     operations: HashMap<String, u64>,
-    /// Operations the proxy answers itself, with this status and body, instead of
-    /// forwarding.
-    answers: HashMap<String, (String, String)>,
+    /// Calls the proxy answers itself instead of forwarding; the latest that fits.
+    answers: Vec<Answer>,
+}
+
+/// A call the proxy answers itself: to `operation`, and when `about` is set,
+/// only one whose request mentions it.
+struct Answer {
+    operation: String,
+    about: Option<String>,
+    status: String,
+    body: String,
 }
 
 impl Proxy {
@@ -127,10 +135,24 @@ impl Proxy {
     /// From now on, answers every `operation` call itself, with this HTTP status
     /// (`200 OK`) and body: a stand-in for an operation the emulator does not have.
     pub fn answer(&self, operation: &str, status: &str, body: serde_json::Value) {
-        self.seen().answers.insert(
-            operation.to_string(),
-            (status.to_string(), body.to_string()),
-        );
+        self.answer_about(operation, None, status, body);
+    }
+
+    /// As `answer`, but with `about`, only calls whose request mentions it (an
+    /// execution's ARN, say): the others go on to the emulator.
+    pub fn answer_about(
+        &self,
+        operation: &str,
+        about: Option<&str>,
+        status: &str,
+        body: serde_json::Value,
+    ) {
+        self.seen().answers.push(Answer {
+            operation: operation.to_string(),
+            about: about.map(str::to_string),
+            status: status.to_string(),
+            body: body.to_string(),
+        });
     }
 
     /// StartExecution calls that reached the proxy for this execution name.
@@ -227,7 +249,13 @@ async fn serve(
         let answer = {
             let mut seen = seen.lock().unwrap();
             *seen.operations.entry(operation.to_string()).or_insert(0) += 1;
-            seen.answers.get(operation).cloned()
+            let request = String::from_utf8_lossy(&request.body);
+            (seen.answers.iter().rev())
+                .find(|a| {
+                    a.operation == operation
+                        && a.about.as_ref().is_none_or(|about| request.contains(about))
+                })
+                .map(|a| (a.status.clone(), a.body.clone()))
         };
         if let Some((status, body)) = answer {
             send(&mut client, &json_response(&status, body)).await?;
