@@ -508,6 +508,8 @@ async fn retry_redrives_the_parent() {
     // recorded it): this is the second redrive, with a token of its own.
     let proxy = setup.retry_with_a_failed_parent(1);
     assert_eq!(proxy.calls_to("RedriveExecution"), 1);
+    let token = proxy.answered("RedriveExecution").unwrap()["clientToken"].clone();
+    assert!(token.as_str().unwrap().ends_with("-redrive-2"), "{token}");
     assert_eq!(proxy.calls_to("StartExecution"), 0);
     assert_eq!(setup.record()["redrives"], 2);
     assert_eq!(setup.record()["results_read"], false);

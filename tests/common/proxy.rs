@@ -85,6 +85,8 @@ struct Seen {
     passed: Vec<Instant>,
     /// Requests of every operation (`ListExecutions`, ...), faulted or not.
     operations: HashMap<String, u64>,
+    /// The last request body of each operation the proxy answered itself.
+    answered: HashMap<String, String>,
     /// Calls the proxy answers itself instead of forwarding; the latest that fits.
     answers: Vec<Answer>,
 }
@@ -153,6 +155,13 @@ impl Proxy {
             status: status.to_string(),
             body: body.to_string(),
         });
+    }
+
+    /// The last request to `operation` that the proxy answered itself.
+    pub fn answered(&self, operation: &str) -> Option<serde_json::Value> {
+        let seen = self.seen();
+        let body = seen.answered.get(operation)?;
+        Some(serde_json::from_str(body).expect("a JSON request"))
     }
 
     /// StartExecution calls that reached the proxy for this execution name.
@@ -249,13 +258,17 @@ async fn serve(
         let answer = {
             let mut seen = seen.lock().unwrap();
             *seen.operations.entry(operation.to_string()).or_insert(0) += 1;
-            let request = String::from_utf8_lossy(&request.body);
-            (seen.answers.iter().rev())
+            let request = String::from_utf8_lossy(&request.body).into_owned();
+            let answer = (seen.answers.iter().rev())
                 .find(|a| {
                     a.operation == operation
                         && a.about.as_ref().is_none_or(|about| request.contains(about))
                 })
-                .map(|a| (a.status.clone(), a.body.clone()))
+                .map(|a| (a.status.clone(), a.body.clone()));
+            if answer.is_some() {
+                seen.answered.insert(operation.to_string(), request);
+            }
+            answer
         };
         if let Some((status, body)) = answer {
             send(&mut client, &json_response(&status, body)).await?;
