@@ -335,17 +335,18 @@ impl Picked {
         if redrive {
             text += " (closed executions redriven)";
         }
-        if self.unattempted_too && self.not_attempted > 0 {
-            text += &format!(
-                "\n{} rows the Map Run never reached are launched too",
-                self.not_attempted
-            );
-        } else if self.not_attempted > 0 {
-            text += &format!(
-                "\n{} rows were never attempted: the `sfn-batch run` command of this run \
-                 dir, run again, resumes them",
-                self.not_attempted
-            );
+        if self.not_attempted > 0 {
+            text += &match self.unattempted_too {
+                true => format!(
+                    "\n{} rows the Map Run never reached are launched too",
+                    self.not_attempted
+                ),
+                false => format!(
+                    "\n{} rows were never attempted: the `sfn-batch run` command of this run \
+                     dir, run again, resumes them",
+                    self.not_attempted
+                ),
+            };
         }
         text
     }

@@ -284,6 +284,14 @@ async fn start(
 
 /// The parent execution's Map Run: AWS lists it a moment after the execution
 /// starts, so this looks up to `looks` times, a second apart.
+/// The parent's Map Run: as recorded, or as one look at ListMapRuns finds it.
+async fn map_run_of(client: &aws_sdk_sfn::Client, record: &Record) -> Option<String> {
+    match &record.map_run_arn {
+        Some(arn) => Some(arn.clone()),
+        None => find_map_run(client, &record.execution_arn, 1).await,
+    }
+}
+
 async fn find_map_run(
     client: &aws_sdk_sfn::Client,
     execution_arn: &str,
@@ -426,10 +434,7 @@ pub async fn status(
         record.execution_arn,
         parent.status.as_str()
     );
-    let map_run = match &record.map_run_arn {
-        Some(arn) => Some(arn.clone()),
-        None => find_map_run(client, &record.execution_arn, 1).await,
-    };
+    let map_run = map_run_of(client, record).await;
     let ended_badly = matches!(
         parent.status,
         ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
@@ -510,13 +515,7 @@ pub async fn how_to_retry(
         Retry::LaunchHere => record.results_read,
         // Read before, and cut since by a retry: redriving again is that retry's
         // to finish. A parent that started no Map Run has no results to read.
-        Retry::Redrive => {
-            record.reads > 0
-                || (record.map_run_arn.is_none()
-                    && find_map_run(client, &record.execution_arn, 1)
-                        .await
-                        .is_none())
-        }
+        Retry::Redrive => record.reads > 0 || map_run_of(client, record).await.is_none(),
     };
     match read {
         true => Ok(retry),
