@@ -5,9 +5,9 @@
 //!         arn:aws:states:us-east-1:123456789012:stateMachine:preprocessing \
 //!         "$(cat manifests/preprocessing.template.json)"
 
-use sfn_batch::plan::Planner;
-use sfn_batch::source::{self, Flow, Format, ManifestFile, ParseOptions};
-use sfn_batch::template::InputTemplate;
+use sfn_batch::internals::plan::Planner;
+use sfn_batch::internals::source::{self, Flow, Format, ManifestFile, ParseOptions};
+use sfn_batch::internals::template::InputTemplate;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

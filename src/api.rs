@@ -26,22 +26,22 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, FromArgMatches};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::RunArgs;
+use crate::cli::args::RunArgs;
+use crate::cli::options::{RunOptions, resolve_progress};
+use crate::commands::Finished;
 use crate::error::Error;
-use crate::options::RunOptions;
-use crate::progress::ProgressMode;
-use crate::run::Finished;
-use crate::source::{ParseOptions, Source};
-use crate::summary::Summary;
+use crate::output::progress::ProgressMode;
+use crate::plan::source::{ParseOptions, Source};
+use crate::record::summary::Summary;
 
 /// A batch to launch: a state machine, where its items come from, and how.
 pub struct Batch {
     args: RunArgs,
     items: Option<Source>,
+    progress: ProgressMode,
     interrupt: CancellationToken,
 }
 
@@ -49,16 +49,12 @@ impl Batch {
     /// A batch of executions of `state_machine` (a full ARN, or a bare name looked
     /// up in the configured account and region).
     pub fn new(state_machine: impl Into<String>) -> Batch {
-        // The command line's own defaults, without its environment variables.
-        let command =
-            RunArgs::augment_args(clap::Command::new("run")).mut_args(|arg| arg.env(None));
-        let matches = command.get_matches_from(["run"]);
-        let mut args = RunArgs::from_arg_matches(&matches).expect("the defaults parse");
+        let mut args = RunArgs::defaults();
         args.state_machine = Some(state_machine.into());
-        args.launch.progress = ProgressMode::None;
         Batch {
             args,
             items: None,
+            progress: ProgressMode::None,
             interrupt: CancellationToken::new(),
         }
     }
@@ -186,7 +182,7 @@ impl Batch {
 
     /// A progress display on stderr [default: none].
     pub fn progress(mut self, mode: ProgressMode) -> Batch {
-        self.args.launch.progress = mode;
+        self.progress = mode;
         self
     }
 
@@ -207,8 +203,9 @@ impl Batch {
             None => RunOptions::from_args(self.args)?,
         };
         options.interrupt = Some(self.interrupt);
-        match crate::run(options).await? {
-            Finished::Run(summary) => Ok(*summary),
+        options.launching.progress = resolve_progress(self.progress);
+        match crate::commands::run(options).await? {
+            Finished::Batch(summary) => Ok(*summary),
             other => unreachable!("a batch without --dry-run runs: {other:?}"),
         }
     }

@@ -1,23 +1,10 @@
 //! Errors of a run and the exit codes they map to, in one place.
 
-use crate::plan::Invalid;
-use crate::runlog::RunDirError;
-use crate::sfn::StateMachineError;
-use crate::source::{ManifestError, place};
-
-/// Exit codes, as documented in the README.
-pub mod exit {
-    /// Every row started (or already existed).
-    pub const SUCCESS: i32 = 0;
-    /// Some rows failed to start (or were invalid and skipped, or not attempted).
-    pub const FAILURES: i32 = 1;
-    /// Bad usage, configuration or manifest: nothing was started.
-    pub const USAGE: i32 = 2;
-    /// `status` only: nothing has failed so far, but executions still run.
-    pub const IN_PROGRESS: i32 = 3;
-    /// Interrupted by Ctrl-C or SIGTERM, after a clean stop.
-    pub const INTERRUPTED: i32 = 130;
-}
+use crate::aws::sfn::StateMachineError;
+use crate::model::rows::Invalid;
+use crate::plan::source::{ManifestError, place};
+use crate::record::WriteError;
+use crate::record::runlog::RunDirError;
 
 /// How many invalid rows an error message lists.
 pub const INVALID_ROWS_SHOWN: usize = 10;
@@ -59,16 +46,16 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// The exit code for this error: `exit::FAILURES` once launching began, else
-    /// `exit::USAGE`.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Run { .. } => exit::FAILURES,
-            _ => exit::USAGE,
+impl From<WriteError> for Error {
+    fn from(error: WriteError) -> Error {
+        Error::Run {
+            context: error.context,
+            source: error.source.into(),
         }
     }
+}
 
+impl Error {
     /// For `map_err`: an error after launching began, with what was being done.
     pub fn run<E>(context: impl Into<String>) -> impl FnOnce(E) -> Error
     where

@@ -1,52 +1,53 @@
 //! sfn-batch: start AWS Step Functions executions in bulk.
 //!
-//! The flow runs one way: a manifest `source` yields items, the `plan` renders
-//! and checks each one, the `launcher` starts them under a rate limit, and the
-//! `outcome`s feed the sinks (`runlog`, `report`, `progress`, `summary`). With
-//! `--engine distributed-map`, `fanout` hands the planned rows to a Step Functions
-//! Distributed Map instead of the launcher, and reads its results back as outcomes.
+//! The library's API is [`Batch`]: a batch built in code and launched exactly as
+//! `sfn-batch run` launches one. Everything else is internal; ARCHITECTURE.md is
+//! the map of the layers below it (`model` at the bottom, then `aws`, `plan`,
+//! `record`, `output`, `launch`, `fanout`, `cli`, `commands`).
 
 #![warn(missing_docs)]
 
-pub mod api;
-pub mod aws;
-// Serves the binary (src/main.rs) only.
-#[doc(hidden)]
-pub mod cli;
-pub mod duplicates;
-pub mod error;
-pub mod fanout;
-pub mod html;
-// Serves the binary (src/main.rs) only.
-#[doc(hidden)]
-pub mod inspect;
-// Serves the binary (src/main.rs) only.
-#[doc(hidden)]
-pub mod job;
-pub mod launch;
-pub mod launcher;
-pub mod log;
-pub mod options;
-pub mod outcome;
-pub mod plan;
-pub mod progress;
-pub mod publish;
-pub mod rate;
-pub mod render;
-pub mod report;
-// Serves the binary (src/main.rs) only.
-#[doc(hidden)]
-pub mod retry;
-pub mod run;
-pub mod runlog;
-pub mod sfn;
-pub mod source;
-pub mod spill;
-pub mod summary;
-pub mod template;
-pub mod watch;
+mod api;
+mod aws;
+mod cli;
+mod commands;
+mod error;
+mod fanout;
+mod launch;
+mod model;
+mod output;
+mod plan;
+mod record;
 
 pub use api::Batch;
 pub use error::Error;
-pub use options::RunOptions;
-pub use run::{Finished, run, validate};
+pub use output::progress::ProgressMode;
+pub use record::summary::Summary;
+
+/// The door to the internals that the binary, the fuzz targets and the examples
+/// use. Not a stable API: it changes with the code behind it.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::cli::{Parsed, parse};
+    pub use crate::commands::{execute, exit_code};
+    pub use crate::output::log::init as init_logs;
+
+    /// Planning rows without AWS.
+    pub mod plan {
+        pub use crate::plan::duplicates::NameSpill;
+        pub use crate::plan::{MAX_INPUT_BYTES, Planner, check_name};
+    }
+
+    /// Reading manifests.
+    pub mod source {
+        pub use crate::model::rows::{Fields, Item};
+        pub use crate::plan::source::{
+            Flow, Format, Location, ManifestFile, ParseOptions, for_each_item, read_items,
+        };
+    }
+
+    /// Templates.
+    pub mod template {
+        pub use crate::plan::template::{Context, InputTemplate, TextTemplate};
+    }
+}

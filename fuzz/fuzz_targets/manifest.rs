@@ -14,10 +14,10 @@ use std::io::{self, BufReader, Read};
 
 use libfuzzer_sys::fuzz_target;
 use serde::de::IgnoredAny;
-use sfn_batch::duplicates::NameSpill;
-use sfn_batch::plan::{MAX_INPUT_BYTES, Planner, check_name};
-use sfn_batch::source::{Flow, Format, ParseOptions, read_items};
-use sfn_batch::template::{InputTemplate, TextTemplate};
+use sfn_batch::internals::plan::NameSpill;
+use sfn_batch::internals::plan::{MAX_INPUT_BYTES, Planner, check_name};
+use sfn_batch::internals::source::{Flow, Format, ParseOptions, read_items};
+use sfn_batch::internals::template::{InputTemplate, TextTemplate};
 
 const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:sm";
 /// manifests/preprocessing.template.json

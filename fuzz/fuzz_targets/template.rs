@@ -12,9 +12,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
-use sfn_batch::plan::Planner;
-use sfn_batch::source::{Fields, Item};
-use sfn_batch::template::{Context, InputTemplate, TextTemplate};
+use sfn_batch::internals::plan::Planner;
+use sfn_batch::internals::source::{Fields, Item};
+use sfn_batch::internals::template::{Context, InputTemplate, TextTemplate};
 
 fn default_fields() -> Fields {
     let row = json!({

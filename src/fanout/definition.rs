@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::publish::S3Prefix;
-use crate::sfn::StateMachine;
+use crate::aws::sfn::StateMachine;
+use crate::output::publish::S3Prefix;
 
 /// The Map state's label: the Map Run ARN is `...:mapRun:<parent>/rows:<id>`.
 const LABEL: &str = "rows";
@@ -178,7 +178,7 @@ pub fn fit_name(base: &str, suffix: &str, identity: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sfn::Kind;
+    use crate::aws::sfn::Kind;
 
     fn parent(sync: bool, max_attempts: u32) -> Parent {
         Parent {

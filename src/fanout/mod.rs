@@ -9,9 +9,9 @@
 //! the Map Run's results are read back (`results`) into the run log, so that the
 //! report looks the same whichever engine ran the batch.
 
-pub mod definition;
-pub mod results;
-pub mod stage;
+pub(crate) mod definition;
+pub(crate) mod results;
+pub(crate) mod stage;
 
 use std::io;
 use std::path::Path;
@@ -26,20 +26,21 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::aws::sfn::{Kind, StateMachine};
 use crate::aws::{self, error_text};
-use crate::error::{Error, exit};
+use crate::error::Error;
 use crate::launch::{self, Ending, Target};
-use crate::options::{FollowOptions, MaxFailures};
-use crate::progress::{FollowProgress, ProgressMode};
-use crate::publish::ReportTo;
-use crate::publish::upload_file;
-use crate::rate::Pacing;
-use crate::report::Counts;
-use crate::run::Finished;
-use crate::runlog::{self, RESULTS, RunDir, RunLog, write_atomically};
-use crate::sfn::{Kind, StateMachine};
-use crate::summary::ThisRun;
-use crate::watch::Ends;
+use crate::model::counts::Counts;
+use crate::model::counts::Ends;
+use crate::model::counts::Standing;
+use crate::model::pacing::Pacing;
+use crate::model::settings::{FollowOptions, MaxFailures};
+use crate::output::progress::{FollowProgress, ProgressMode};
+use crate::output::publish::ReportTo;
+use crate::output::publish::upload_file;
+use crate::record::runlog::{self, RESULTS, RunDir, RunLog, write_atomically};
+use crate::record::summary::Summary;
+use crate::record::summary::ThisRun;
 
 use definition::{Parent, ParentInput, S3Object, fit_name};
 use stage::{ITEMS, STAGED, Staged};
@@ -332,6 +333,14 @@ pub struct Finishing<'a> {
     pub report_to: Option<&'a ReportTo>,
 }
 
+/// How following a batch handed to a Distributed Map ended.
+pub enum MapEnd {
+    /// The parent ended, its results were read: the batch's summary.
+    Concluded(Box<Summary>),
+    /// Following stopped first (a timeout, a signal): the batch goes on in AWS.
+    StillInAws,
+}
+
 /// The end of `run --wait` and `watch` for a batch handed to a Distributed Map:
 /// follows the parent execution to its end, reads the Map Run's results back into
 /// the run log (once), follows the executions if asked, and writes the report and
@@ -343,7 +352,7 @@ pub async fn finish(
     record: &mut Record,
     finishing: Finishing<'_>,
     stop: &CancellationToken,
-) -> Result<Finished, Error> {
+) -> Result<MapEnd, Error> {
     let started = std::time::Instant::now();
     let (run_dir, follow, progress) = (batch.run_dir, finishing.follow, finishing.progress);
     let mut outcomes = Counts::default();
@@ -354,11 +363,7 @@ pub async fn finish(
                 "the Map Run goes on in AWS: `sfn-batch watch {}` follows it to its end",
                 run_dir.path().display()
             );
-            let exit_code = match stop.is_cancelled() {
-                true => exit::INTERRUPTED,
-                false => exit::FAILURES,
-            };
-            return Ok(Finished::Status { exit_code });
+            return Ok(MapEnd::StillInAws);
         };
         if let Some(failure) = &end.failure {
             tracing::warn!("the parent execution ended {}: {failure}", end.status);
@@ -380,7 +385,7 @@ pub async fn finish(
         report_to: finishing.report_to,
     };
     let summary = launch::conclude(clients, batch, ending, stop).await?;
-    Ok(Finished::Run(Box::new(summary)))
+    Ok(MapEnd::Concluded(Box::new(summary)))
 }
 
 /// `retry` of a batch handed to a Distributed Map: redrives the parent execution
@@ -416,14 +421,14 @@ pub async fn redrive(
 
 /// `status` of a batch handed to a Distributed Map: prints the parent execution
 /// and its Map Run's item counts. Until its results are read into the run log,
-/// the exit code they call for: 3 while nothing has failed, 1 once a row has
+/// how the batch stands: running while nothing has failed, failing once a row has
 /// (in the Map Run, or as invalid here, among `counts`); `None` once they are
 /// read, when the run log speaks.
 pub async fn status(
     client: &aws_sdk_sfn::Client,
     record: &Record,
     counts: &Counts,
-) -> Result<Option<i32>, Error> {
+) -> Result<Option<Standing>, Error> {
     let parent = describe_parent(client, record).await?;
     println!(
         "handed to a Distributed Map: {} rows staged at {}",
@@ -459,8 +464,8 @@ pub async fn status(
         println!("its results are not read yet: `sfn-batch watch` reads them");
     }
     Ok(Some(match failing {
-        true => exit::FAILURES,
-        false => exit::IN_PROGRESS,
+        true => Standing::Failing,
+        false => Standing::Running,
     }))
 }
 

@@ -14,10 +14,10 @@ use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::outcome::{Outcome, Status};
-use crate::sfn::StateMachine;
-use crate::source::location::download;
-use crate::spill::{PARTS, Parts, Spill};
+use crate::aws::sfn::StateMachine;
+use crate::model::outcome::{Outcome, Status};
+use crate::plan::source::location::download;
+use crate::plan::spill::{PARTS, Parts, Spill};
 
 /// AWS's `manifest.json`.
 #[derive(Debug, Deserialize)]
@@ -367,7 +367,7 @@ fn date(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sfn::Kind;
+    use crate::aws::sfn::Kind;
 
     fn target() -> StateMachine {
         StateMachine {

@@ -11,8 +11,8 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::outcome::Outcome;
-use crate::plan::Launch;
+use crate::model::outcome::Outcome;
+use crate::model::rows::Launch;
 
 /// The staged rows, as uploaded.
 pub const ITEMS: &str = "items.json";
@@ -123,7 +123,7 @@ impl<W: Write> Write for HashingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Fields;
+    use crate::model::rows::Fields;
 
     fn launch(row: u64, input: &str) -> Launch {
         Launch {

@@ -1,0 +1,7 @@
+//! AWS: the clients, the narrow Step Functions trait the launcher and following
+//! call through (tests wrap it to inject faults), and S3 URLs.
+
+mod clients;
+pub(crate) mod sfn;
+
+pub(crate) use clients::{AwsOptions, Clients, clients, error_text};

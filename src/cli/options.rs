@@ -1,0 +1,745 @@
+//! Validated, typed settings for a run, made once from the command-line arguments.
+//! Terminal-dependent defaults are decided here and nowhere else.
+
+use std::io::IsTerminal;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::AwsOptions;
+use crate::cli::args::{
+    AwsArgs, Engine, FollowArgs, LaunchArgs, RetryArgs, RunArgs, StatusArgs, WatchArgs,
+};
+use crate::error::Error;
+use crate::launch::Launching;
+use crate::launch::launcher::{Backoff, LaunchOptions};
+use crate::model::rows::Fields;
+use crate::model::settings::FollowOptions;
+use crate::model::settings::MaxFailures;
+use crate::output::progress::ProgressMode;
+use crate::output::publish::{ReportTo, S3Prefix};
+use crate::plan::source::{
+    DateRange, Filter, Format, Listing, Location, ParseOptions, Selection, Shard, Source, Step,
+};
+use crate::plan::template::{Context, InputTemplate, TextTemplate, split_s3_url};
+use crate::plan::{MAX_BATCH_ID_CHARS, check_name};
+
+/// A template with the text it was parsed from (recorded in the run dir).
+#[derive(Debug, Clone)]
+pub struct Sourced<T> {
+    /// The text as given.
+    pub text: String,
+    /// The parsed template.
+    pub template: T,
+}
+
+/// What `sfn-batch run` and `validate` are to do, checked.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `--state-machine`: an ARN or a bare name, resolved when the run starts.
+    pub state_machine: String,
+    /// Where the items come from.
+    pub source: Source,
+    /// How the manifest is parsed.
+    pub parse: ParseOptions,
+    /// Which items this run takes.
+    pub selection: Selection,
+    /// `--output-template`.
+    pub output_template: Option<Sourced<TextTemplate>>,
+    /// `--input-template` (a listing has a default one).
+    pub input_template: Option<Sourced<InputTemplate>>,
+    /// `--name-template`.
+    pub name_template: Option<Sourced<TextTemplate>>,
+    /// `--batch-id`, `{date}` filled in; `None`: derived from the manifest and the state
+    /// machine.
+    pub batch_id: Option<String>,
+    /// `--run-dir`, `{date}` filled in; `None`: `sfn-batch-runs/BATCH_ID`.
+    pub run_dir: Option<PathBuf>,
+    /// How rows are launched and followed.
+    pub launching: Launching,
+    /// `--force-resume`: resume a run dir started with other settings.
+    pub force_resume: bool,
+    /// `--allow-empty`: a source without rows is not an error.
+    pub allow_empty: bool,
+    /// `--skip-invalid`: launch the valid rows and report the invalid ones.
+    pub skip_invalid: bool,
+    /// `--dry-run`: check every row, start nothing.
+    pub dry_run: bool,
+    /// `--engine distributed-map`: where the rows are staged, and the parent's role.
+    pub distributed_map: Option<DistributedMap>,
+    /// Where and as whom to call AWS.
+    pub aws: AwsOptions,
+    /// Cancelled to stop the run as a signal would. `None`: Ctrl-C and SIGTERM do
+    /// (the command line); a program embedding the library brings its own.
+    pub interrupt: Option<CancellationToken>,
+}
+
+/// `names_identify_inputs`: default names, a hash of the input (see
+/// `LaunchOptions`).
+fn launching(args: LaunchArgs, names_identify_inputs: bool) -> Result<Launching, Error> {
+    let usage = |m: String| Error::Usage(m);
+    // One call a day is the slowest pace that means anything; a burst of a
+    // million calls is already far past any account's bucket.
+    if !(args.rate.is_finite() && args.rate >= MIN_RATE) {
+        return Err(usage(format!(
+            "--rate must be a number of calls per second of at least {MIN_RATE:e} \
+             (one a day), not {}",
+            args.rate
+        )));
+    }
+    if args.burst > MAX_BURST {
+        return Err(usage(format!("--burst must be at most {MAX_BURST}")));
+    }
+    let positive = |name: &str, value: u64| {
+        if value == 0 {
+            Err(usage(format!("{name} must be at least 1")))
+        } else {
+            Ok(())
+        }
+    };
+    positive("--burst", args.burst.into())?;
+    positive("--concurrency", args.concurrency as u64)?;
+    positive("--max-attempts", args.max_attempts.into())?;
+    Ok(Launching {
+        rate: args.rate,
+        burst: NonZeroU32::new(args.burst).expect("checked above"),
+        launch: LaunchOptions {
+            concurrency: args.concurrency,
+            max_attempts: args.max_attempts,
+            backoff: Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_secs(20),
+            },
+            names_identify_inputs,
+        },
+        max_failures: args
+            .max_failures
+            .as_deref()
+            .map(MaxFailures::parse)
+            .transpose()
+            .map_err(|e| usage(format!("--max-failures: {e}")))?,
+        progress: resolve_progress(args.progress.into()),
+        wait: args
+            .wait
+            .then(|| follow_options(&args.follow))
+            .transpose()?,
+        max_running: match args.max_running {
+            Some(n) if n == 0 || n > MAX_RUNNING => {
+                return Err(usage(format!(
+                    "--max-running must be between 1 and {MAX_RUNNING}"
+                )));
+            }
+            Some(n) => Some((n, follow_options(&args.follow)?.poll)),
+            None => None,
+        },
+        report_to: report_to(args.report_to)?,
+    })
+}
+
+impl RunOptions {
+    /// Checks the command-line arguments of `run` or `validate`.
+    pub fn from_args(args: RunArgs) -> Result<RunOptions, Error> {
+        let source = source(&args)?;
+        RunOptions::with_source(args, source)
+    }
+
+    /// The options of `args`, with items from `source` rather than from its flags
+    /// (the library's `Batch::items`).
+    pub(crate) fn with_source(
+        args: RunArgs,
+        (source, parse): (Source, ParseOptions),
+    ) -> Result<RunOptions, Error> {
+        let usage = |m: String| Error::Usage(m);
+        let selection = Selection {
+            shard: args
+                .shard
+                .as_deref()
+                .map(Shard::parse)
+                .transpose()
+                .map_err(|e| usage(format!("--shard: {e}")))?
+                .map(|shard| Shard {
+                    key: source.item_key(),
+                    ..shard
+                }),
+            offset: args.offset.unwrap_or(0),
+            limit: args.limit,
+        };
+        let output_template = args
+            .output_template
+            .map(|text| {
+                let template = TextTemplate::parse(&text)
+                    .map_err(|e| usage(format!("--output-template: {e}")))?;
+                Ok::<_, Error>(Sourced { text, template })
+            })
+            .transpose()?;
+        let input_template = match args.input_template {
+            Some(arg) => Some(read_arg_file(&arg)?),
+            // A listing's items have many fields; the state machine wants the pair.
+            None if matches!(source, Source::Listing(_)) => {
+                let output = match output_template {
+                    Some(_) => r#", "output": "{output}""#,
+                    None => "",
+                };
+                Some(format!(r#"{{"input": "{{input}}"{output}}}"#))
+            }
+            None => None,
+        }
+        .map(|text| {
+            let template =
+                InputTemplate::parse(&text).map_err(|e| usage(format!("--input-template: {e}")))?;
+            Ok::<_, Error>(Sourced { text, template })
+        })
+        .transpose()?;
+        let name_template = args
+            .name_template
+            .map(|text| {
+                let template = TextTemplate::parse(&text)
+                    .map_err(|e| usage(format!("--name-template: {e}")))?;
+                if template.uses_name() {
+                    return Err(usage(
+                        "--name-template cannot contain {name}, the name itself".into(),
+                    ));
+                }
+                Ok(Sourced { text, template })
+            })
+            .transpose()?;
+        let batch_id = args.batch_id.as_deref().map(with_today);
+        if let Some(batch) = &batch_id {
+            check_name(batch).map_err(|e| usage(format!("--batch-id: {e}")))?;
+            if name_template.is_none() && batch.chars().count() > MAX_BATCH_ID_CHARS {
+                return Err(usage(format!(
+                    "--batch-id is longer than {MAX_BATCH_ID_CHARS} characters: default execution names would exceed 80"
+                )));
+            }
+        }
+        let names_identify_inputs = name_template.is_none();
+        let distributed_map = DistributedMap::from_args(
+            args.engine,
+            args.staging,
+            args.role_arn,
+            args.launch.max_running,
+        )?;
+        let state_machine = args.state_machine.ok_or_else(|| {
+            usage("--state-machine is required (or state_machine in the --job file)".into())
+        })?;
+        Ok(RunOptions {
+            state_machine,
+            source,
+            parse,
+            selection,
+            output_template,
+            input_template,
+            name_template,
+            batch_id,
+            run_dir: args.run_dir.map(|dir| match dir.to_str() {
+                Some(text) => PathBuf::from(with_today(text)),
+                None => dir,
+            }),
+            launching: launching(args.launch, names_identify_inputs)?,
+            force_resume: args.force_resume,
+            allow_empty: args.allow_empty,
+            skip_invalid: args.skip_invalid,
+            dry_run: args.dry_run,
+            distributed_map,
+            aws: aws_options(args.aws)?,
+            interrupt: None,
+        })
+    }
+}
+
+/// `--engine distributed-map`: what the Distributed Map needs beyond a local
+/// launch's settings (which it maps: `--max-running` to MaxConcurrency,
+/// `--max-failures` to the tolerated failures, `--wait` to `.sync:2`).
+#[derive(Debug, Clone)]
+pub struct DistributedMap {
+    /// `--staging`: the staged rows go under it, and the Map Run's results.
+    pub staging: S3Prefix,
+    /// `--role-arn`: the role the parent state machine runs as.
+    pub role_arn: String,
+}
+
+impl DistributedMap {
+    fn from_args(
+        engine: Engine,
+        staging: Option<String>,
+        role_arn: Option<String>,
+        max_running: Option<u64>,
+    ) -> Result<Option<DistributedMap>, Error> {
+        let usage = |m: &str| Err(Error::Usage(m.to_string()));
+        let (staging, role_arn) = match (engine, staging, role_arn) {
+            (Engine::Local, None, None) => return Ok(None),
+            (Engine::Local, ..) => {
+                return usage("--staging and --role-arn go with --engine distributed-map");
+            }
+            (Engine::DistributedMap, Some(staging), Some(role_arn)) => (staging, role_arn),
+            (Engine::DistributedMap, ..) => {
+                return usage("--engine distributed-map needs --staging and --role-arn");
+            }
+        };
+        let staging = S3Prefix::parse(&with_today(&staging))
+            .map_err(|e| Error::Usage(format!("--staging: {e}")))?;
+        if !(role_arn.starts_with("arn:") && role_arn.contains(":role/")) {
+            return usage("--role-arn must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
+        }
+        if max_running.is_some_and(|n| n > MAX_MAP_CONCURRENCY) {
+            return Err(Error::Usage(format!(
+                "--max-running must be at most {MAX_MAP_CONCURRENCY} with --engine \
+                 distributed-map (a Distributed Map's largest MaxConcurrency)"
+            )));
+        }
+        Ok(Some(DistributedMap { staging, role_arn }))
+    }
+}
+
+/// A Distributed Map runs at most this many child workflows at once.
+const MAX_MAP_CONCURRENCY: u64 = 10_000;
+
+/// `sfn-batch watch`.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// The run dir of the run to follow.
+    pub run_dir: PathBuf,
+    /// How long to follow, and how often to look.
+    pub follow: FollowOptions,
+    /// The progress display, never `Auto`.
+    pub progress: ProgressMode,
+    /// `--report-to`, `{date}` filled in.
+    pub report_to: Option<ReportTo>,
+    /// Where and as whom to call AWS.
+    pub aws: AwsOptions,
+}
+
+impl WatchOptions {
+    /// Checks the command-line arguments of `watch`.
+    pub fn from_args(args: WatchArgs) -> Result<WatchOptions, Error> {
+        Ok(WatchOptions {
+            run_dir: args.run_dir,
+            follow: follow_options(&args.follow)?,
+            progress: resolve_progress(args.progress.into()),
+            report_to: report_to(args.report_to)?,
+            aws: aws_options(args.aws)?,
+        })
+    }
+}
+
+/// `--report-to`, `{date}` filled in.
+fn report_to(arg: Option<String>) -> Result<Option<ReportTo>, Error> {
+    arg.map(|url| {
+        ReportTo::parse(&with_today(&url)).map_err(|e| Error::Usage(format!("--report-to: {e}")))
+    })
+    .transpose()
+}
+
+/// `sfn-batch retry`.
+#[derive(Debug, Clone)]
+pub struct RetryOptions {
+    /// The run dir of the run to retry.
+    pub run_dir: PathBuf,
+    /// `--redrive`: redrive closed executions rather than start them again.
+    pub redrive: bool,
+    /// `--only-status`: which rows to launch again.
+    pub only: RetrySet,
+    /// How rows are launched and followed.
+    pub launching: Launching,
+    /// Where and as whom to call AWS.
+    pub aws: AwsOptions,
+}
+
+/// Which rows `retry` launches again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySet {
+    /// Rows that failed to start.
+    pub start_failed: bool,
+    /// Executions that ended FAILED.
+    pub failed: bool,
+    /// Executions that ended TIMED_OUT.
+    pub timed_out: bool,
+    /// Executions that ended ABORTED.
+    pub aborted: bool,
+    /// Executions AWS does not know.
+    pub unknown: bool,
+}
+
+impl RetrySet {
+    pub(crate) fn parse(statuses: &[String]) -> Result<RetrySet, String> {
+        if statuses.is_empty() {
+            return Ok(RetrySet {
+                start_failed: true,
+                failed: true,
+                timed_out: true,
+                aborted: true,
+                unknown: false,
+            });
+        }
+        let mut set = RetrySet {
+            start_failed: false,
+            failed: false,
+            timed_out: false,
+            aborted: false,
+            unknown: false,
+        };
+        for status in statuses {
+            let flag = match status.trim().to_ascii_uppercase().as_str() {
+                "START_FAILED" => &mut set.start_failed,
+                "FAILED" => &mut set.failed,
+                "TIMED_OUT" => &mut set.timed_out,
+                "ABORTED" => &mut set.aborted,
+                "UNKNOWN" => &mut set.unknown,
+                _ => {
+                    return Err(format!(
+                        "`{status}` is not one of FAILED, TIMED_OUT, ABORTED, UNKNOWN, START_FAILED"
+                    ));
+                }
+            };
+            *flag = true;
+        }
+        Ok(set)
+    }
+
+    /// Whether an execution that ended so (AWS's word) is retried.
+    pub fn has_ended(&self, final_status: &str) -> bool {
+        match final_status {
+            "FAILED" => self.failed,
+            "TIMED_OUT" => self.timed_out,
+            "ABORTED" => self.aborted,
+            "UNKNOWN" => self.unknown,
+            _ => false,
+        }
+    }
+}
+
+impl RetryOptions {
+    /// Checks the command-line arguments of `retry`.
+    pub fn from_args(args: RetryArgs) -> Result<RetryOptions, Error> {
+        Ok(RetryOptions {
+            run_dir: args.run_dir,
+            redrive: args.redrive,
+            only: RetrySet::parse(&args.only_status)
+                .map_err(|e| Error::Usage(format!("--only-status: {e}")))?,
+            // The run dir's names are checked again before each launch; whether
+            // they are default names is settled there.
+            launching: launching(args.launch, false)?,
+            aws: aws_options(args.aws)?,
+        })
+    }
+}
+
+/// `sfn-batch status`.
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    /// The run dir of the run to show.
+    pub run_dir: PathBuf,
+    /// Where and as whom to call AWS.
+    pub aws: AwsOptions,
+}
+
+impl StatusOptions {
+    /// Checks the command-line arguments of `status`.
+    pub fn from_args(args: StatusArgs) -> Result<StatusOptions, Error> {
+        Ok(StatusOptions {
+            run_dir: args.run_dir,
+            aws: aws_options(args.aws)?,
+        })
+    }
+}
+
+fn aws_options(args: AwsArgs) -> Result<AwsOptions, Error> {
+    Ok(AwsOptions {
+        region: args.region,
+        profile: args.profile,
+        call_timeout: seconds("--call-timeout", args.call_timeout)?,
+    })
+}
+
+/// `auto` becomes a bar when stderr is a terminal read by a person, plain lines
+/// otherwise. Under `--log-format json` or `-q` there is never a bar: every line
+/// must be JSON, or nothing but warnings.
+pub(crate) fn resolve_progress(mode: ProgressMode) -> ProgressMode {
+    match mode {
+        ProgressMode::Auto | ProgressMode::Bar if !crate::output::log::for_people() => {
+            ProgressMode::Lines
+        }
+        ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+        ProgressMode::Auto => ProgressMode::Lines,
+        other => other,
+    }
+}
+
+/// A positive number of seconds.
+fn seconds(flag: &str, value: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{flag} must be a positive number of seconds, not {value}"
+            ))
+        })
+}
+
+/// `90s`, `30m`, `2h`, `1h 30m`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("expected a duration such as 90s, 30m or 2h, not `{text}`");
+    if let Ok(secs) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    let duration: jiff::SignedDuration = text.parse().map_err(|_| bad())?;
+    Duration::try_from(duration).map_err(|_| bad())
+}
+
+/// The slowest `--rate`: one call a day.
+const MIN_RATE: f64 = 1.0 / 86_400.0;
+/// The largest `--max-running` (AWS allows a million open executions).
+const MAX_RUNNING: u64 = 1_000_000;
+/// The largest `--burst`.
+const MAX_BURST: u32 = 1_000_000;
+
+/// Where the items come from: a manifest, an S3 listing, a date range, or a
+/// listing per date.
+fn source(args: &RunArgs) -> Result<(Source, ParseOptions), Error> {
+    let usage = |m: String| Error::Usage(m);
+    let generated = ParseOptions::GENERATED;
+    let dates = args
+        .dates
+        .as_deref()
+        .map(|range| {
+            let every = Step::parse(args.every.as_deref().unwrap_or("1d"))
+                .map_err(|e| usage(format!("--every: {e}")))?;
+            DateRange::parse(range, every, args.reverse).map_err(|e| usage(format!("--dates: {e}")))
+        })
+        .transpose()?;
+    if let Some(prefix) = &args.s3_prefix {
+        return Ok((
+            Source::Listing(Box::new(listing(args, prefix, dates)?)),
+            generated,
+        ));
+    }
+    let listing_only = [
+        ("--include", !args.include.is_empty()),
+        ("--exclude", !args.exclude.is_empty()),
+        ("--modified-after", args.modified_after.is_some()),
+        ("--modified-before", args.modified_before.is_some()),
+        ("--min-size", args.min_size.is_some()),
+        ("--recursive", args.recursive),
+        ("--start-after", args.start_after.is_some()),
+    ];
+    if let Some((flag, _)) = listing_only.iter().find(|(_, given)| *given) {
+        return Err(usage(format!(
+            "{flag} applies to --s3-prefix listings only"
+        )));
+    }
+    if let Some(dates) = dates {
+        return Ok((Source::Dates(dates), generated));
+    }
+    let Some(manifest) = args.manifest.as_deref() else {
+        return Err(usage(
+            "no rows to read: give --manifest, --s3-prefix or --dates (or one of them in the --job file)"
+                .into(),
+        ));
+    };
+    let location = Location::parse(manifest);
+    let format = match (args.format, &location) {
+        (Some(format), _) => format.into(),
+        (None, Location::Stdin) => {
+            return Err(usage(
+                "--format is required when the manifest is stdin".into(),
+            ));
+        }
+        (None, location) => Format::from_name(&location.display_name()).ok_or_else(|| {
+            usage(format!(
+                "cannot tell the format of {} from its name; pass --format csv|json|jsonl",
+                location.display_name()
+            ))
+        })?,
+    };
+    let delimiter = args.delimiter.as_deref().unwrap_or(",");
+    let [delimiter] = delimiter.as_bytes() else {
+        return Err(usage(format!(
+            "--delimiter {delimiter:?} must be one ASCII character"
+        )));
+    };
+    Ok((
+        Source::Manifest(location),
+        ParseOptions {
+            format,
+            delimiter: *delimiter,
+        },
+    ))
+}
+
+/// `--s3-prefix` and its filters; with `--dates`, one prefix per date.
+fn listing(args: &RunArgs, prefix: &str, dates: Option<DateRange>) -> Result<Listing, Error> {
+    let usage = |m: String| Error::Usage(m);
+    let Some((bucket, prefix_template)) = split_s3_url(prefix) else {
+        return Err(usage(format!(
+            "--s3-prefix must be s3://BUCKET/PREFIX, not {prefix:?}"
+        )));
+    };
+    let template =
+        TextTemplate::parse(prefix_template).map_err(|e| usage(format!("--s3-prefix: {e}")))?;
+    let prefixes = match &dates {
+        None if template.has_placeholders() => {
+            return Err(usage(format!(
+                "--s3-prefix {prefix} has placeholders: give --dates to fill them"
+            )));
+        }
+        None => vec![(prefix_template.to_string(), Fields::new())],
+        Some(range) if !template.has_placeholders() => {
+            return Err(usage(format!(
+                "--dates with --s3-prefix needs a placeholder in the prefix \
+                 (s3://bucket/events/dt={{date}}/), or the same prefix is listed for every date: {} ",
+                range.description()
+            )));
+        }
+        Some(range) => range
+            .items()
+            .map(|fields| {
+                let ctx = Context {
+                    fields: &fields,
+                    row: 0,
+                    batch: "",
+                    name: "",
+                };
+                let rendered = template
+                    .render(&ctx)
+                    .map_err(|e| usage(format!("--s3-prefix: {e}")))?;
+                Ok((rendered, fields))
+            })
+            .collect::<Result<_, Error>>()?,
+    };
+    let time = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| parse_time(t).map_err(|e| usage(format!("{flag}: {e}"))))
+            .transpose()
+    };
+    let filter = Filter {
+        include: Filter::globs(&args.include).map_err(|e| usage(format!("--include: {e}")))?,
+        exclude: Filter::globs(&args.exclude).map_err(|e| usage(format!("--exclude: {e}")))?,
+        modified_after: time("--modified-after", &args.modified_after)?,
+        modified_before: time("--modified-before", &args.modified_before)?,
+        min_size: args.min_size,
+    };
+    let delimiter = args.delimiter.clone();
+    if delimiter.is_some()
+        && (filter.modified_after.is_some()
+            || filter.modified_before.is_some()
+            || filter.min_size.is_some())
+    {
+        return Err(usage(
+            "--delimiter lists common prefixes, which have no size or modification time: \
+             drop --modified-after, --modified-before and --min-size"
+                .into(),
+        ));
+    }
+    let description = match &dates {
+        Some(range) => format!("{prefix} for dates {}", range.description()),
+        None => prefix.to_string(),
+    };
+    // Everything that decides what is listed: the batch id derives from it, never
+    // from what the listing returned (that changes as objects come and go).
+    let identity = format!(
+        "{description}\ninclude {:?}\nexclude {:?}\nmodified {:?}..{:?}\nmin size {:?}\ndelimiter {:?}\nstart after {:?}",
+        args.include,
+        args.exclude,
+        filter.modified_after,
+        filter.modified_before,
+        filter.min_size,
+        delimiter,
+        args.start_after
+    );
+    Ok(Listing {
+        bucket: bucket.to_string(),
+        prefixes,
+        filter,
+        delimiter,
+        start_after: args.start_after.clone(),
+        description,
+        identity,
+        short_name: prefix_template
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+/// `{date}` in a batch id, run dir or `--report-to` becomes today's date in UTC (2026-11-28), so
+/// that a nightly job file gets a new batch and run dir each night.
+/// The date is taken once per process, so a job started just before midnight
+/// does not get two dates.
+fn with_today(text: &str) -> String {
+    static TODAY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let today = TODAY.get_or_init(|| {
+        let now = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now());
+        now.date().to_string()
+    });
+    text.replace("{date}", today)
+}
+
+/// A date (midnight UTC) or an RFC 3339 time.
+fn parse_time(text: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(time) = text.parse::<jiff::Timestamp>() {
+        return Ok(time);
+    }
+    crate::plan::source::parse_date(text)
+        .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not a date (2024-01-01) or an RFC 3339 time (2024-01-01T00:00:00Z)"
+            )
+        })
+}
+
+/// `@path` → the file's content; anything else as given.
+fn read_arg_file(arg: &str) -> Result<String, Error> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Error::Usage(format!("cannot read {path}: {e}"))),
+        None => Ok(arg.to_string()),
+    }
+}
+
+/// `--timeout` and `--poll`, checked.
+fn follow_options(args: &FollowArgs) -> Result<FollowOptions, Error> {
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|e| Error::Usage(format!("--timeout: {e}"))))
+        .transpose()?;
+    Ok(FollowOptions {
+        timeout,
+        poll: seconds("--poll", args.poll)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_failures_is_a_count_or_a_percentage() {
+        assert_eq!(MaxFailures::parse("10"), Ok(MaxFailures::Count(10)));
+        assert_eq!(MaxFailures::parse("2.5%"), Ok(MaxFailures::Percent(2.5)));
+        for bad in ["0", "0%", "101%", "-1", "x", "%"] {
+            assert!(MaxFailures::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(MaxFailures::Count(3).limit(1000), 3);
+        assert_eq!(MaxFailures::Percent(1.0).limit(1000), 10);
+        assert_eq!(MaxFailures::Percent(1.0).limit(150), 2);
+        assert_eq!(MaxFailures::Percent(1.0).limit(10), 1);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+}

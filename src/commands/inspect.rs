@@ -1,0 +1,171 @@
+//! Commands on the run dir of an earlier run: `watch` follows its executions to
+//! their end and rewrites its report; `status` shows where it stands, once.
+
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::aws;
+use crate::aws::sfn::{self, Kind, StateMachine};
+use crate::cli::args::ReportArgs;
+use crate::cli::options::{StatusOptions, WatchOptions};
+use crate::commands::Finished;
+use crate::commands::run::watch_signals;
+use crate::error::Error;
+use crate::fanout;
+use crate::launch::Target;
+use crate::launch::follow::{self as watch, Follow};
+use crate::model::counts::Counts;
+use crate::model::counts::Standing;
+use crate::model::pacing::Pacing;
+use crate::output::html;
+use crate::output::render;
+use crate::record::report::{self, BatchRows, LastOutcomes};
+use crate::record::runlog::{self, RESULTS, ROWS, RunDir, SUMMARY};
+use crate::record::summary::{Facts, Summary, ThisRun};
+
+pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
+    let clients = aws::clients(&options.aws).await;
+    let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
+    let rows = batch_rows(&options.run_dir)?;
+    let interrupt = CancellationToken::new();
+    watch_signals(interrupt.clone());
+    if let Some(mut record) = fanout::Record::read(run_dir.path())? {
+        let target = sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
+        let batch = Target {
+            batch_id: &info.batch_id,
+            state_machine: &target,
+            rows: &rows,
+            run_dir: &run_dir,
+        };
+        let finishing = fanout::Finishing {
+            follow: options.follow,
+            executions: true,
+            progress: options.progress,
+            report_to: options.report_to.as_ref(),
+        };
+        let end = fanout::finish(&clients, &batch, &mut record, finishing, &interrupt).await?;
+        return Ok(Finished::from_map(end, &interrupt));
+    }
+    let state_machine = followable(&clients, &info.state_machine_arn).await?;
+    let started = Instant::now();
+    let followed = watch::follow_to_end(
+        clients.follow,
+        &state_machine,
+        &run_dir,
+        &rows,
+        options.follow,
+        options.progress,
+        &interrupt,
+    )
+    .await?;
+    let facts = Facts {
+        batch_id: info.batch_id,
+        state_machine_arn: info.state_machine_arn,
+        this_run: ThisRun::new(Counts::default(), started.elapsed(), Pacing::default()),
+        followed: Some(followed),
+        interrupted: interrupt.is_cancelled(),
+        halted_at: None,
+    };
+    let summary = Summary::write(&run_dir, &rows, facts)?;
+    render::log_summary(&summary);
+    if let Some(report_to) = &options.report_to {
+        report_to
+            .upload_after(&clients.s3, &run_dir, summary.exit_code)
+            .await?;
+    }
+    Ok(Finished::Batch(Box::new(summary)))
+}
+
+/// Prints the run's picture from its log, refreshed from AWS once; writes nothing,
+/// so it works while the run is still going.
+pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
+    let clients = aws::clients(&options.aws).await;
+    let info = runlog::read_info(&options.run_dir)?;
+    let rows = batch_rows(&options.run_dir)?;
+    let counts = report::tally(&options.run_dir, &rows).map_err(Error::run(format!(
+        "reading the run log in {}",
+        options.run_dir.display()
+    )))?;
+    if let Some(record) = fanout::Record::read(&options.run_dir)?
+        && let Some(standing) = fanout::status(&clients.follow, &record, &counts).await?
+    {
+        return Ok(Finished::Status(standing));
+    }
+    let state_machine = followable(&clients, &info.state_machine_arn).await?;
+    let log = options.run_dir.join(runlog::RESULTS);
+    let mut follow = Follow::from_log(clients.follow, &state_machine, &log, &rows)
+        .map_err(Error::run(format!("reading {}", log.display())))?;
+    if let Some(e) = follow.refresh().await {
+        tracing::warn!("could not refresh from AWS ({e}): as the run log last recorded it");
+    }
+    let ends = follow.ends();
+    println!(
+        "run dir {}: batch {}, state machine {}",
+        options.run_dir.display(),
+        info.batch_id,
+        info.state_machine_arn
+    );
+    println!("{}", counts.human(rows.len()));
+    println!("executions: {}", ends.human());
+    if let Some((arn, since)) = follow.oldest_running() {
+        let since =
+            jiff::Timestamp::from_second(since).map_or(since.to_string(), |t| t.to_string());
+        println!("oldest running: {arn}, since {since}");
+    }
+    for failure in follow.failures() {
+        println!("failed: {failure}");
+    }
+    Ok(Finished::Status(Standing::of(&counts, &ends)))
+}
+
+/// `sfn-batch report`: the run's picture from its run log, on stdout. No AWS, no
+/// lock: it works on a run still going, or on a copy of a run dir.
+pub fn report(args: &ReportArgs) -> Result<Finished, Error> {
+    let run_dir = args.run_dir.as_path();
+    let info = runlog::read_info(run_dir)?;
+    let rows = batch_rows(run_dir)?;
+    let reading = |what: &str| Error::run(format!("reading {}", run_dir.join(what).display()));
+    let outcomes = LastOutcomes::read(&run_dir.join(RESULTS), &rows).map_err(reading(RESULTS))?;
+    let tally = outcomes.tally(&rows).map_err(reading(RESULTS))?;
+    // What only the last summary knows (this run's pace, following's cost); a run
+    // killed before its end has none, or an older one.
+    let saved = std::fs::read(run_dir.join(SUMMARY))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let summary = Summary::from_log(run_dir, &info, &rows, tally, saved);
+    match &args.html {
+        Some(path) => {
+            let page = html::page(&summary, &outcomes, &rows).map_err(reading(RESULTS))?;
+            std::fs::write(path, page)
+                .map_err(Error::run(format!("writing {}", path.display())))?;
+            tracing::info!("wrote {}", path.display());
+        }
+        None => render::write(
+            args.format.into(),
+            &summary,
+            &outcomes,
+            &rows,
+            std::io::stdout().lock(),
+        )
+        .map_err(Error::run("writing the report"))?,
+    }
+    Ok(Finished::Printed)
+}
+
+/// The run's state machine, checked; Express executions cannot be followed.
+async fn followable(clients: &aws::Clients, arn: &str) -> Result<StateMachine, Error> {
+    let state_machine = sfn::resolve(&clients.sfn, arn, &clients.region).await?;
+    if state_machine.kind == Kind::Express {
+        return Err(Error::Usage(format!(
+            "{arn} is an Express state machine: AWS does not list or describe Express \
+             executions, so they cannot be followed (their results are in CloudWatch Logs)"
+        )));
+    }
+    Ok(state_machine)
+}
+
+pub(crate) fn batch_rows(run_dir: &std::path::Path) -> Result<BatchRows, Error> {
+    let path = run_dir.join(ROWS);
+    BatchRows::load(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+}

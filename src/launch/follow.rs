@@ -1,0 +1,517 @@
+//! Following a run's executions to their end (`run --wait`, `watch`, `status`).
+//!
+//! Cost is what matters: DescribeExecution is throttled at 15/s and ListExecutions
+//! at 5/s (1,000 executions a page), so one DescribeExecution per row per sweep
+//! would take hours on a large batch. A sweep therefore pages ListExecutions of the
+//! state machine once per terminal status, newest first, matches the ARNs against
+//! the run's open rows, and stops paging at executions older than the oldest open
+//! row: its calls grow with pages, not rows. DescribeExecution is used only when few
+//! rows are open, and for the error and cause of each failure.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::primitives::DateTime;
+use aws_sdk_sfn::types::ExecutionStatus;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::error_text;
+use crate::aws::sfn::StateMachine;
+use crate::error::Error;
+use crate::model::counts::Calls;
+use crate::model::counts::Ends;
+use crate::model::counts::Followed;
+use crate::model::outcome::Outcome;
+use crate::model::settings::FollowOptions;
+use crate::output::progress::{FollowProgress, ProgressMode};
+use crate::record::report::{BatchRows, LastOutcomes};
+use crate::record::runlog::{OffsetReader, RESULTS, RunDir, RunLog};
+
+/// Terminal statuses, in AWS's words.
+const TERMINAL: [ExecutionStatus; 4] = [
+    ExecutionStatus::Succeeded,
+    ExecutionStatus::Failed,
+    ExecutionStatus::TimedOut,
+    ExecutionStatus::Aborted,
+];
+/// At most this many open rows are followed with DescribeExecution, one call each.
+const DESCRIBE_AT_MOST: usize = 20;
+/// Failures kept to show.
+const FAILURES_NOTED: usize = 5;
+/// ListExecutions' largest page.
+const PAGE: i32 = 1000;
+
+/// A started row whose execution has not been seen closed.
+#[derive(Debug, Clone)]
+pub struct Open {
+    row: u64,
+    /// Where its last log line starts.
+    offset: u64,
+}
+
+/// An open execution: its start (seconds since the epoch, when known) and the
+/// rows whose last line it is (none when a row was launched again under a new
+/// name: then only the window waits for it).
+#[derive(Debug, Clone, Default)]
+struct Execution {
+    started: Option<i64>,
+    rows: Vec<Open>,
+}
+
+/// The run's started rows, as the log has them: those still open, and how the
+/// closed ones ended.
+pub struct Follow {
+    client: aws_sdk_sfn::Client,
+    /// Unqualified: ListExecutions of it covers every version and alias.
+    state_machine_arn: String,
+    open: HashMap<String, Execution>,
+    /// Each open row's execution.
+    current: HashMap<u64, String>,
+    ends: Ends,
+    failures: Vec<String>,
+    /// Sweeps in a row that found nothing and failed.
+    failed_sweeps: u32,
+    /// The length of the log's intact part when it was read.
+    intact: u64,
+    /// The API calls made so far.
+    pub calls: Calls,
+}
+
+/// One execution seen closed.
+pub struct Closed {
+    arn: String,
+    status: String,
+    stop: Option<DateTime>,
+    failure: Option<Failure>,
+}
+
+/// A row whose execution was seen closed, to log.
+pub struct Ended<'a> {
+    /// The row, and where its last log line starts.
+    pub open: Open,
+    closed: &'a Closed,
+}
+
+/// DescribeExecution calls a sweep may make, and the gap between two: its quota
+/// refills at 15/s, shared with everyone in the account.
+const DESCRIBES_PER_SWEEP: usize = 100;
+const DESCRIBE_GAP: Duration = Duration::from_millis(100);
+/// Sweeps in a row that may fail before following gives up.
+const FAILED_SWEEPS_AT_MOST: u32 = 5;
+
+impl Follow {
+    /// Reads the run log for the started rows of the batch and where each one
+    /// stands. Rows started on another state machine (before a `--force-resume`)
+    /// are not this batch's any more. Each row's last line is read in row order
+    /// (`LastOutcomes`), so only the open executions are kept.
+    pub fn from_log(
+        client: aws_sdk_sfn::Client,
+        state_machine: &StateMachine,
+        log: &Path,
+        rows: &BatchRows,
+    ) -> std::io::Result<Follow> {
+        let last = LastOutcomes::read(log, rows)?;
+        let mut follow = Follow {
+            client,
+            state_machine_arn: state_machine.unqualified_arn(),
+            open: HashMap::new(),
+            current: HashMap::new(),
+            ends: Ends::default(),
+            failures: Vec::new(),
+            failed_sweeps: 0,
+            intact: last.intact(),
+            calls: Calls::default(),
+        };
+        let ours = state_machine.execution_arn("");
+        last.for_each_line(rows, |offset, outcome| {
+            let (Some(offset), Some(arn)) = (offset, &outcome.execution_arn) else {
+                return Ok(());
+            };
+            if !arn.starts_with(&ours) || !outcome.status.is_done() {
+                return Ok(());
+            }
+            match outcome.final_status.as_deref() {
+                Some(status) if status != "RUNNING" => {
+                    follow.ends.add(status);
+                    if status != "SUCCEEDED" {
+                        let failure = Failure {
+                            error: outcome.error.clone(),
+                            cause: outcome.cause.clone(),
+                        };
+                        follow.note_failure(arn, status, &failure);
+                    }
+                }
+                _ => follow.add_open(
+                    outcome.row,
+                    arn.clone(),
+                    offset,
+                    outcome.start_date.as_deref(),
+                ),
+            }
+            Ok(())
+        })?;
+        Ok(follow)
+    }
+
+    /// How the rows' executions stand now.
+    pub fn ends(&self) -> Ends {
+        Ends {
+            running: self.current.len() as u64,
+            ..self.ends
+        }
+    }
+
+    /// Executions open, whether or not a row's last line is theirs.
+    pub fn open_executions(&self) -> u64 {
+        self.open.len() as u64
+    }
+
+    /// Whether no execution is open any more.
+    pub fn is_done(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// A row whose last line is an open execution. A row launched again under a
+    /// new name leaves its earlier execution to the window only.
+    pub fn add_open(&mut self, row: u64, arn: String, offset: u64, start_date: Option<&str>) {
+        if let Some(earlier) = self.current.insert(row, arn.clone())
+            && let Some(execution) = self.open.get_mut(&earlier)
+        {
+            execution.rows.retain(|o| o.row != row);
+        }
+        let started = start_date
+            .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_second());
+        let execution = self.open.entry(arn).or_default();
+        execution.started = execution.started.or(started);
+        execution.rows.push(Open { row, offset });
+    }
+
+    /// One look at AWS, each end appended to the log (`lines` reads it); returns
+    /// how many executions ended. A look that fails is a warning and the next one
+    /// tries again; several in a row are an error.
+    pub async fn log_ends(
+        &mut self,
+        log: &mut RunLog,
+        lines: &mut OffsetReader,
+    ) -> std::io::Result<u64> {
+        let (closed, error) = self.sweep().await;
+        if let Some(error) = error {
+            self.failed_sweeps = if closed.is_empty() {
+                self.failed_sweeps + 1
+            } else {
+                0
+            };
+            if self.failed_sweeps >= FAILED_SWEEPS_AT_MOST {
+                return Err(std::io::Error::other(format!(
+                    "{FAILED_SWEEPS_AT_MOST} looks at AWS in a row failed, the last: {error}"
+                )));
+            }
+            tracing::warn!("following the executions: {error}; trying again");
+        } else {
+            self.failed_sweeps = 0;
+        }
+        for ended in self.take_closed(&closed) {
+            let mut outcome = lines.outcome_at(ended.open.offset)?;
+            end(&mut outcome, ended.closed);
+            log.append(&outcome)?;
+        }
+        Ok(closed.len() as u64)
+    }
+
+    /// One look at AWS, each end appended to the log at `log_path` (the one
+    /// `from_log` read); returns how many executions ended.
+    pub async fn log_ends_once(&mut self, log_path: &Path) -> std::io::Result<u64> {
+        let mut log = RunLog::append_to(log_path, self.intact)?;
+        let mut lines = OffsetReader::open(log_path)?;
+        self.log_ends(&mut log, &mut lines).await
+    }
+
+    /// One look at AWS without logging (`status`).
+    pub async fn refresh(&mut self) -> Option<String> {
+        let (closed, error) = self.sweep().await;
+        self.take_closed(&closed);
+        error
+    }
+
+    /// Takes closed executions off the open ones; returns the rows they end.
+    fn take_closed<'a>(&mut self, closed: &'a [Closed]) -> Vec<Ended<'a>> {
+        let mut ended = Vec::new();
+        for closed in closed {
+            let Some(execution) = self.open.remove(&closed.arn) else {
+                continue;
+            };
+            for open in execution.rows {
+                self.current.remove(&open.row);
+                self.ends.add(&closed.status);
+                ended.push(Ended { open, closed });
+            }
+            if let Some(failure) = &closed.failure {
+                self.note_failure(&closed.arn, &closed.status, failure);
+            }
+        }
+        ended
+    }
+
+    fn note_failure(&mut self, arn: &str, status: &str, failure: &Failure) {
+        if self.failures.len() < FAILURES_NOTED {
+            self.failures.push(format!(
+                "{arn}: {status}: {}: {}",
+                failure.error.as_deref().unwrap_or("-"),
+                failure.cause.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+
+    /// The first failures seen: ARN, status, error and cause.
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
+    /// The open execution that started first (of those whose start is known): its
+    /// ARN and start (seconds since the epoch).
+    pub fn oldest_running(&self) -> Option<(&str, i64)> {
+        self.open
+            .iter()
+            .filter_map(|(arn, e)| Some((arn.as_str(), e.started?)))
+            .min_by_key(|(_, started)| *started)
+    }
+
+    /// One look at AWS: the executions seen closed, with a failure's error and
+    /// cause, and the first error met on the way (what was found is kept).
+    async fn sweep(&mut self) -> (Vec<Closed>, Option<String>) {
+        self.calls.sweeps += 1;
+        let mut closed = Vec::new();
+        let mut error = None;
+        let mut budget = DESCRIBES_PER_SWEEP;
+        // Executions to describe one by one: all, when few are open; else those
+        // whose start is unknown (no page of a listing can be stopped at them).
+        let mut to_describe: Vec<String> = match self.open.len() <= DESCRIBE_AT_MOST {
+            true => self.open.keys().cloned().collect(),
+            false => {
+                match self.list_closed().await {
+                    Ok(listed) => closed = listed,
+                    Err(e) => error = Some(e),
+                }
+                self.open
+                    .iter()
+                    .filter(|(_, e)| e.started.is_none())
+                    .map(|(arn, _)| arn.clone())
+                    .collect()
+            }
+        };
+        // A listed failure still needs its error and cause: within the budget; the
+        // rest stay open, to be found again by the next look.
+        let mut listed_failures = Vec::new();
+        closed.retain_mut(|c| match c.status.as_str() {
+            "SUCCEEDED" => true,
+            _ => {
+                listed_failures.push(c.arn.clone());
+                false
+            }
+        });
+        to_describe.splice(0..0, listed_failures);
+        for arn in to_describe {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
+            match self.describe(&arn).await {
+                Ok(Some(found)) => closed.push(found),
+                Ok(None) => {}
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+            tokio::time::sleep(DESCRIBE_GAP).await;
+        }
+        (closed, error)
+    }
+
+    /// The execution, if it has closed. One that AWS does not know (past its 90
+    /// days, or never started) is closed as UNKNOWN, so that nothing waits for it.
+    async fn describe(&mut self, arn: &str) -> Result<Option<Closed>, String> {
+        self.calls.describe_execution += 1;
+        let out = match self
+            .client
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist()) =>
+            {
+                return Ok(Some(Closed {
+                    arn: arn.to_string(),
+                    status: "UNKNOWN".to_string(),
+                    stop: None,
+                    failure: Some(Failure {
+                        error: Some("ExecutionDoesNotExist".to_string()),
+                        cause: Some("AWS does not know this execution (any more)".to_string()),
+                    }),
+                }));
+            }
+            Err(e) => return Err(error_text(&e)),
+        };
+        if !TERMINAL.contains(&out.status) {
+            return Ok(None);
+        }
+        let succeeded = out.status == ExecutionStatus::Succeeded;
+        Ok(Some(Closed {
+            arn: arn.to_string(),
+            status: out.status.as_str().to_string(),
+            stop: out.stop_date,
+            failure: (!succeeded).then_some(Failure {
+                error: out.error,
+                cause: out.cause,
+            }),
+        }))
+    }
+
+    /// Pages ListExecutions per terminal status, newest first, back to the oldest
+    /// open execution whose start is known.
+    async fn list_closed(&mut self) -> Result<Vec<Closed>, String> {
+        let Some(oldest) = self.open.values().filter_map(|e| e.started).min() else {
+            return Ok(Vec::new());
+        };
+        let mut closed = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for status in TERMINAL {
+            let mut token = None;
+            loop {
+                self.calls.list_executions += 1;
+                let page = self
+                    .client
+                    .list_executions()
+                    .state_machine_arn(&self.state_machine_arn)
+                    .status_filter(status.clone())
+                    .max_results(PAGE)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| error_text(&e))?;
+                let mut older = false;
+                for e in page.executions() {
+                    // Newest first: past the oldest open execution, nothing is ours.
+                    if e.start_date().secs() < oldest - 1 {
+                        older = true;
+                        break;
+                    }
+                    let arn = e.execution_arn();
+                    if self.open.contains_key(arn) && seen.insert(arn.to_string()) {
+                        closed.push(Closed {
+                            arn: arn.to_string(),
+                            status: status.as_str().to_string(),
+                            stop: e.stop_date().cloned(),
+                            failure: None,
+                        });
+                    }
+                }
+                token = page.next_token().map(str::to_string);
+                if older || token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Sweeps every `poll` until every started row has ended, the `deadline`
+    /// passes, or `stop` fires; logs each end as it is seen, and at the end marks
+    /// the rows still open as RUNNING. `on_sweep` sees the picture after each sweep.
+    /// `log_path` is the log `from_log` read (its intact part is appended to).
+    pub async fn run(
+        &mut self,
+        log_path: &Path,
+        poll: Duration,
+        deadline: Option<Instant>,
+        stop: &CancellationToken,
+        mut on_sweep: impl FnMut(Ends),
+    ) -> std::io::Result<()> {
+        let mut log = RunLog::append_to(log_path, self.intact)?;
+        let mut lines = OffsetReader::open(log_path)?;
+        while !self.is_done() {
+            self.log_ends(&mut log, &mut lines).await?;
+            on_sweep(self.ends());
+            let past_deadline = deadline.is_some_and(|d| Instant::now() + poll > d);
+            if self.is_done() || past_deadline {
+                break;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        // Still running: say so in the log, so the report does.
+        for execution in self.open.values() {
+            for open in &execution.rows {
+                let mut outcome = lines.outcome_at(open.offset)?;
+                outcome.final_status = Some("RUNNING".to_string());
+                log.append(&outcome)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A closed execution's error and cause, as AWS gives them.
+pub struct Failure {
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+fn end(outcome: &mut Outcome, closed: &Closed) {
+    outcome.final_status = Some(closed.status.clone());
+    if let Some(stop) = &closed.stop {
+        outcome.stop_date = Some(crate::aws::sfn::rfc3339(stop));
+        let started = outcome
+            .start_date
+            .as_deref()
+            .and_then(|d| d.parse::<jiff::Timestamp>().ok());
+        if let Some(started) = started {
+            let stopped = stop.secs() as f64 + f64::from(stop.subsec_nanos()) / 1e9;
+            let started = started.as_second() as f64 + f64::from(started.subsec_nanosecond()) / 1e9;
+            outcome.duration_seconds = Some(((stopped - started) * 1000.0).round() / 1000.0);
+        }
+    }
+    if let Some(failure) = &closed.failure {
+        outcome.error = failure.error.clone();
+        outcome.cause = failure.cause.clone();
+    }
+}
+
+/// Follows a run's started executions to their end (or the timeout, or a signal),
+/// logging each end, with the progress display; returns how they stand.
+pub async fn follow_to_end(
+    client: aws_sdk_sfn::Client,
+    state_machine: &StateMachine,
+    run_dir: &RunDir,
+    rows: &BatchRows,
+    options: FollowOptions,
+    progress: ProgressMode,
+    stop: &CancellationToken,
+) -> Result<Followed, Error> {
+    let log_path = run_dir.file(RESULTS);
+    let context = format!("following the executions of {}", log_path.display());
+    let mut follow =
+        Follow::from_log(client, state_machine, &log_path, rows).map_err(Error::run(&context))?;
+    let ends = follow.ends();
+    let mut display = FollowProgress::new(progress, ends.running + ends.ended());
+    let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
+    follow
+        .run(&log_path, options.poll, deadline, stop, |ends| {
+            display.show(ends)
+        })
+        .await
+        .map_err(Error::run(&context))?;
+    display.finish();
+    Ok(Followed {
+        ends: follow.ends(),
+        calls: follow.calls,
+    })
+}

@@ -1,0 +1,10 @@
+//! Launching and following: the pacer, the launcher (the only caller of
+//! StartExecution), a batch launched into its run dir, and following executions
+//! to their end.
+
+mod batch;
+pub(crate) mod follow;
+pub(crate) mod launcher;
+pub(crate) mod rate;
+
+pub(crate) use batch::{Ending, Launched, Launching, Target, conclude, finish, launch};

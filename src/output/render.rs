@@ -1,0 +1,249 @@
+//! Views of a run, all made from its run log (the source of truth): `table` for a
+//! terminal (the end-of-run summary is this view), `markdown` for a ticket or a CI
+//! job's summary page, `csv` and `json` for programs. The first two show the rows
+//! that need a person; the last two list every row.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::model::outcome::Outcome;
+use crate::record::report::{BatchRows, LastOutcomes};
+use crate::record::runlog::{FAILED, REPORT};
+use crate::record::summary::Summary;
+
+/// `report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// The summary and the rows that need attention, for a terminal.
+    Table,
+    /// The same as Markdown tables.
+    Markdown,
+    /// Every row, as `report.csv`.
+    Csv,
+    /// The summary and every row, as one JSON object.
+    Json,
+}
+
+/// Characters of an error message shown in a table cell.
+const CELL_CHARS: usize = 100;
+
+/// Writes the view of a run in `format`.
+pub fn write(
+    format: ReportFormat,
+    summary: &Summary,
+    outcomes: &LastOutcomes,
+    rows: &BatchRows,
+    mut out: impl Write,
+) -> io::Result<()> {
+    match format {
+        ReportFormat::Table => out.write_all(table(summary).as_bytes()),
+        ReportFormat::Markdown => out.write_all(markdown(summary).as_bytes()),
+        ReportFormat::Csv => outcomes.write_csv(rows, out, |_| Ok(())),
+        ReportFormat::Json => {
+            out.write_all(b"{\"summary\": ")?;
+            serde_json::to_writer(&mut out, summary)?;
+            out.write_all(b",\n\"rows\": [")?;
+            let mut first = true;
+            outcomes.for_each(rows, |outcome| {
+                out.write_all(if first { b"\n" } else { b",\n" })?;
+                first = false;
+                serde_json::to_writer(&mut out, outcome).map_err(io::Error::from)
+            })?;
+            out.write_all(b"\n]}\n")
+        }
+    }
+}
+
+/// The summary for a person: counts, this run's pace, how the executions ended,
+/// the rows that need attention, and what to do next.
+pub fn table(summary: &Summary) -> String {
+    let s = summary;
+    let mut text = format!("{}\n", s.counts.human(s.rows));
+    if let Some(this_run) = &s.this_run {
+        text += &format!(
+            "this run: {} rows in {:.1}s ({:.1} starts/s; pace {:.1}/s, {} throttles)\n",
+            this_run.outcomes.total(),
+            this_run.elapsed_seconds,
+            this_run.calls_per_second,
+            this_run.pacing.pace,
+            this_run.pacing.throttles,
+        );
+    }
+    // A killed run (or one still going) has no report yet: `report` is its view.
+    if let Some(report) = written(s, REPORT) {
+        text += &format!("report: {report}\n");
+    }
+    if let Some(followed) = &s.followed {
+        text += &format!("executions: {}\n", followed.ends.human());
+        let calls = &followed.calls;
+        if calls.sweeps > 0 {
+            text += &format!(
+                "following took {} ListExecutions and {} DescribeExecution calls in {} sweeps\n",
+                calls.list_executions, calls.describe_execution, calls.sweeps
+            );
+        }
+    }
+    if !s.attention.first.is_empty() {
+        text += &format!("rows that need attention: {}\n", s.attention.rows);
+        let cells: Vec<[String; 5]> = s.attention.first.iter().map(row_cells).collect();
+        text += &aligned(&ROW_HEADER, &cells);
+        text += &more_rows(s, "  ");
+    }
+    text += &next_steps(s);
+    text
+}
+
+/// The same view in Markdown (GitHub's `$GITHUB_STEP_SUMMARY`, a ticket).
+pub fn markdown(summary: &Summary) -> String {
+    let s = summary;
+    let c = &s.counts;
+    let mut text = format!(
+        "## sfn-batch: batch `{}`\n\nState machine `{}`, run dir `{}`.\n\n\
+         | rows | started | existing | failed | invalid | not attempted |\n\
+         |---:|---:|---:|---:|---:|---:|\n\
+         | {} | {} | {} | {} | {} | {} |\n",
+        s.batch_id,
+        s.state_machine_arn,
+        s.run_dir,
+        s.rows,
+        c.started,
+        c.existing,
+        c.failed,
+        c.invalid,
+        c.not_attempted
+    );
+    if let Some(followed) = &s.followed {
+        let e = &followed.ends;
+        text += &format!(
+            "\n| executions | running | succeeded | failed | timed out | aborted | unknown |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n\
+             | {} | {} | {} | {} | {} | {} | {} |\n",
+            e.ended() + e.running,
+            e.running,
+            e.succeeded,
+            e.failed,
+            e.timed_out,
+            e.aborted,
+            e.unknown
+        );
+    }
+    if !s.attention.first.is_empty() {
+        text += &format!(
+            "\n### Rows that need attention: {}\n\n| {} |\n|---:|---|---|---|---|\n",
+            s.attention.rows,
+            ROW_HEADER.join(" | ")
+        );
+        for cells in s.attention.first.iter().map(row_cells) {
+            // A cell is text, never Markdown or HTML of its own.
+            let cells = cells.map(|c| {
+                c.replace('&', "&amp;")
+                    .replace('|', "&#124;")
+                    .replace('<', "&lt;")
+                    .replace('`', "&#96;")
+            });
+            text += &format!("| {} |\n", cells.join(" | "));
+        }
+        text += &more_rows(s, "\n");
+    }
+    text
+}
+
+const ROW_HEADER: [&str; 5] = ["row", "name", "status", "final status", "error"];
+
+fn row_cells(outcome: &Outcome) -> [String; 5] {
+    let error = [&outcome.error, &outcome.message, &outcome.cause]
+        .into_iter()
+        .flatten()
+        .map(|part| part.as_str())
+        .collect::<Vec<_>>()
+        .join(": ");
+    // One line, and no terminal control sequence from an execution's output.
+    let mut error: String = error
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if error.chars().count() > CELL_CHARS {
+        error = error.chars().take(CELL_CHARS - 1).collect::<String>() + "…";
+    }
+    [
+        outcome.row.to_string(),
+        outcome.name.clone().unwrap_or_default(),
+        outcome.status.as_str().to_string(),
+        outcome.final_status.clone().unwrap_or_default(),
+        error,
+    ]
+}
+
+/// Columns padded to their widest cell, indented by two spaces.
+fn aligned(header: &[&str; 5], rows: &[[String; 5]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        format!("  {}\n", padded.join("  ").trim_end())
+    };
+    let mut text = line(*header);
+    for row in rows {
+        text += &line(row.each_ref().map(|c| c.as_str()));
+    }
+    text
+}
+
+/// `... and N more`, when the rows shown are not all.
+fn more_rows(summary: &Summary, before: &str) -> String {
+    let more = summary.attention.rows - summary.attention.first.len() as u64;
+    match more {
+        0 => String::new(),
+        _ => format!(
+            "{before}... and {more} more (every row: sfn-batch report {} --format csv)\n",
+            summary.run_dir
+        ),
+    }
+}
+
+/// A file of the run dir, if it is there.
+fn written(summary: &Summary, name: &str) -> Option<String> {
+    let path = Path::new(&summary.run_dir).join(name);
+    path.exists().then(|| path.display().to_string())
+}
+
+fn next_steps(s: &Summary) -> String {
+    let mut text = String::new();
+    let unsuccessful = s
+        .followed
+        .is_some_and(|f| f.ends.failed + f.ends.timed_out + f.ends.aborted > 0);
+    if let Some(failed) = written(s, FAILED).filter(|_| s.counts.failed > 0) {
+        text += &format!("failed rows: {failed}\n");
+    }
+    if s.counts.failed > 0 || unsuccessful {
+        text += &format!(
+            "to launch what failed again: sfn-batch retry {}\n",
+            s.run_dir
+        );
+    }
+    if let Some(failed) = s.halted_at {
+        text += &format!(
+            "stopped after {failed} rows failed to start (--max-failures): \
+             the rows after them were not attempted\n"
+        );
+    }
+    if s.interrupted {
+        text += "interrupted: run the same command again to resume\n";
+    }
+    text
+}
+
+/// On stderr, at the end of a command: the `table` view for a person, or with
+/// `--log-format json` one line holding the whole summary as `summary.json` does.
+pub fn log_summary(summary: &Summary) {
+    let json = serde_json::to_string(summary).expect("summary serializes");
+    tracing::info!(summary = %json, "{}", table(summary).trim_end());
+}

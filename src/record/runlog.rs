@@ -1,0 +1,596 @@
+//! The run directory and its run log, the source of truth of a run.
+//!
+//! `run.json` records what the run was started with; `results.jsonl` gets one line
+//! per outcome, written and flushed as it happens. A process killed mid-write can
+//! leave a torn last line: reading ignores an incomplete final line (and says so),
+//! and the next run cuts it off before it appends.
+
+use std::borrow::Cow;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::outcome::{Outcome, Status};
+
+/// What the run was started with (`RunInfo`).
+pub const RUN_INFO: &str = "run.json";
+/// The run log: one `Outcome` a line.
+pub const RESULTS: &str = "results.jsonl";
+/// Every row's final outcome, as CSV.
+pub const REPORT: &str = "report.csv";
+/// The run's summary, as JSON.
+pub const SUMMARY: &str = "summary.json";
+/// The failed rows' fields: a manifest for the next run.
+pub const FAILED: &str = "failed.jsonl";
+/// The run dir's lock; holds the pid of the process that has it.
+pub const LOCK: &str = "lock";
+/// The batch's rows, as ranges, so that `watch` and `status` need no manifest.
+pub const ROWS: &str = "rows.json";
+/// While a `retry` launches: how it does (see `retry`).
+pub const RETRYING: &str = "retrying.json";
+
+/// What a run was started with. A resume must match it, or it would skip and
+/// start rows of a different batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The batch id.
+    pub batch_id: String,
+    /// The state machine's ARN, as resolved.
+    pub state_machine_arn: String,
+    /// The manifest, as messages name it.
+    pub manifest: String,
+    /// The SHA-256 of the manifest's bytes, in hex.
+    pub manifest_sha256: String,
+    /// `--input-template`, as given.
+    pub input_template: Option<String>,
+    /// `--name-template`, as given.
+    pub name_template: Option<String>,
+    /// `--output-template`, as given.
+    #[serde(default)]
+    pub output_template: Option<String>,
+}
+
+/// Why a run directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// Reading or writing it failed.
+    #[error("run dir {path}: {source}")]
+    Io {
+        /// The run dir.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// It holds a run started with something else, and `--force-resume` was not given.
+    #[error(
+        "run dir {path} was started with a different {what}; resume it with the same \
+         command, use another --run-dir, or pass --force-resume to go on with the change"
+    )]
+    Mismatch {
+        /// The run dir.
+        path: PathBuf,
+        /// What differs: batch id, state machine, manifest content, templates.
+        what: String,
+    },
+    /// Another process holds its lock.
+    #[error("run dir {path} is in use by another sfn-batch (pid {holder}); wait for it to end")]
+    Locked {
+        /// The run dir.
+        path: PathBuf,
+        /// The pid written in the lock file, or `unknown`.
+        holder: String,
+    },
+}
+
+/// An open run directory. It holds the directory's lock as long as it lives: a
+/// second process on the same folder is refused. The lock is the OS's (flock), so
+/// it is released when the process ends in any way, SIGKILL included.
+pub struct RunDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+/// A run dir about to be opened: locked and checked against the run if it exists,
+/// created only by `open`. A resume reads its log before the manifest is checked
+/// (the check then marks the rows already done), and a batch refused by the check
+/// leaves no folder behind.
+pub struct Locked {
+    path: PathBuf,
+    /// The lock of a folder that existed when it was taken.
+    lock: Option<File>,
+    info: RunInfo,
+    /// Whether `run.json` is to be written: a new run, or one changed by force.
+    write_info: bool,
+}
+
+impl Locked {
+    /// Locks the run dir at `path` if the folder exists (creating nothing), and
+    /// checks that it holds the same run. With `force`, a different run is accepted
+    /// (with a warning) and `open` records the new one in `run.json`.
+    pub fn new(path: &Path, info: RunInfo, force: bool) -> Result<Locked, RunDirError> {
+        let lock = match path.is_dir() {
+            true => Some(lock(path)?),
+            false => None,
+        };
+        let recorded = match path.join(RUN_INFO).exists() {
+            true => Some(read_info(path)?),
+            false => None,
+        };
+        let changed = recorded.as_ref().and_then(|r| difference(r, &info));
+        match &changed {
+            Some(what) if !force => {
+                return Err(RunDirError::Mismatch {
+                    path: path.to_path_buf(),
+                    what: what.clone(),
+                });
+            }
+            Some(what) => tracing::warn!(
+                "{}: --force-resume: the run was started with a different {what}; rows whose \
+                 name changed will be launched",
+                path.display()
+            ),
+            None => {}
+        }
+        Ok(Locked {
+            path: path.to_path_buf(),
+            lock,
+            info,
+            write_info: recorded.is_none() || changed.is_some(),
+        })
+    }
+
+    /// What an earlier run in this folder logged, for a resume of a batch of the
+    /// state machine whose executions' ARNs start with `executions` (see
+    /// `previous`). Nothing, for a new folder.
+    pub fn previous(&self, executions: &str) -> io::Result<Previous> {
+        match self.lock {
+            Some(_) => previous(&self.path.join(RESULTS), executions),
+            None => Ok(Previous::default()),
+        }
+    }
+
+    /// Creates the folder, or takes it over for a resume.
+    pub fn open(self) -> Result<RunDir, RunDirError> {
+        let path = self.path.as_path();
+        let io_error = |source| RunDirError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let lock = match self.lock {
+            Some(lock) => lock,
+            None => {
+                fs::create_dir_all(path).map_err(io_error)?;
+                let lock = lock(path)?;
+                // Neither checked nor read: it must hold no run.
+                if path.join(RUN_INFO).exists() || path.join(RESULTS).exists() {
+                    return Err(io_error(io::Error::other(
+                        "another sfn-batch created it while this one checked the manifest; \
+                         run the command again to resume it",
+                    )));
+                }
+                lock
+            }
+        };
+        if self.write_info {
+            let json = serde_json::to_vec_pretty(&self.info).expect("run info serializes");
+            write_atomically(&path.join(RUN_INFO), &json).map_err(io_error)?;
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+}
+
+impl RunDir {
+    /// Reopens the run dir of an earlier run, locked, with what it was started with.
+    pub fn reopen(path: &Path) -> Result<(RunDir, RunInfo), RunDirError> {
+        let info = read_info(path)?;
+        let lock = lock(path)?;
+        let dir = RunDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
+        Ok((dir, info))
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of the file `name` (`RESULTS`, `REPORT`, ...) in the folder.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// Writes a whole file so that a reader (`status`, while a run goes on) never sees
+/// it half written: to a temporary name, then renamed over.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    fs::write(&temporary, bytes)?;
+    fs::rename(&temporary, path)
+}
+
+/// What the run in `dir` was started with; read without the lock.
+pub fn read_info(dir: &Path) -> Result<RunInfo, RunDirError> {
+    let error = |source| RunDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let bytes = fs::read(dir.join(RUN_INFO)).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => error(io::Error::new(
+            e.kind(),
+            format!("no {RUN_INFO}: not the run dir of an sfn-batch run"),
+        )),
+        _ => error(e),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{RUN_INFO}: {e}"),
+        ))
+    })
+}
+
+/// Takes the run dir's lock, and writes our pid into the lock file for the message
+/// of whoever finds it taken.
+fn lock(dir: &Path) -> Result<File, RunDirError> {
+    let path = dir.join(LOCK);
+    let io_error = |source| RunDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_error)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = match holder.trim() {
+                "" => "unknown".to_string(),
+                pid => pid.to_string(),
+            };
+            return Err(RunDirError::Locked {
+                path: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io_error(e)),
+    }
+    file.set_len(0).map_err(io_error)?;
+    writeln!(file, "{}", std::process::id()).map_err(io_error)?;
+    Ok(file)
+}
+
+fn difference(recorded: &RunInfo, now: &RunInfo) -> Option<String> {
+    let checks = [
+        ("batch id", recorded.batch_id != now.batch_id),
+        (
+            "state machine",
+            recorded.state_machine_arn != now.state_machine_arn,
+        ),
+        (
+            "manifest content",
+            recorded.manifest_sha256 != now.manifest_sha256,
+        ),
+        (
+            "input template",
+            recorded.input_template != now.input_template,
+        ),
+        ("name template", recorded.name_template != now.name_template),
+        (
+            "output template",
+            recorded.output_template != now.output_template,
+        ),
+    ];
+    let changed: Vec<&str> = checks.iter().filter(|c| c.1).map(|c| c.0).collect();
+    (!changed.is_empty()).then(|| changed.join(", "))
+}
+
+/// The append-only log of outcomes.
+pub struct RunLog {
+    file: File,
+    /// Where the next line starts.
+    len: u64,
+}
+
+impl RunLog {
+    /// Opens the log for appending after its first `intact` bytes (what `read`
+    /// found whole): a torn last line left by a killed run is cut off.
+    pub fn append_to(path: &Path, intact: u64) -> io::Result<RunLog> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        if file.metadata()?.len() > intact {
+            file.set_len(intact)?;
+        }
+        // A whole last record whose newline never made it to disk.
+        let mut len = intact;
+        if intact > 0 && last_byte(&mut file, intact)? != b'\n' {
+            file.write_all(b"\n")?;
+            len += 1;
+        }
+        Ok(RunLog { file, len })
+    }
+
+    /// Writes one outcome as one line, in one write, and hands it to the OS at once:
+    /// a process killed a moment later loses nothing it has logged. Returns where
+    /// the line starts.
+    pub fn append(&mut self, outcome: &Outcome) -> io::Result<u64> {
+        let mut line = serde_json::to_vec(outcome).expect("outcome serializes");
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        let offset = self.len;
+        self.len += line.len() as u64;
+        Ok(offset)
+    }
+}
+
+fn last_byte(file: &mut File, len: u64) -> io::Result<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0];
+    file.read_exact(&mut last)?;
+    Ok(last[0])
+}
+
+/// Reads a run log, calling `each` with every outcome and the byte offset of its
+/// line, and returns the length of the intact part. A missing log is an empty one.
+/// An unreadable line is an error, except the last one when it is incomplete (a
+/// write cut short): that one is skipped, with a warning, and the row it was about
+/// is treated as never logged.
+pub fn read(path: &Path, each: impl FnMut(u64, Outcome)) -> io::Result<u64> {
+    read_as(path, each)
+}
+
+/// `read`, with each line parsed as `T`: a view of the few fields a reader needs.
+pub fn read_as<T: DeserializeOwned + HasRow>(
+    path: &Path,
+    mut each: impl FnMut(u64, T),
+) -> io::Result<u64> {
+    read_lines(path, |offset, line| {
+        each(offset, parse(line)?);
+        Ok(())
+    })
+}
+
+/// The length of a log's intact part (its whole lines): where appending resumes.
+pub fn intact_length(path: &Path) -> io::Result<u64> {
+    #[derive(Deserialize)]
+    struct Row {
+        row: u64,
+    }
+    impl HasRow for Row {
+        fn row(&self) -> u64 {
+            self.row
+        }
+    }
+    read_as(path, |_, _: Row| {})
+}
+
+/// More rows than any batch has: a row number past it is a corrupt file.
+pub const MAX_ROW: u64 = 1 << 36;
+
+/// A log line as `T`, which has the outcome's `row` (and may skip the rest: the
+/// readers that need a few fields of a million lines parse only those).
+fn parse<'a, T: Deserialize<'a> + HasRow>(line: &'a [u8]) -> Result<T, String> {
+    let parsed: T = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    match parsed.row() {
+        0 => Err("rows count from 1".to_string()),
+        row if row > MAX_ROW => Err(format!("row {row} is past any batch's last row")),
+        _ => Ok(parsed),
+    }
+}
+
+/// A view of a log line, with its row.
+pub trait HasRow {
+    /// The outcome's row.
+    fn row(&self) -> u64;
+}
+
+impl HasRow for Outcome {
+    fn row(&self) -> u64 {
+        self.row
+    }
+}
+
+/// `read`, handing `each` each non-blank line to parse (`each` says why it cannot).
+fn read_lines(
+    path: &Path,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), String>,
+) -> io::Result<u64> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let (mut offset, mut number) = (0u64, 0u64);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(offset);
+        }
+        number += 1;
+        let complete = line.ends_with(b"\n");
+        if line.iter().all(u8::is_ascii_whitespace) {
+            offset += n as u64;
+            continue;
+        }
+        match each(offset, &line) {
+            Ok(()) => {}
+            Err(_) if !complete => {
+                tracing::warn!(
+                    "{}: ignoring an incomplete last line {number} (a write cut short)",
+                    path.display()
+                );
+                return Ok(offset);
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} line {number}: {e}", path.display()),
+                ));
+            }
+        }
+        offset += n as u64;
+    }
+}
+
+/// What a resume needs from an earlier run's log.
+#[derive(Default)]
+pub struct Previous {
+    /// Rows already started (or found existing), by the name they are planned
+    /// under.
+    pub done: DoneRows,
+    /// Length of the log's intact part.
+    pub intact: u64,
+}
+
+/// What a resume reads of a log line: a million of them are read before the
+/// first start, so the rest of the line is skipped, not parsed into an `Outcome`.
+#[derive(Deserialize)]
+struct Started<'a> {
+    row: u64,
+    status: Status,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    planned_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    execution_arn: Option<Cow<'a, str>>,
+}
+
+impl HasRow for Started<'_> {
+    fn row(&self) -> u64 {
+        self.row
+    }
+}
+
+/// Reads the log of a run dir for a resume. Only executions whose ARN starts with
+/// `executions` (those of the batch's state machine) count: names are unique per
+/// state machine, and a batch resumed onto another state machine starts its rows
+/// there.
+fn previous(path: &Path, executions: &str) -> io::Result<Previous> {
+    let mut done = DoneRows::default();
+    let intact = read_lines(path, |_, line| {
+        let line: Started = parse(line)?;
+        let ours = (line.execution_arn.as_deref()).is_some_and(|arn| arn.starts_with(executions));
+        // A row restarted by `retry` is done under the name it is planned under
+        // (`Outcome::planned_name`).
+        let name = line.planned_name.as_deref().or(line.name.as_deref());
+        if let (true, true, Some(name)) = (line.status.is_done(), ours, name) {
+            done.insert(line.row, name);
+        }
+        Ok(())
+    })?;
+    // A row's last line counts: latest first, then a stable sort keeps it first.
+    done.by_row.reverse();
+    done.by_row.sort_by_key(|&[row, _]| row);
+    done.by_row.dedup_by_key(|&mut [row, _]| row);
+    done.names.sort_unstable();
+    done.names.dedup();
+    Ok(Previous { done, intact })
+}
+
+/// Rows already started. A row is skipped without a call when it is planned under
+/// the name it was started under; a row planned under a name some other row was
+/// started under (its number changed: a listing gained an object, a manifest was
+/// edited and resumed with `--force-resume`) is known to exist, also without a
+/// call. 24 bytes a started row: 24 MB for a million (nothing for a new run).
+#[derive(Default)]
+pub struct DoneRows {
+    /// `[row, hash of the name it was started under]`, by row: as many as rows
+    /// started, whatever their numbers (a log line's row is not trusted to size
+    /// anything).
+    by_row: Vec<[u64; 2]>,
+    /// Every name started in this run dir, sorted.
+    names: Vec<u64>,
+}
+
+/// Whether a planned row was started already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// Under this row number and name.
+    Here,
+    /// Under this name, as another row.
+    Elsewhere,
+    /// Not at all.
+    No,
+}
+
+impl DoneRows {
+    fn insert(&mut self, row: u64, name: &str) {
+        let hash = name_hash(name);
+        self.by_row.push([row, hash]);
+        self.names.push(hash);
+    }
+
+    /// Whether the row, planned under `name`, was started already, and as which row.
+    pub fn check(&self, row: u64, name: &str) -> Done {
+        // A new run's check passes here for every row: no hashing.
+        if self.names.is_empty() {
+            return Done::No;
+        }
+        let hash = name_hash(name);
+        let here = (self.by_row.binary_search_by_key(&row, |&[row, _]| row))
+            .is_ok_and(|at| self.by_row[at][1] == hash);
+        if here {
+            Done::Here
+        } else if self.names.binary_search(&hash).is_ok() {
+            Done::Elsewhere
+        } else {
+            Done::No
+        }
+    }
+}
+
+/// A 64-bit hash of a name.
+fn name_hash(name: &str) -> u64 {
+    let digest = Sha256::digest(name.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// Reads log lines by offset, cheaply when offsets come in order.
+pub struct OffsetReader {
+    reader: BufReader<File>,
+    position: u64,
+    line: Vec<u8>,
+}
+
+impl OffsetReader {
+    /// Opens the log at `path`.
+    pub fn open(path: &Path) -> io::Result<OffsetReader> {
+        Ok(OffsetReader {
+            reader: BufReader::with_capacity(1 << 16, File::open(path)?),
+            position: 0,
+            line: Vec::new(),
+        })
+    }
+
+    /// The outcome on the line that starts at `offset`.
+    pub fn outcome_at(&mut self, offset: u64) -> io::Result<Outcome> {
+        self.reader
+            .seek_relative(offset as i64 - self.position as i64)?;
+        self.line.clear();
+        let n = self.reader.read_until(b'\n', &mut self.line)?;
+        self.position = offset + n as u64;
+        serde_json::from_slice(&self.line)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}
