@@ -7,7 +7,7 @@ use crate::record::WriteError;
 use crate::record::runlog::RunDirError;
 
 /// How many invalid rows an error message lists.
-pub const INVALID_ROWS_SHOWN: usize = 10;
+pub(crate) const INVALID_ROWS_SHOWN: usize = 10;
 
 /// Why a command failed; `exit_code` says what the process exits with.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ impl Error {
 }
 
 /// One line per invalid row, naming the file and the row.
-pub fn invalid_row_line(manifest: &str, row: &Invalid) -> String {
+pub(crate) fn invalid_row_line(manifest: &str, row: &Invalid) -> String {
     format!(
         "{manifest}{}: {}",
         place(Some(row.row), row.line),

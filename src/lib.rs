@@ -6,6 +6,7 @@
 //! `record`, `output`, `launch`, `fanout`, `cli`, `commands`).
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod api;
 mod aws;
@@ -21,8 +22,12 @@ mod record;
 
 pub use api::Batch;
 pub use error::Error;
+pub use model::counts::{Calls, Counts, Ends, Followed};
+pub use model::outcome::{Outcome, Status};
+pub use model::pacing::Pacing;
 pub use output::progress::ProgressMode;
-pub use record::summary::Summary;
+pub use record::report::Attention;
+pub use record::summary::{Summary, ThisRun};
 
 /// The door to the internals that the binary, the fuzz targets and the examples
 /// use. Not a stable API: it changes with the code behind it.

@@ -13,7 +13,7 @@ use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Where and as whom to call AWS.
 #[derive(Debug, Clone, Default)]
-pub struct AwsOptions {
+pub(crate) struct AwsOptions {
     /// The region to call, instead of the configured one.
     pub region: Option<String>,
     /// The named profile to take credentials and settings from.
@@ -23,7 +23,7 @@ pub struct AwsOptions {
 }
 
 /// The clients a command uses, each set up for its kind of call.
-pub struct Clients {
+pub(crate) struct Clients {
     /// For StartExecution: one attempt per call (the launcher retries).
     pub sfn: aws_sdk_sfn::Client,
     /// For following (List/DescribeExecution): the SDK's standard retries, with
@@ -37,7 +37,7 @@ pub struct Clients {
 }
 
 /// Loads the standard AWS configuration with `options` on top, and builds the clients.
-pub async fn clients(options: &AwsOptions) -> Clients {
+pub(crate) async fn clients(options: &AwsOptions) -> Clients {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &options.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
@@ -95,7 +95,7 @@ pub async fn clients(options: &AwsOptions) -> Clients {
 /// the whole chain of causes for a transport failure.
 /// An answer without an AWS error code (an HTML 500 from a proxy, an endpoint
 /// without the operation) says its HTTP status.
-pub fn error_text<E>(error: &SdkError<E, HttpResponse>) -> String
+pub(crate) fn error_text<E>(error: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {

@@ -5,3 +5,4 @@ mod clients;
 pub(crate) mod sfn;
 
 pub(crate) use clients::{AwsOptions, Clients, clients, error_text};
+pub(crate) mod s3_url;

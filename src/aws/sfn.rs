@@ -14,7 +14,7 @@ use crate::model::outcome::Execution;
 
 /// How the launcher should treat a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     /// ThrottlingException, KmsThrottlingException: retry, and slow down.
     Throttle,
     /// 5xx, timeouts, dropped connections: retry with backoff.
@@ -27,7 +27,7 @@ pub enum ErrorClass {
 
 /// A failed call, sorted for the launcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallError {
+pub(crate) struct CallError {
     /// What the launcher does about it.
     pub class: ErrorClass,
     /// The AWS error code, or what happened instead (`Timeout`, `ConnectionError`,
@@ -42,7 +42,7 @@ pub struct CallError {
 
 /// An execution as DescribeExecution shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Described {
+pub(crate) struct Described {
     /// Its ARN and start.
     pub execution: Execution,
     /// Its input, when AWS returns it.
@@ -53,14 +53,14 @@ pub struct Described {
 
 impl Described {
     /// Closed otherwise than SUCCEEDED: what a redrive takes.
-    pub fn is_unsuccessful(&self) -> bool {
+    pub(crate) fn is_unsuccessful(&self) -> bool {
         matches!(self.status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED")
     }
 }
 
 /// The Step Functions calls the launcher makes: the AWS SDK client, or a test's
 /// wrapper around it.
-pub trait StepFunctions: Send + Sync + 'static {
+pub(crate) trait StepFunctions: Send + Sync + 'static {
     /// StartExecution: one attempt (the launcher retries).
     fn start_execution(
         &self,
@@ -186,7 +186,7 @@ where
 /// Standard or Express: only Standard executions are idempotent by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Standard workflows: a name starts at most one execution.
     Standard,
     /// Express workflows: not idempotent by name, and their executions cannot be
@@ -196,7 +196,7 @@ pub enum Kind {
 
 /// The state machine a batch starts, checked once before the first row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateMachine {
+pub(crate) struct StateMachine {
     /// As given (or found): unqualified, version or alias ARN.
     pub arn: String,
     /// Standard or Express.
@@ -206,19 +206,19 @@ pub struct StateMachine {
 impl StateMachine {
     /// The ARN without a version or alias qualifier: ListExecutions of it covers
     /// every version and alias.
-    pub fn unqualified_arn(&self) -> String {
+    pub(crate) fn unqualified_arn(&self) -> String {
         self.arn.split(':').take(7).collect::<Vec<_>>().join(":")
     }
 
     /// `arn:<partition>:states:<region>:<account>:execution:<stateMachineName>:<name>`;
     /// a version or alias qualifier is not part of it.
-    pub fn execution_arn(&self, name: &str) -> String {
+    pub(crate) fn execution_arn(&self, name: &str) -> String {
         let state_machine = self.arn.split(':').nth(6).unwrap_or_default();
         self.arn_of(&format!("execution:{state_machine}:{name}"))
     }
 
     /// The ARN of another state machine, `name`, in the same account and region.
-    pub fn sibling_arn(&self, name: &str) -> String {
+    pub(crate) fn sibling_arn(&self, name: &str) -> String {
         self.arn_of(&format!("stateMachine:{name}"))
     }
 
@@ -240,7 +240,7 @@ pub struct StateMachineError(String);
 /// Resolves `--state-machine` (a full ARN, possibly version- or alias-qualified, or
 /// a bare name looked up in the configured account and region) and checks that it
 /// exists, so a typo fails at once, not once per row.
-pub async fn resolve(
+pub(crate) async fn resolve(
     client: &aws_sdk_sfn::Client,
     given: &str,
     region: &str,
@@ -298,7 +298,7 @@ impl StateMachine {
     /// `--state-machine` as given, without asking AWS (for `validate`): a bare name
     /// stands in as an ARN of account 000000000000. Default execution names hash
     /// the ARN, so they differ from the real ones; whether they are valid does not.
-    pub fn offline(given: &str) -> Result<StateMachine, StateMachineError> {
+    pub(crate) fn offline(given: &str) -> Result<StateMachine, StateMachineError> {
         let arn = match given.starts_with("arn:") {
             true => given.to_string(),
             false => format!("arn:aws:states:us-east-1:000000000000:stateMachine:{given}"),

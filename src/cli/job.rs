@@ -22,7 +22,7 @@ const JOB: &str = "job";
 
 /// The command line, with the flags of its job file (if `--job` names one) after
 /// those given. `matches` is the command line as clap parsed it from `args`.
-pub fn with_job_file(args: Vec<OsString>, matches: &ArgMatches) -> Result<Cli, Error> {
+pub(crate) fn with_job_file(args: Vec<OsString>, matches: &ArgMatches) -> Result<Cli, Error> {
     let job = matches
         .subcommand()
         .and_then(|(name, sub)| Some((name, sub, sub.try_get_one::<PathBuf>(JOB).ok()??)));

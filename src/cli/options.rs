@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::AwsOptions;
+use crate::aws::s3_url::S3Prefix;
+use crate::aws::s3_url::split_s3_url;
 use crate::cli::args::{
     AwsArgs, Engine, FollowArgs, LaunchArgs, RetryArgs, RunArgs, StatusArgs, WatchArgs,
 };
@@ -19,16 +21,16 @@ use crate::model::rows::Fields;
 use crate::model::settings::FollowOptions;
 use crate::model::settings::MaxFailures;
 use crate::output::progress::ProgressMode;
-use crate::output::publish::{ReportTo, S3Prefix};
+use crate::output::publish::ReportTo;
 use crate::plan::source::{
     DateRange, Filter, Format, Listing, Location, ParseOptions, Selection, Shard, Source, Step,
 };
-use crate::plan::template::{Context, InputTemplate, TextTemplate, split_s3_url};
+use crate::plan::template::{Context, InputTemplate, TextTemplate};
 use crate::plan::{MAX_BATCH_ID_CHARS, check_name};
 
 /// A template with the text it was parsed from (recorded in the run dir).
 #[derive(Debug, Clone)]
-pub struct Sourced<T> {
+pub(crate) struct Sourced<T> {
     /// The text as given.
     pub text: String,
     /// The parsed template.
@@ -37,7 +39,7 @@ pub struct Sourced<T> {
 
 /// What `sfn-batch run` and `validate` are to do, checked.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// `--state-machine`: an ARN or a bare name, resolved when the run starts.
     pub state_machine: String,
     /// Where the items come from.
@@ -140,7 +142,7 @@ fn launching(args: LaunchArgs, names_identify_inputs: bool) -> Result<Launching,
 
 impl RunOptions {
     /// Checks the command-line arguments of `run` or `validate`.
-    pub fn from_args(args: RunArgs) -> Result<RunOptions, Error> {
+    pub(crate) fn from_args(args: RunArgs) -> Result<RunOptions, Error> {
         let source = source(&args)?;
         RunOptions::with_source(args, source)
     }
@@ -253,7 +255,7 @@ impl RunOptions {
 /// launch's settings (which it maps: `--max-running` to MaxConcurrency,
 /// `--max-failures` to the tolerated failures, `--wait` to `.sync:2`).
 #[derive(Debug, Clone)]
-pub struct DistributedMap {
+pub(crate) struct DistributedMap {
     /// `--staging`: the staged rows go under it, and the Map Run's results.
     pub staging: S3Prefix,
     /// `--role-arn`: the role the parent state machine runs as.
@@ -298,7 +300,7 @@ const MAX_MAP_CONCURRENCY: u64 = 10_000;
 
 /// `sfn-batch watch`.
 #[derive(Debug, Clone)]
-pub struct WatchOptions {
+pub(crate) struct WatchOptions {
     /// The run dir of the run to follow.
     pub run_dir: PathBuf,
     /// How long to follow, and how often to look.
@@ -313,7 +315,7 @@ pub struct WatchOptions {
 
 impl WatchOptions {
     /// Checks the command-line arguments of `watch`.
-    pub fn from_args(args: WatchArgs) -> Result<WatchOptions, Error> {
+    pub(crate) fn from_args(args: WatchArgs) -> Result<WatchOptions, Error> {
         Ok(WatchOptions {
             run_dir: args.run_dir,
             follow: follow_options(&args.follow)?,
@@ -334,7 +336,7 @@ fn report_to(arg: Option<String>) -> Result<Option<ReportTo>, Error> {
 
 /// `sfn-batch retry`.
 #[derive(Debug, Clone)]
-pub struct RetryOptions {
+pub(crate) struct RetryOptions {
     /// The run dir of the run to retry.
     pub run_dir: PathBuf,
     /// `--redrive`: redrive closed executions rather than start them again.
@@ -349,7 +351,7 @@ pub struct RetryOptions {
 
 /// Which rows `retry` launches again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetrySet {
+pub(crate) struct RetrySet {
     /// Rows that failed to start.
     pub start_failed: bool,
     /// Executions that ended FAILED.
@@ -399,7 +401,7 @@ impl RetrySet {
     }
 
     /// Whether an execution that ended so (AWS's word) is retried.
-    pub fn has_ended(&self, final_status: &str) -> bool {
+    pub(crate) fn has_ended(&self, final_status: &str) -> bool {
         match final_status {
             "FAILED" => self.failed,
             "TIMED_OUT" => self.timed_out,
@@ -412,7 +414,7 @@ impl RetrySet {
 
 impl RetryOptions {
     /// Checks the command-line arguments of `retry`.
-    pub fn from_args(args: RetryArgs) -> Result<RetryOptions, Error> {
+    pub(crate) fn from_args(args: RetryArgs) -> Result<RetryOptions, Error> {
         Ok(RetryOptions {
             run_dir: args.run_dir,
             redrive: args.redrive,
@@ -428,7 +430,7 @@ impl RetryOptions {
 
 /// `sfn-batch status`.
 #[derive(Debug, Clone)]
-pub struct StatusOptions {
+pub(crate) struct StatusOptions {
     /// The run dir of the run to show.
     pub run_dir: PathBuf,
     /// Where and as whom to call AWS.
@@ -437,7 +439,7 @@ pub struct StatusOptions {
 
 impl StatusOptions {
     /// Checks the command-line arguments of `status`.
-    pub fn from_args(args: StatusArgs) -> Result<StatusOptions, Error> {
+    pub(crate) fn from_args(args: StatusArgs) -> Result<StatusOptions, Error> {
         Ok(StatusOptions {
             run_dir: args.run_dir,
             aws: aws_options(args.aws)?,

@@ -20,11 +20,12 @@ use crate::model::counts::Standing;
 use crate::model::pacing::Pacing;
 use crate::output::html;
 use crate::output::render;
-use crate::record::report::{self, BatchRows, LastOutcomes};
+use crate::record::batch_rows::BatchRows;
+use crate::record::report::{self, LastOutcomes};
 use crate::record::runlog::{self, RESULTS, ROWS, RunDir, SUMMARY};
 use crate::record::summary::{Facts, Summary, ThisRun};
 
-pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
+pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
     let rows = batch_rows(&options.run_dir)?;
@@ -79,7 +80,7 @@ pub async fn watch(options: WatchOptions) -> Result<Finished, Error> {
 
 /// Prints the run's picture from its log, refreshed from AWS once; writes nothing,
 /// so it works while the run is still going.
-pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
+pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let info = runlog::read_info(&options.run_dir)?;
     let rows = batch_rows(&options.run_dir)?;
@@ -121,7 +122,7 @@ pub async fn status(options: StatusOptions) -> Result<Finished, Error> {
 
 /// `sfn-batch report`: the run's picture from its run log, on stdout. No AWS, no
 /// lock: it works on a run still going, or on a copy of a run dir.
-pub fn report(args: &ReportArgs) -> Result<Finished, Error> {
+pub(crate) fn report(args: &ReportArgs) -> Result<Finished, Error> {
     let run_dir = args.run_dir.as_path();
     let info = runlog::read_info(run_dir)?;
     let rows = batch_rows(run_dir)?;

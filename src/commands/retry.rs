@@ -30,7 +30,8 @@ use crate::model::outcome::{Outcome, Status};
 use crate::model::rows::Item;
 use crate::plan::Planner;
 use crate::plan::template::{InputTemplate, TextTemplate};
-use crate::record::report::{BatchRows, LastOutcomes};
+use crate::record::batch_rows::BatchRows;
+use crate::record::report::LastOutcomes;
 use crate::record::runlog::{
     self, OffsetReader, RESULTS, RETRYING, RUN_INFO, RunDir, RunInfo, RunLog,
 };
@@ -38,7 +39,7 @@ use crate::record::runlog::{
 /// Rows waiting for the launcher: bounds memory, not speed.
 const WORK_BUFFER: usize = 1024;
 
-pub async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
+pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
     let handed_over = fanout::Record::read(run_dir.path())?;

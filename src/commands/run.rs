@@ -34,7 +34,8 @@ use crate::model::rows::{Invalid, Launch, Planned};
 use crate::plan::Planner;
 use crate::plan::duplicates::{Duplicates, NameSpill};
 use crate::plan::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
-use crate::record::report::{self, BatchRows};
+use crate::record::batch_rows::BatchRows;
+use crate::record::report;
 use crate::record::runlog::{self, Done, DoneRows, Locked, RESULTS, ROWS, RunDir, RunInfo, RunLog};
 
 /// A batch: its id, the checked state machine, and how to go over its rows.
@@ -168,7 +169,7 @@ const PLANNED_BUFFER: usize = 1024;
 /// `sfn-batch run`: checks every row, then launches the rows into the run dir (a
 /// resume skips those started), follows them if asked, and writes the summary.
 /// With `--dry-run`, stops after the check.
-pub async fn run(options: RunOptions) -> Result<Finished, Error> {
+pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
     let batch = prepare(&options, &clients).await?;
     let manifest = batch.pass.manifest().display_name();
@@ -268,7 +269,7 @@ pub async fn run(options: RunOptions) -> Result<Finished, Error> {
 
 /// `sfn-batch validate`: `run --dry-run` without AWS. The state machine is taken
 /// as given, and a source in S3 is refused: nothing here makes a call.
-pub async fn validate(options: RunOptions) -> Result<Finished, Error> {
+pub(crate) async fn validate(options: RunOptions) -> Result<Finished, Error> {
     let state_machine = StateMachine::offline(&options.state_machine)?;
     let manifest = options.source.materialize(None).await?;
     let batch = Batch::new(&options, state_machine, manifest);

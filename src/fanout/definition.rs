@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::aws::s3_url::S3Prefix;
 use crate::aws::sfn::StateMachine;
-use crate::output::publish::S3Prefix;
 
 /// The Map state's label: the Map Run ARN is `...:mapRun:<parent>/rows:<id>`.
 const LABEL: &str = "rows";
@@ -29,7 +29,7 @@ const MAX_NAME: usize = 80;
 
 /// What shapes the parent state machine.
 #[derive(Debug, Clone)]
-pub struct Parent {
+pub(crate) struct Parent {
     /// The target: each row starts one of its executions (its ARN as given:
     /// unqualified, version or alias).
     pub target: StateMachine,
@@ -46,7 +46,7 @@ pub struct Parent {
 /// What the parent execution is given: the batch's part of the Map's settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct ParentInput {
+pub(crate) struct ParentInput {
     /// The staged rows: a JSON array in S3.
     pub items: S3Object,
     /// `--max-running`; 0 is AWS's own bound (10,000 children).
@@ -58,7 +58,7 @@ pub struct ParentInput {
 /// A bucket and key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct S3Object {
+pub(crate) struct S3Object {
     /// The bucket.
     pub bucket: String,
     /// The key.
@@ -68,13 +68,13 @@ pub struct S3Object {
 impl Parent {
     /// The folder the Map Run writes its results into (`<map run id>/manifest.json`
     /// and the SUCCEEDED_n, FAILED_n, PENDING_n files).
-    pub fn results(&self) -> String {
+    pub(crate) fn results(&self) -> String {
         self.staging.key("results")
     }
 
     /// `<target name>[-<qualifier>]-sfn-batch[-sync]`, cut to AWS's 80 characters
     /// with a hash of the target's ARN in place of the cut.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let target = self
             .target
             .arn
@@ -90,7 +90,7 @@ impl Parent {
     }
 
     /// The Amazon States Language definition.
-    pub fn definition(&self) -> Value {
+    pub(crate) fn definition(&self) -> Value {
         let resource = match self.sync {
             true => "arn:aws:states:::states:startExecution.sync:2",
             false => "arn:aws:states:::states:startExecution",
@@ -165,7 +165,7 @@ impl Parent {
 
 /// `base` + `suffix`, at most 80 characters: a longer `base` is cut, and the first
 /// 8 hex digits of the SHA-256 of `identity` keep two cut names apart.
-pub fn fit_name(base: &str, suffix: &str, identity: &str) -> String {
+pub(crate) fn fit_name(base: &str, suffix: &str, identity: &str) -> String {
     if base.chars().count() + suffix.chars().count() <= MAX_NAME {
         return format!("{base}{suffix}");
     }

@@ -46,11 +46,11 @@ use definition::{Parent, ParentInput, S3Object, fit_name};
 use stage::{ITEMS, STAGED, Staged};
 
 /// The run dir's record of the hand-off.
-pub const MAP_RUN: &str = "map-run.json";
+pub(crate) const MAP_RUN: &str = "map-run.json";
 
 /// What the run dir records of a batch handed to a Distributed Map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     /// The parent state machine.
     pub parent_state_machine_arn: String,
     /// The parent execution: one per batch.
@@ -81,7 +81,7 @@ pub struct Record {
 
 impl Record {
     /// The record in `dir`, if the batch there was handed to a Distributed Map.
-    pub fn read(dir: &Path) -> Result<Option<Record>, Error> {
+    pub(crate) fn read(dir: &Path) -> Result<Option<Record>, Error> {
         let path = dir.join(MAP_RUN);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -93,7 +93,7 @@ impl Record {
     }
 
     /// Writes the record, whole or not at all.
-    pub fn save(&self, run_dir: &RunDir) -> Result<(), Error> {
+    pub(crate) fn save(&self, run_dir: &RunDir) -> Result<(), Error> {
         let path = run_dir.file(MAP_RUN);
         let json = serde_json::to_vec_pretty(self).expect("record serializes");
         write_atomically(&path, &json).map_err(Error::run(format!("writing {}", path.display())))
@@ -101,7 +101,7 @@ impl Record {
 }
 
 /// What the hand-off needs beyond the staged rows.
-pub struct HandOff<'a> {
+pub(crate) struct HandOff<'a> {
     /// The parent state machine.
     pub parent: Parent,
     /// `--role-arn`.
@@ -118,7 +118,7 @@ pub struct HandOff<'a> {
 /// execution for the batch (or finds it started), and records it all in the run
 /// dir. Run again for the same rows, it starts nothing new: the execution's name
 /// is the batch's and the staged bytes', and AWS keeps a name for 90 days.
-pub async fn hand_off(
+pub(crate) async fn hand_off(
     clients: &aws::Clients,
     run_dir: &RunDir,
     handing: HandOff<'_>,
@@ -320,7 +320,7 @@ async fn find_map_run(
 }
 
 /// How `finish` follows, and where the report goes.
-pub struct Finishing<'a> {
+pub(crate) struct Finishing<'a> {
     /// How long to follow, and how often to look.
     pub follow: FollowOptions,
     /// Whether the rows' executions are followed to their end too, once the Map
@@ -346,7 +346,7 @@ pub enum MapEnd {
 /// the run log (once), follows the executions if asked, and writes the report and
 /// summary as a local launch does. When following the parent stops first, the
 /// batch goes on in AWS: nothing is written.
-pub async fn finish(
+pub(crate) async fn finish(
     clients: &aws::Clients,
     batch: &Target<'_>,
     record: &mut Record,
@@ -391,7 +391,7 @@ pub async fn finish(
 /// `retry` of a batch handed to a Distributed Map: redrives the parent execution
 /// (its Map Run takes up the rows that failed or never ran, under the same ARNs);
 /// its results are read back again at the end.
-pub async fn redrive(
+pub(crate) async fn redrive(
     client: &aws_sdk_sfn::Client,
     run_dir: &RunDir,
     record: &mut Record,
@@ -424,7 +424,7 @@ pub async fn redrive(
 /// how the batch stands: running while nothing has failed, failing once a row has
 /// (in the Map Run, or as invalid here, among `counts`); `None` once they are
 /// read, when the run log speaks.
-pub async fn status(
+pub(crate) async fn status(
     client: &aws_sdk_sfn::Client,
     record: &Record,
     counts: &Counts,
@@ -471,7 +471,7 @@ pub async fn status(
 
 /// How `retry` takes up what failed in a batch handed to a Distributed Map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// Redrive the parent execution: it ended FAILED, TIMED_OUT or ABORTED.
     Redrive,
     /// Launch the rows that failed, or that the Map Run never reached, from this
@@ -484,7 +484,7 @@ pub enum Retry {
 /// while the results of its Map Run are not read yet (`watch` reads them): a
 /// redriven Map Run lists only the rows it ran again, and the rest must already
 /// have their outcomes.
-pub async fn how_to_retry(
+pub(crate) async fn how_to_retry(
     client: &aws_sdk_sfn::Client,
     run_dir: &Path,
     record: &Record,
@@ -555,7 +555,7 @@ async fn describe_parent(
 }
 
 /// How the parent execution ended.
-pub struct ParentEnd {
+pub(crate) struct ParentEnd {
     /// AWS's word: SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
     pub status: String,
     /// Its output (the Map's: the Map Run and where its results are).
@@ -586,7 +586,7 @@ async fn item_counts(client: &aws_sdk_sfn::Client, map_run_arn: &str) -> Result<
 
 /// Follows the parent execution to its end (or the timeout, or a signal), showing
 /// its Map Run's item counts; `None` when it did not end.
-pub async fn follow_parent(
+pub(crate) async fn follow_parent(
     client: &aws_sdk_sfn::Client,
     run_dir: &RunDir,
     record: &mut Record,

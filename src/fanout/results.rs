@@ -67,7 +67,7 @@ struct Item {
 
 /// How a row's step in the Map ended, kept small: what its outcome needs of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The execution started (with `.sync:2`, and ended as `final_status` says).
     Started(Execution),
     /// The name was taken: an earlier launch started it.
@@ -85,7 +85,7 @@ pub enum Verdict {
 
 /// A started execution, as a step's output (or, ended badly, its cause) describes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Execution {
+pub(crate) struct Execution {
     arn: Option<String>,
     start_date: Option<String>,
     stop_date: Option<String>,
@@ -148,7 +148,7 @@ enum ResultKind {
 /// Every row's verdict, as read: each one appended to a temporary file
 /// (length-prefixed JSON), and where it starts spilled by row range, so that the
 /// results of ten million rows are read back one range at a time, in row order.
-pub struct Verdicts {
+pub(crate) struct Verdicts {
     file: BufWriter<File>,
     written: u64,
     spill: Spill,
@@ -177,7 +177,7 @@ impl Verdicts {
     }
 
     /// The verdicts, to look up in increasing row order.
-    pub fn lookup(self) -> io::Result<Lookup> {
+    pub(crate) fn lookup(self) -> io::Result<Lookup> {
         Ok(Lookup {
             file: self.file.into_inner().map_err(|e| e.into_error())?,
             parts: self.spill.finish()?,
@@ -190,7 +190,7 @@ impl Verdicts {
 }
 
 /// Verdicts read back a part (a range of rows) at a time.
-pub struct Lookup {
+pub(crate) struct Lookup {
     file: File,
     parts: Parts,
     rows_per_part: u64,
@@ -203,7 +203,7 @@ pub struct Lookup {
 
 impl Lookup {
     /// The verdict of `row`; asked in increasing row order, each part is read once.
-    pub fn get(&mut self, row: u64) -> io::Result<Option<Verdict>> {
+    pub(crate) fn get(&mut self, row: u64) -> io::Result<Option<Verdict>> {
         let part = (((row.max(1) - 1) / self.rows_per_part) as usize).min(PARTS - 1);
         if self.part != Some(part) {
             self.parts.read(part, &mut self.pairs)?;
@@ -227,7 +227,7 @@ impl Lookup {
 /// Reads the results the manifest at `bucket`/`key` lists, for rows 1 to
 /// `last_row`. An error says why they could not be read (every row's outcome is
 /// then unknown).
-pub async fn read(
+pub(crate) async fn read(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -296,7 +296,7 @@ fn for_each_entry(
 /// The outcome a staged row comes to: by its verdict, or unknown without one
 /// (`unknown` says why). `target` names the executions, whose names the rows
 /// chose.
-pub fn judge(
+pub(crate) fn judge(
     staged: Outcome,
     verdict: Option<&Verdict>,
     target: &StateMachine,

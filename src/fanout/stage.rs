@@ -15,9 +15,9 @@ use crate::model::outcome::Outcome;
 use crate::model::rows::Launch;
 
 /// The staged rows, as uploaded.
-pub const ITEMS: &str = "items.json";
+pub(crate) const ITEMS: &str = "items.json";
 /// The staged rows' outcomes-to-be: their fields, names and lines, not yet started.
-pub const STAGED: &str = "staged.jsonl";
+pub(crate) const STAGED: &str = "staged.jsonl";
 
 /// One item of the array: what the Map's step needs (`Name`, `Input`) and the row,
 /// by which its result comes back. `Input` is the rendered input as a string,
@@ -31,14 +31,14 @@ struct Item<'a> {
 }
 
 /// Writes the two files, row by row.
-pub struct Stager {
+pub(crate) struct Stager {
     items: HashingWriter<BufWriter<File>>,
     staged: BufWriter<File>,
     rows: u64,
 }
 
 /// What was staged.
-pub struct Staged {
+pub(crate) struct Staged {
     /// How many rows.
     pub rows: u64,
     /// The SHA-256 of `items.json`, in hex.
@@ -47,7 +47,7 @@ pub struct Staged {
 
 impl Stager {
     /// Creates (or empties) both files in `dir`.
-    pub fn create(dir: &Path) -> io::Result<Stager> {
+    pub(crate) fn create(dir: &Path) -> io::Result<Stager> {
         let mut items = HashingWriter::new(BufWriter::new(File::create(dir.join(ITEMS))?));
         items.write_all(b"[")?;
         Ok(Stager {
@@ -58,7 +58,7 @@ impl Stager {
     }
 
     /// Stages one row.
-    pub fn add(&mut self, launch: Launch) -> io::Result<()> {
+    pub(crate) fn add(&mut self, launch: Launch) -> io::Result<()> {
         let separator: &[u8] = if self.rows == 0 { b"\n" } else { b",\n" };
         self.items.write_all(separator)?;
         let item = Item {
@@ -74,7 +74,7 @@ impl Stager {
     }
 
     /// Closes the array and flushes both files to disk.
-    pub fn finish(mut self) -> io::Result<Staged> {
+    pub(crate) fn finish(mut self) -> io::Result<Staged> {
         self.items.write_all(b"\n]\n")?;
         let (items, sha256) = self.items.finish();
         items.into_inner().map_err(|e| e.into_error())?.sync_all()?;

@@ -26,14 +26,14 @@ use crate::model::settings::MaxFailures;
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::publish::ReportTo;
 use crate::output::render;
-use crate::record::report::BatchRows;
+use crate::record::batch_rows::BatchRows;
 use crate::record::runlog::{OffsetReader, RESULTS, RunDir, RunLog};
 use crate::record::summary::{Facts, Summary, ThisRun};
 use std::num::NonZeroU32;
 
 /// How rows are launched and followed, for `run` and `retry`.
 #[derive(Debug, Clone)]
-pub struct Launching {
+pub(crate) struct Launching {
     /// `--rate`: the most StartExecution calls per second.
     pub rate: f64,
     /// `--burst`: calls that may go at once after a quiet spell.
@@ -53,7 +53,7 @@ pub struct Launching {
 }
 
 /// What a launch did.
-pub struct Launched {
+pub(crate) struct Launched {
     /// This launch's outcomes, per status.
     pub outcomes: Counts,
     /// How long it took.
@@ -65,7 +65,7 @@ pub struct Launched {
 }
 
 /// Where a launch goes: the batch, its state machine, its rows and its run dir.
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// The batch id.
     pub batch_id: &'a str,
     /// The state machine the rows start.
@@ -78,7 +78,7 @@ pub struct Target<'a> {
 
 /// Launches `work` (`to_do` rows) until it ends or `interrupt` fires, logging
 /// every outcome (through `log`, the run dir's) before it is shown.
-pub async fn launch(
+pub(crate) async fn launch(
     settings: &Launching,
     clients: &aws::Clients,
     target: &Target<'_>,
@@ -176,7 +176,7 @@ pub async fn launch(
 
 /// The end of `run` and `retry`: follows the executions to their end if asked
 /// (`--wait`, not after an interrupt), then writes the report and the summary.
-pub async fn finish(
+pub(crate) async fn finish(
     settings: &Launching,
     clients: &aws::Clients,
     target: &Target<'_>,
@@ -198,7 +198,7 @@ pub async fn finish(
 }
 
 /// How a command that went through a batch ends.
-pub struct Ending<'a> {
+pub(crate) struct Ending<'a> {
     /// Follow the executions to their end first, with this display.
     pub follow: Option<(FollowOptions, ProgressMode)>,
     /// What this invocation did.
@@ -212,7 +212,7 @@ pub struct Ending<'a> {
 /// The end of every command that went through a batch (`run`, `retry`, and a
 /// Distributed Map's `watch`): follows the executions if asked, writes the
 /// report and the summary, logs it, and uploads the run's files if asked.
-pub async fn conclude(
+pub(crate) async fn conclude(
     clients: &aws::Clients,
     target: &Target<'_>,
     ending: Ending<'_>,

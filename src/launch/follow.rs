@@ -26,7 +26,8 @@ use crate::model::counts::Followed;
 use crate::model::outcome::Outcome;
 use crate::model::settings::FollowOptions;
 use crate::output::progress::{FollowProgress, ProgressMode};
-use crate::record::report::{BatchRows, LastOutcomes};
+use crate::record::batch_rows::BatchRows;
+use crate::record::report::LastOutcomes;
 use crate::record::runlog::{OffsetReader, RESULTS, RunDir, RunLog};
 
 /// Terminal statuses, in AWS's words.
@@ -45,7 +46,7 @@ const PAGE: i32 = 1000;
 
 /// A started row whose execution has not been seen closed.
 #[derive(Debug, Clone)]
-pub struct Open {
+pub(crate) struct Open {
     row: u64,
     /// Where its last log line starts.
     offset: u64,
@@ -62,7 +63,7 @@ struct Execution {
 
 /// The run's started rows, as the log has them: those still open, and how the
 /// closed ones ended.
-pub struct Follow {
+pub(crate) struct Follow {
     client: aws_sdk_sfn::Client,
     /// Unqualified: ListExecutions of it covers every version and alias.
     state_machine_arn: String,
@@ -80,7 +81,7 @@ pub struct Follow {
 }
 
 /// One execution seen closed.
-pub struct Closed {
+pub(crate) struct Closed {
     arn: String,
     status: String,
     stop: Option<DateTime>,
@@ -88,7 +89,7 @@ pub struct Closed {
 }
 
 /// A row whose execution was seen closed, to log.
-pub struct Ended<'a> {
+pub(crate) struct Ended<'a> {
     /// The row, and where its last log line starts.
     pub open: Open,
     closed: &'a Closed,
@@ -106,7 +107,7 @@ impl Follow {
     /// stands. Rows started on another state machine (before a `--force-resume`)
     /// are not this batch's any more. Each row's last line is read in row order
     /// (`LastOutcomes`), so only the open executions are kept.
-    pub fn from_log(
+    pub(crate) fn from_log(
         client: aws_sdk_sfn::Client,
         state_machine: &StateMachine,
         log: &Path,
@@ -156,7 +157,7 @@ impl Follow {
     }
 
     /// How the rows' executions stand now.
-    pub fn ends(&self) -> Ends {
+    pub(crate) fn ends(&self) -> Ends {
         Ends {
             running: self.current.len() as u64,
             ..self.ends
@@ -164,18 +165,24 @@ impl Follow {
     }
 
     /// Executions open, whether or not a row's last line is theirs.
-    pub fn open_executions(&self) -> u64 {
+    pub(crate) fn open_executions(&self) -> u64 {
         self.open.len() as u64
     }
 
     /// Whether no execution is open any more.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.open.is_empty()
     }
 
     /// A row whose last line is an open execution. A row launched again under a
     /// new name leaves its earlier execution to the window only.
-    pub fn add_open(&mut self, row: u64, arn: String, offset: u64, start_date: Option<&str>) {
+    pub(crate) fn add_open(
+        &mut self,
+        row: u64,
+        arn: String,
+        offset: u64,
+        start_date: Option<&str>,
+    ) {
         if let Some(earlier) = self.current.insert(row, arn.clone())
             && let Some(execution) = self.open.get_mut(&earlier)
         {
@@ -192,7 +199,7 @@ impl Follow {
     /// One look at AWS, each end appended to the log (`lines` reads it); returns
     /// how many executions ended. A look that fails is a warning and the next one
     /// tries again; several in a row are an error.
-    pub async fn log_ends(
+    pub(crate) async fn log_ends(
         &mut self,
         log: &mut RunLog,
         lines: &mut OffsetReader,
@@ -223,14 +230,14 @@ impl Follow {
 
     /// One look at AWS, each end appended to the log at `log_path` (the one
     /// `from_log` read); returns how many executions ended.
-    pub async fn log_ends_once(&mut self, log_path: &Path) -> std::io::Result<u64> {
+    pub(crate) async fn log_ends_once(&mut self, log_path: &Path) -> std::io::Result<u64> {
         let mut log = RunLog::append_to(log_path, self.intact)?;
         let mut lines = OffsetReader::open(log_path)?;
         self.log_ends(&mut log, &mut lines).await
     }
 
     /// One look at AWS without logging (`status`).
-    pub async fn refresh(&mut self) -> Option<String> {
+    pub(crate) async fn refresh(&mut self) -> Option<String> {
         let (closed, error) = self.sweep().await;
         self.take_closed(&closed);
         error
@@ -266,13 +273,13 @@ impl Follow {
     }
 
     /// The first failures seen: ARN, status, error and cause.
-    pub fn failures(&self) -> &[String] {
+    pub(crate) fn failures(&self) -> &[String] {
         &self.failures
     }
 
     /// The open execution that started first (of those whose start is known): its
     /// ARN and start (seconds since the epoch).
-    pub fn oldest_running(&self) -> Option<(&str, i64)> {
+    pub(crate) fn oldest_running(&self) -> Option<(&str, i64)> {
         self.open
             .iter()
             .filter_map(|(arn, e)| Some((arn.as_str(), e.started?)))
@@ -425,7 +432,7 @@ impl Follow {
     /// passes, or `stop` fires; logs each end as it is seen, and at the end marks
     /// the rows still open as RUNNING. `on_sweep` sees the picture after each sweep.
     /// `log_path` is the log `from_log` read (its intact part is appended to).
-    pub async fn run(
+    pub(crate) async fn run(
         &mut self,
         log_path: &Path,
         poll: Duration,
@@ -460,7 +467,7 @@ impl Follow {
 }
 
 /// A closed execution's error and cause, as AWS gives them.
-pub struct Failure {
+pub(crate) struct Failure {
     error: Option<String>,
     cause: Option<String>,
 }
@@ -487,7 +494,7 @@ fn end(outcome: &mut Outcome, closed: &Closed) {
 
 /// Follows a run's started executions to their end (or the timeout, or a signal),
 /// logging each end, with the progress display; returns how they stand.
-pub async fn follow_to_end(
+pub(crate) async fn follow_to_end(
     client: aws_sdk_sfn::Client,
     state_machine: &StateMachine,
     run_dir: &RunDir,

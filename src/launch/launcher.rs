@@ -16,7 +16,7 @@ use crate::model::outcome::{Outcome, Status};
 use crate::model::rows::Launch;
 
 /// What the launcher is given for one row.
-pub enum Work {
+pub(crate) enum Work {
     /// Start the row's execution.
     Start(Launch),
     /// `retry`: launch the row again.
@@ -28,7 +28,7 @@ pub enum Work {
 
 /// A row launched again by `retry`, from its last log line: its closed execution
 /// redriven, or else (or when it failed to start) started as `launch`.
-pub struct Again {
+pub(crate) struct Again {
     /// The row as planned now: what is started when it is not redriven.
     pub launch: Launch,
     /// The row's last log line.
@@ -59,7 +59,7 @@ struct Tries {
 
 /// How the launcher calls: in flight at once, attempts, backoff.
 #[derive(Debug, Clone)]
-pub struct LaunchOptions {
+pub(crate) struct LaunchOptions {
     /// StartExecution calls in flight at once.
     pub concurrency: usize,
     /// Calls per row, the first included.
@@ -76,7 +76,7 @@ pub struct LaunchOptions {
 /// `min(max, base × 2^(n-1))`, so retries of many rows spread out instead of
 /// arriving together.
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// The ceiling of the first retry's random wait; it doubles with each attempt.
     pub base: Duration,
     /// No wait is longer than this.
@@ -94,7 +94,7 @@ impl Backoff {
 /// `--max-running`: at most N of the run's executions open at once. A row takes a
 /// place before its start; a started execution keeps it until the follower sees it
 /// closed. Executions still open from before a resume hold places too.
-pub struct Window {
+pub(crate) struct Window {
     places: Semaphore,
     /// Closes that free no place: the executions open from before beyond N.
     owed: AtomicU64,
@@ -103,7 +103,7 @@ pub struct Window {
 impl Window {
     /// A window of `max` places, with `open` executions from before a resume already
     /// open.
-    pub fn new(max: u64, open: u64) -> Window {
+    pub(crate) fn new(max: u64, open: u64) -> Window {
         Window {
             places: Semaphore::new(max.saturating_sub(open) as usize),
             owed: AtomicU64::new(open.saturating_sub(max)),
@@ -111,7 +111,7 @@ impl Window {
     }
 
     /// One of the run's executions closed.
-    pub fn closed(&self) {
+    pub(crate) fn closed(&self) {
         let paid = self
             .owed
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| o.checked_sub(1));
@@ -123,7 +123,7 @@ impl Window {
 
 /// Starts (or redrives) rows' executions on `client`: paced, retried, and bounded in
 /// calls in flight.
-pub struct Launcher<C> {
+pub(crate) struct Launcher<C> {
     client: Arc<C>,
     state_machine: StateMachine,
     pacer: Pacer,
@@ -133,7 +133,7 @@ pub struct Launcher<C> {
 
 impl<C: StepFunctions> Launcher<C> {
     /// A launcher for `state_machine`, without a window.
-    pub fn new(
+    pub(crate) fn new(
         client: Arc<C>,
         state_machine: StateMachine,
         pacer: Pacer,
@@ -149,12 +149,12 @@ impl<C: StepFunctions> Launcher<C> {
     }
 
     /// Bounds the executions open at once (`--max-running`), if `window` is given.
-    pub fn with_window(self, window: Option<Arc<Window>>) -> Self {
+    pub(crate) fn with_window(self, window: Option<Arc<Window>>) -> Self {
         Launcher { window, ..self }
     }
 
     /// The pacer, for the pace and the throttle count.
-    pub fn pacer(&self) -> &Pacer {
+    pub(crate) fn pacer(&self) -> &Pacer {
         &self.pacer
     }
 
@@ -165,7 +165,7 @@ impl<C: StepFunctions> Launcher<C> {
     ///
     /// Each call runs as its own task, so that signing, serializing and parsing
     /// spread over every worker thread instead of the thread polling the stream.
-    pub fn launch_all<'a>(
+    pub(crate) fn launch_all<'a>(
         self: &'a Arc<Self>,
         work: impl Stream<Item = Work> + 'a,
         stop: &'a CancellationToken,

@@ -24,7 +24,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 /// Paces StartExecution calls: the `--rate` ceiling and the adaptive pace, shared by
 /// every call in flight.
-pub struct Pacer {
+pub(crate) struct Pacer {
     ceiling: DefaultDirectRateLimiter,
     /// The ceiling's cells a call takes.
     cells: NonZeroU32,
@@ -35,7 +35,7 @@ pub struct Pacer {
 impl Pacer {
     /// `rate` calls per second (fractions allowed; a huge rate is effectively no
     /// pacing), of which up to `burst` may go at once after a quiet spell.
-    pub fn new(rate: f64, burst: NonZeroU32) -> Pacer {
+    pub(crate) fn new(rate: f64, burst: NonZeroU32) -> Pacer {
         let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
         // The limiter counts in cells of about LATENESS, a call taking `cells`, and
         // allows one cell more than the burst: a waiter woken a little after its
@@ -57,7 +57,7 @@ impl Pacer {
     }
 
     /// Waits for this call's turn and returns when it was sent.
-    pub async fn ready(&self) -> Instant {
+    pub(crate) async fn ready(&self) -> Instant {
         let slot = self.adaptive().slot(Instant::now());
         if let Some(slot) = slot {
             tokio::time::sleep_until(slot.into()).await;
@@ -72,18 +72,18 @@ impl Pacer {
     }
 
     /// The account throttled a call sent at `sent`.
-    pub fn throttled(&self, sent: Instant) {
+    pub(crate) fn throttled(&self, sent: Instant) {
         self.throttles.fetch_add(1, Ordering::Relaxed);
         self.adaptive().throttled(sent, Instant::now());
     }
 
     /// A call got an answer that was not a throttle.
-    pub fn answered(&self) {
+    pub(crate) fn answered(&self) {
         self.adaptive().answered(Instant::now());
     }
 
     /// The pace now and the throttles so far.
-    pub fn pacing(&self) -> Pacing {
+    pub(crate) fn pacing(&self) -> Pacing {
         Pacing {
             pace: self.adaptive().pace(),
             throttles: self.throttles.load(Ordering::Relaxed),

@@ -4,19 +4,19 @@
 use crate::model::counts::{Counts, Ends};
 
 /// Every row started (or already existed).
-pub const SUCCESS: i32 = 0;
+pub(crate) const SUCCESS: i32 = 0;
 /// Some rows failed to start (or were invalid and skipped, or not attempted).
-pub const FAILURES: i32 = 1;
+pub(crate) const FAILURES: i32 = 1;
 /// Bad usage, configuration or manifest: nothing was started.
-pub const USAGE: i32 = 2;
+pub(crate) const USAGE: i32 = 2;
 /// `status` only: nothing has failed so far, but executions still run.
-pub const IN_PROGRESS: i32 = 3;
+pub(crate) const IN_PROGRESS: i32 = 3;
 /// Interrupted by Ctrl-C or SIGTERM, after a clean stop.
-pub const INTERRUPTED: i32 = 130;
+pub(crate) const INTERRUPTED: i32 = 130;
 
 /// The exit code a batch's final counts call for: success only when every row
 /// started and, when followed, every execution succeeded.
-pub fn of_batch(counts: &Counts, ends: Option<&Ends>, interrupted: bool) -> i32 {
+pub(crate) fn of_batch(counts: &Counts, ends: Option<&Ends>, interrupted: bool) -> i32 {
     if interrupted {
         INTERRUPTED
     } else if counts.all_done() && ends.is_none_or(Ends::all_succeeded) {

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 /// A JSON key the JSON library reserves: with exact number digits on (serde_json's
 /// `arbitrary_precision`), an object whose key is this reads as a number. A manifest
 /// or template using it is refused, naming it, rather than read as something else.
-pub const RESERVED_KEY: &str = "$serde_json::private::Number";
+pub(crate) const RESERVED_KEY: &str = "$serde_json::private::Number";
 
 /// The fields of one row: CSV header → string, or a JSON object as given.
 pub type Fields = Map<String, Value>;
@@ -52,4 +52,4 @@ pub struct Invalid {
 }
 
 /// What planning makes of a row: ready to start, or invalid.
-pub type Planned = Result<Launch, Invalid>;
+pub(crate) type Planned = Result<Launch, Invalid>;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// `--timeout` and `--poll`, for `run --wait` and `watch`.
 #[derive(Debug, Clone, Copy)]
-pub struct FollowOptions {
+pub(crate) struct FollowOptions {
     /// `--timeout`: how long to follow at most.
     pub timeout: Option<Duration>,
     /// `--poll`: the time between two looks at AWS.
@@ -24,7 +24,7 @@ impl Default for FollowOptions {
 /// `--max-failures`: how many rows may fail to start before the run stops starting
 /// new ones.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum MaxFailures {
+pub(crate) enum MaxFailures {
     /// A number of rows.
     Count(u64),
     /// A percentage (above 0, at most 100) of the rows the run launches.
@@ -33,7 +33,7 @@ pub enum MaxFailures {
 
 impl MaxFailures {
     /// `10` or `2.5%`.
-    pub fn parse(text: &str) -> Result<MaxFailures, String> {
+    pub(crate) fn parse(text: &str) -> Result<MaxFailures, String> {
         let bad = || format!("expected a count (10) or a percentage (2.5%), not `{text}`");
         match text.strip_suffix('%') {
             Some(percent) => match percent.trim().parse::<f64>() {
@@ -48,7 +48,7 @@ impl MaxFailures {
     }
 
     /// The number of failures that stops a run launching `rows` rows (at least 1).
-    pub fn limit(self, rows: u64) -> u64 {
+    pub(crate) fn limit(self, rows: u64) -> u64 {
         match self {
             MaxFailures::Count(n) => n,
             MaxFailures::Percent(p) => ((rows as f64 * p / 100.0).ceil() as u64).max(1),

@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use std::io;
 
 use crate::model::outcome::{Outcome, Status};
-use crate::record::report::{BatchRows, LastOutcomes};
+use crate::record::batch_rows::BatchRows;
+use crate::record::report::LastOutcomes;
 use crate::record::summary::Summary;
 
 /// Bars in a chart over time: a longer launch is shown in wider steps.
@@ -69,7 +70,11 @@ impl Measures {
 }
 
 /// The page for a run.
-pub fn page(summary: &Summary, outcomes: &LastOutcomes, rows: &BatchRows) -> io::Result<String> {
+pub(crate) fn page(
+    summary: &Summary,
+    outcomes: &LastOutcomes,
+    rows: &BatchRows,
+) -> io::Result<String> {
     let measures = Measures::read(outcomes, rows)?;
     let s = summary;
     let c = &s.counts;

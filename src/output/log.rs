@@ -65,12 +65,12 @@ pub fn init(verbosity: i8, format: LogFormat) {
 
 /// Whether a progress bar may be drawn: not under `--log-format json` (every line
 /// must be JSON) nor `-q`.
-pub fn for_people() -> bool {
+pub(crate) fn for_people() -> bool {
     FOR_PEOPLE.load(Ordering::Relaxed)
 }
 
 /// Registers the bar being drawn (or none, once it is cleared).
-pub fn show_bar(bar: Option<&ProgressBar>) {
+pub(crate) fn show_bar(bar: Option<&ProgressBar>) {
     *BAR.lock().expect("bar lock") = bar.map(ProgressBar::downgrade);
 }
 

@@ -81,7 +81,7 @@ impl Display {
 
 /// The display while following executions to their end: how many have ended, and
 /// how they stand.
-pub struct FollowProgress {
+pub(crate) struct FollowProgress {
     display: Display,
     total: u64,
     ends: Ends,
@@ -89,7 +89,7 @@ pub struct FollowProgress {
 
 impl FollowProgress {
     /// A display of `total` executions, in `mode`.
-    pub fn new(mode: ProgressMode, total: u64) -> FollowProgress {
+    pub(crate) fn new(mode: ProgressMode, total: u64) -> FollowProgress {
         FollowProgress {
             display: Display::new(mode, total),
             total,
@@ -98,7 +98,7 @@ impl FollowProgress {
     }
 
     /// Called after each look at AWS.
-    pub fn show(&mut self, ends: Ends) {
+    pub(crate) fn show(&mut self, ends: Ends) {
         self.ends = ends;
         if let Display::Bar(bar) = &self.display {
             bar.set_position(self.total.saturating_sub(ends.running));
@@ -110,7 +110,7 @@ impl FollowProgress {
     }
 
     /// Ends the display: clears the bar, or prints a last line.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.display.finish(|| self.line());
     }
 
@@ -125,7 +125,7 @@ impl FollowProgress {
 }
 
 /// The display while launching: rows gone through, how, and how fast.
-pub struct Progress {
+pub(crate) struct Progress {
     display: Display,
     started: Instant,
     /// Rows this run will go through (a resume leaves out those already done).
@@ -136,7 +136,7 @@ pub struct Progress {
 
 impl Progress {
     /// A display of `total` rows, in `mode`.
-    pub fn new(mode: ProgressMode, total: u64) -> Progress {
+    pub(crate) fn new(mode: ProgressMode, total: u64) -> Progress {
         let display = Display::new(mode, total);
         Progress {
             display,
@@ -148,7 +148,7 @@ impl Progress {
     }
 
     /// Counts one row's outcome.
-    pub fn record(&mut self, status: Status) {
+    pub(crate) fn record(&mut self, status: Status) {
         self.counts.add(status);
         if let Display::Bar(bar) = &self.display {
             bar.inc(1);
@@ -158,7 +158,7 @@ impl Progress {
 
     /// Called on a timer with the pacer's state: redraws, or prints a line when
     /// one is due.
-    pub fn tick(&mut self, pacing: Pacing) {
+    pub(crate) fn tick(&mut self, pacing: Pacing) {
         self.pacing = pacing;
         if let Display::Bar(bar) = &self.display {
             bar.set_message(self.counts_text());
@@ -169,17 +169,17 @@ impl Progress {
     }
 
     /// Outcomes of this run so far.
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         self.counts
     }
 
     /// Time since the display began.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
     /// Ends the display: clears the bar, or prints a last line.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.display.finish(|| self.line());
     }
 

@@ -7,8 +7,8 @@ use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::aws::error_text;
+use crate::aws::s3_url::S3Prefix;
 use crate::error::Error;
-use crate::plan::template::split_s3_url;
 use crate::record::runlog::{REPORT, RESULTS, RunDir, SUMMARY};
 
 /// The size of one part of a multipart upload (S3 wants at least 5 MiB, and at
@@ -19,60 +19,25 @@ const PART_BYTES: u64 = 64 << 20;
 /// it finds the others complete.
 const PUBLISHED: [&str; 3] = [RESULTS, REPORT, SUMMARY];
 
-/// A folder in S3: `s3://BUCKET/PREFIX/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Prefix {
-    bucket: String,
-    /// Empty, or ending in `/`.
-    prefix: String,
-}
-
-impl S3Prefix {
-    /// Parses `s3://BUCKET/PREFIX/`; a prefix without a final `/` gets one.
-    pub fn parse(url: &str) -> Result<S3Prefix, String> {
-        let (bucket, prefix) = split_s3_url(url)
-            .ok_or_else(|| format!("expected s3://BUCKET/PREFIX/, not `{url}`"))?;
-        let mut prefix = prefix.to_string();
-        if !prefix.is_empty() && !prefix.ends_with('/') {
-            prefix.push('/');
-        }
-        Ok(S3Prefix {
-            bucket: bucket.to_string(),
-            prefix,
-        })
-    }
-
-    /// The bucket.
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
-    /// The key of `name` in the folder.
-    pub fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
-    }
-
-    /// `s3://BUCKET/PREFIX/name`.
-    pub fn url(&self, name: &str) -> String {
-        format!("s3://{}/{}", self.bucket, self.key(name))
-    }
-}
-
 /// Where `--report-to` puts a run's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportTo(S3Prefix);
+pub(crate) struct ReportTo(S3Prefix);
 
 impl ReportTo {
     /// Parses `s3://BUCKET/PREFIX/`; a prefix without a final `/` gets one.
-    pub fn parse(url: &str) -> Result<ReportTo, String> {
+    pub(crate) fn parse(url: &str) -> Result<ReportTo, String> {
         S3Prefix::parse(url).map(ReportTo)
     }
 
     /// Uploads the run log, the report and the summary under the prefix.
-    pub async fn upload(&self, s3: &aws_sdk_s3::Client, run_dir: &RunDir) -> Result<(), Error> {
+    pub(crate) async fn upload(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        run_dir: &RunDir,
+    ) -> Result<(), Error> {
         for name in PUBLISHED {
             let url = self.0.url(name);
-            upload_file(s3, &self.0.bucket, &self.0.key(name), &run_dir.file(name))
+            upload_file(s3, self.0.bucket(), &self.0.key(name), &run_dir.file(name))
                 .await
                 .map_err(|message| Error::Run {
                     context: format!("--report-to: uploading {url}"),
@@ -86,7 +51,7 @@ impl ReportTo {
     /// Uploads after a run: a failure is an error only if the run itself
     /// succeeded; otherwise its own exit code (1, or 130 for a resume) stands, and
     /// the failure is logged.
-    pub async fn upload_after(
+    pub(crate) async fn upload_after(
         &self,
         s3: &aws_sdk_s3::Client,
         run_dir: &RunDir,

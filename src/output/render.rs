@@ -7,13 +7,14 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::model::outcome::Outcome;
-use crate::record::report::{BatchRows, LastOutcomes};
+use crate::record::batch_rows::BatchRows;
+use crate::record::report::LastOutcomes;
 use crate::record::runlog::{FAILED, REPORT};
 use crate::record::summary::Summary;
 
 /// `report --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     /// The summary and the rows that need attention, for a terminal.
     Table,
     /// The same as Markdown tables.
@@ -28,7 +29,7 @@ pub enum ReportFormat {
 const CELL_CHARS: usize = 100;
 
 /// Writes the view of a run in `format`.
-pub fn write(
+pub(crate) fn write(
     format: ReportFormat,
     summary: &Summary,
     outcomes: &LastOutcomes,
@@ -56,7 +57,7 @@ pub fn write(
 
 /// The summary for a person: counts, this run's pace, how the executions ended,
 /// the rows that need attention, and what to do next.
-pub fn table(summary: &Summary) -> String {
+pub(crate) fn table(summary: &Summary) -> String {
     let s = summary;
     let mut text = format!("{}\n", s.counts.human(s.rows));
     if let Some(this_run) = &s.this_run {
@@ -94,7 +95,7 @@ pub fn table(summary: &Summary) -> String {
 }
 
 /// The same view in Markdown (GitHub's `$GITHUB_STEP_SUMMARY`, a ticket).
-pub fn markdown(summary: &Summary) -> String {
+pub(crate) fn markdown(summary: &Summary) -> String {
     let s = summary;
     let c = &s.counts;
     let mut text = format!(
@@ -243,7 +244,7 @@ fn next_steps(s: &Summary) -> String {
 
 /// On stderr, at the end of a command: the `table` view for a person, or with
 /// `--log-format json` one line holding the whole summary as `summary.json` does.
-pub fn log_summary(summary: &Summary) {
+pub(crate) fn log_summary(summary: &Summary) {
     let json = serde_json::to_string(summary).expect("summary serializes");
     tracing::info!(summary = %json, "{}", table(summary).trim_end());
 }

@@ -9,12 +9,12 @@ use crate::plan::template::{Context, InputTemplate, TextTemplate, Unnamed};
 /// StartExecution's input limit: 256 KiB of UTF-8.
 pub const MAX_INPUT_BYTES: usize = 262_144;
 /// Execution names are 1–80 characters.
-pub const MAX_NAME_CHARS: usize = 80;
+pub(crate) const MAX_NAME_CHARS: usize = 80;
 /// Hex digits of the row-identity hash in a default name: 64 bits, so that two
 /// different rows of one batch never meet by chance.
 const NAME_HASH_HEX: usize = 16;
 /// Room left for the batch id in a default name (`{batch}-{hash}`).
-pub const MAX_BATCH_ID_CHARS: usize = MAX_NAME_CHARS - 1 - NAME_HASH_HEX;
+pub(crate) const MAX_BATCH_ID_CHARS: usize = MAX_NAME_CHARS - 1 - NAME_HASH_HEX;
 
 /// Renders names and inputs for one batch.
 pub struct Planner {

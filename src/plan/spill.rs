@@ -9,14 +9,14 @@ use std::os::unix::fs::FileExt;
 
 /// How many parts a spill is split into: with a million pairs a part holds about
 /// 8,000 (125 KB read back at once); with 100 million, 12 MB.
-pub const PARTS: usize = 128;
+pub(crate) const PARTS: usize = 128;
 
 /// Write buffer per part: 128 parts take 1 MB.
 const BUFFER: usize = 8 * 1024;
 
 /// A spill being written.
 #[derive(Default)]
-pub struct Spill {
+pub(crate) struct Spill {
     /// Each part's file, created on its first pair.
     parts: Vec<Option<BufWriter<File>>>,
     /// The first write that failed: reported by `finish`, so that pushing stays
@@ -26,7 +26,7 @@ pub struct Spill {
 
 impl Spill {
     /// Adds a pair to `part` (below `PARTS`).
-    pub fn push(&mut self, part: usize, pair: [u64; 2]) {
+    pub(crate) fn push(&mut self, part: usize, pair: [u64; 2]) {
         if self.error.is_some() {
             return;
         }
@@ -54,7 +54,7 @@ impl Spill {
     }
 
     /// Ends the writing: the parts, to read back as often as needed.
-    pub fn finish(self) -> io::Result<Parts> {
+    pub(crate) fn finish(self) -> io::Result<Parts> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -69,14 +69,14 @@ impl Spill {
 }
 
 /// A written spill.
-pub struct Parts {
+pub(crate) struct Parts {
     files: Vec<Option<File>>,
 }
 
 impl Parts {
     /// Calls `each` with every part's pairs (part 0 first; within a part, in the
     /// order they were pushed), skipping parts without a pair.
-    pub fn for_each(
+    pub(crate) fn for_each(
         &self,
         mut each: impl FnMut(usize, &mut Vec<[u64; 2]>) -> io::Result<()>,
     ) -> io::Result<()> {
@@ -91,7 +91,7 @@ impl Parts {
 
     /// Reads `part`'s pairs into `pairs`, in the order they were pushed; false for
     /// a part without a pair.
-    pub fn read(&self, part: usize, pairs: &mut Vec<[u64; 2]>) -> io::Result<bool> {
+    pub(crate) fn read(&self, part: usize, pairs: &mut Vec<[u64; 2]>) -> io::Result<bool> {
         pairs.clear();
         let Some(Some(file)) = self.files.get(part) else {
             return Ok(false);

@@ -12,6 +12,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::aws::s3_url::split_s3_url;
 use crate::model::rows::{Fields, RESERVED_KEY};
 
 /// A template that does not parse; says where.
@@ -300,13 +301,6 @@ fn format_date(field: &str, value: &Value, format: &str) -> Result<String, Rende
         format: format.to_string(),
         error: e.to_string(),
     })
-}
-
-/// `s3://bucket/key` → (`bucket`, `key`); the key may be empty (`s3://bucket/`).
-pub fn split_s3_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("s3://")?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    (!bucket.is_empty()).then_some((bucket, key))
 }
 
 /// A JSON document whose string values are templates. Object keys are literal.

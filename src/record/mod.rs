@@ -1,6 +1,7 @@
 //! The record of a run: the run dir and its log (the source of truth), the
 //! tallies read from it, and the report and summary written as views of it.
 
+pub(crate) mod batch_rows;
 pub(crate) mod report;
 pub(crate) mod runlog;
 pub(crate) mod summary;

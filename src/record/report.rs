@@ -20,99 +20,8 @@ use crate::model::counts::Counts;
 use crate::model::counts::Ends;
 use crate::model::outcome::{Outcome, Status};
 use crate::plan::spill::{PARTS, Parts, Spill};
+use crate::record::batch_rows::BatchRows;
 use crate::record::runlog::{self, FAILED, HasRow, OffsetReader, REPORT, RESULTS, RunDir};
-
-/// The rows of a batch, by number: every row of the manifest, or those a run
-/// selects (`--shard`, `--offset`, `--limit`). A bitmap: 10 million rows take 1.25 MB.
-#[derive(Debug, Default, Clone)]
-pub struct BatchRows {
-    bits: Vec<u64>,
-    count: u64,
-}
-
-impl BatchRows {
-    /// Adds a row.
-    pub fn insert(&mut self, row: u64) {
-        let (word, bit) = ((row / 64) as usize, row % 64);
-        if word >= self.bits.len() {
-            self.bits.resize(word + 1, 0);
-        }
-        if self.bits[word] & (1 << bit) == 0 {
-            self.count += 1;
-        }
-        self.bits[word] |= 1 << bit;
-    }
-
-    /// Takes a row out.
-    pub fn remove(&mut self, row: u64) {
-        if self.contains(row) {
-            self.bits[(row / 64) as usize] &= !(1 << (row % 64));
-            self.count -= 1;
-        }
-    }
-
-    /// Whether the row is in the batch.
-    pub fn contains(&self, row: u64) -> bool {
-        let (word, bit) = ((row / 64) as usize, row % 64);
-        self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
-    }
-
-    /// How many rows.
-    pub fn len(&self) -> u64 {
-        self.count
-    }
-
-    /// Whether there is no row.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The highest row number, 0 when empty.
-    pub fn last(&self) -> u64 {
-        (0..self.bits.len() as u64 * 64)
-            .rev()
-            .find(|&row| self.contains(row))
-            .unwrap_or(0)
-    }
-
-    /// Row numbers in order.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..=self.last()).filter(|&row| self.contains(row))
-    }
-
-    /// Saves the rows as ranges (`[[1, 1000]]` for a whole manifest), so that
-    /// `watch` and `status` know the batch without its manifest.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
-        let mut ranges: Vec<[u64; 2]> = Vec::new();
-        for row in self.iter() {
-            match ranges.last_mut() {
-                Some(last) if last[1] + 1 == row => last[1] = row,
-                _ => ranges.push([row, row]),
-            }
-        }
-        runlog::write_atomically(
-            path,
-            &serde_json::to_vec(&ranges).expect("ranges serialize"),
-        )
-    }
-
-    /// Reads rows that `save` wrote.
-    pub fn load(path: &Path) -> io::Result<BatchRows> {
-        let ranges: Vec<[u64; 2]> = serde_json::from_slice(&std::fs::read(path)?)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let mut rows = BatchRows::default();
-        for [first, last] in ranges {
-            if first == 0 || last < first || last > runlog::MAX_ROW {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("not a range of rows: [{first}, {last}]"),
-                ));
-            }
-            (first..=last).for_each(|row| rows.insert(row));
-        }
-        Ok(rows)
-    }
-}
 
 const COLUMNS: [&str; 17] = [
     "row",
@@ -150,7 +59,7 @@ impl LastLines {
     /// about a batch row. A row outside the batch was logged by a run with another
     /// selection, or belongs to a longer manifest resumed with --force-resume: it is
     /// left out.
-    pub fn read(
+    pub(crate) fn read(
         log: &Path,
         rows: &BatchRows,
         mut each: impl FnMut(Vec<String>),
@@ -174,7 +83,7 @@ impl LastLines {
     /// Calls `each` with every row of the batch (the `rows` given to `read`), in
     /// order, and where its last line starts (`None` for a row the log never
     /// mentions).
-    pub fn for_each(
+    pub(crate) fn for_each(
         &self,
         rows: &BatchRows,
         mut each: impl FnMut(u64, Option<u64>) -> io::Result<()>,
@@ -241,7 +150,7 @@ impl<'de> Deserialize<'de> for FieldNames {
 }
 
 /// The final counts of a batch's rows, from the run log, writing nothing.
-pub fn tally(run_dir: &Path, rows: &BatchRows) -> io::Result<Counts> {
+pub(crate) fn tally(run_dir: &Path, rows: &BatchRows) -> io::Result<Counts> {
     let mut counts = Counts::default();
     LastOutcomes::read(&run_dir.join(RESULTS), rows)?.for_each(rows, |outcome| {
         counts.add(outcome.status);
@@ -251,7 +160,7 @@ pub fn tally(run_dir: &Path, rows: &BatchRows) -> io::Result<Counts> {
 }
 
 /// Rows shown by name where a person looks: the end-of-run summary, `report`.
-pub const ATTENTION_SHOWN: usize = 20;
+pub(crate) const ATTENTION_SHOWN: usize = 20;
 
 /// The rows that need a person: those that did not start (failed, invalid, not
 /// attempted), and executions that ended otherwise than SUCCEEDED.
@@ -307,7 +216,7 @@ impl Tally {
 
 /// Every batch row's last outcome in the run log, read one at a time, in row
 /// order. Rows the log never mentions are `not_attempted`.
-pub struct LastOutcomes {
+pub(crate) struct LastOutcomes {
     log: PathBuf,
     offsets: LastLines,
     /// The rows' own fields, in the order first seen.
@@ -317,7 +226,7 @@ pub struct LastOutcomes {
 impl LastOutcomes {
     /// Reads the run log at `log`: where each batch row's last line is, and the rows'
     /// field names.
-    pub fn read(log: &Path, rows: &BatchRows) -> io::Result<LastOutcomes> {
+    pub(crate) fn read(log: &Path, rows: &BatchRows) -> io::Result<LastOutcomes> {
         let mut field_names: Vec<String> = Vec::new();
         let offsets = LastLines::read(log, rows, |names| {
             for name in names {
@@ -334,13 +243,13 @@ impl LastOutcomes {
     }
 
     /// The length of the run log's intact part.
-    pub fn intact(&self) -> u64 {
+    pub(crate) fn intact(&self) -> u64 {
         self.offsets.intact
     }
 
     /// Hands `each` every batch row's last outcome, in row order (`not_attempted` for a
     /// row the log never mentions).
-    pub fn for_each(
+    pub(crate) fn for_each(
         &self,
         rows: &BatchRows,
         mut each: impl FnMut(&Outcome) -> io::Result<()>,
@@ -350,7 +259,7 @@ impl LastOutcomes {
 
     /// `for_each`, with where each outcome's line starts (`None` for a row the log
     /// never mentions).
-    pub fn for_each_line(
+    pub(crate) fn for_each_line(
         &self,
         rows: &BatchRows,
         mut each: impl FnMut(Option<u64>, &Outcome) -> io::Result<()>,
@@ -370,7 +279,7 @@ impl LastOutcomes {
     }
 
     /// What the rows add up to.
-    pub fn tally(&self, rows: &BatchRows) -> io::Result<Tally> {
+    pub(crate) fn tally(&self, rows: &BatchRows) -> io::Result<Tally> {
         let mut tally = Tally {
             log_bytes: self.intact(),
             ..Tally::default()
@@ -383,7 +292,7 @@ impl LastOutcomes {
     }
 
     /// Every row as CSV, a header first: `report.csv`.
-    pub fn write_csv(
+    pub(crate) fn write_csv(
         &self,
         rows: &BatchRows,
         out: impl Write,
@@ -411,7 +320,7 @@ impl LastOutcomes {
 
 /// Writes `report.csv` and `failed.jsonl` for the rows of a batch and returns
 /// what they add up to.
-pub fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Tally> {
+pub(crate) fn write(run_dir: &RunDir, rows: &BatchRows) -> io::Result<Tally> {
     let outcomes = LastOutcomes::read(&run_dir.file(RESULTS), rows)?;
     let report = BufWriter::new(File::create(run_dir.file(REPORT))?);
     let mut failed = BufWriter::new(File::create(run_dir.file(FAILED))?);

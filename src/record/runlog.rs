@@ -17,21 +17,21 @@ use sha2::{Digest, Sha256};
 use crate::model::outcome::{Outcome, Status};
 
 /// What the run was started with (`RunInfo`).
-pub const RUN_INFO: &str = "run.json";
+pub(crate) const RUN_INFO: &str = "run.json";
 /// The run log: one `Outcome` a line.
-pub const RESULTS: &str = "results.jsonl";
+pub(crate) const RESULTS: &str = "results.jsonl";
 /// Every row's final outcome, as CSV.
-pub const REPORT: &str = "report.csv";
+pub(crate) const REPORT: &str = "report.csv";
 /// The run's summary, as JSON.
-pub const SUMMARY: &str = "summary.json";
+pub(crate) const SUMMARY: &str = "summary.json";
 /// The failed rows' fields: a manifest for the next run.
-pub const FAILED: &str = "failed.jsonl";
+pub(crate) const FAILED: &str = "failed.jsonl";
 /// The run dir's lock; holds the pid of the process that has it.
-pub const LOCK: &str = "lock";
+pub(crate) const LOCK: &str = "lock";
 /// The batch's rows, as ranges, so that `watch` and `status` need no manifest.
-pub const ROWS: &str = "rows.json";
+pub(crate) const ROWS: &str = "rows.json";
 /// While a `retry` launches: how it does (see `retry`).
-pub const RETRYING: &str = "retrying.json";
+pub(crate) const RETRYING: &str = "retrying.json";
 
 /// What a run was started with. A resume must match it, or it would skip and
 /// start rows of a different batch.
@@ -98,7 +98,7 @@ pub struct RunDir {
 /// created only by `open`. A resume reads its log before the manifest is checked
 /// (the check then marks the rows already done), and a batch refused by the check
 /// leaves no folder behind.
-pub struct Locked {
+pub(crate) struct Locked {
     path: PathBuf,
     /// The lock of a folder that existed when it was taken.
     lock: Option<File>,
@@ -111,7 +111,7 @@ impl Locked {
     /// Locks the run dir at `path` if the folder exists (creating nothing), and
     /// checks that it holds the same run. With `force`, a different run is accepted
     /// (with a warning) and `open` records the new one in `run.json`.
-    pub fn new(path: &Path, info: RunInfo, force: bool) -> Result<Locked, RunDirError> {
+    pub(crate) fn new(path: &Path, info: RunInfo, force: bool) -> Result<Locked, RunDirError> {
         let lock = match path.is_dir() {
             true => Some(lock(path)?),
             false => None,
@@ -146,7 +146,7 @@ impl Locked {
     /// What an earlier run in this folder logged, for a resume of a batch of the
     /// state machine whose executions' ARNs start with `executions` (see
     /// `previous`). Nothing, for a new folder.
-    pub fn previous(&self, executions: &str) -> io::Result<Previous> {
+    pub(crate) fn previous(&self, executions: &str) -> io::Result<Previous> {
         match self.lock {
             Some(_) => previous(&self.path.join(RESULTS), executions),
             None => Ok(Previous::default()),
@@ -154,7 +154,7 @@ impl Locked {
     }
 
     /// Creates the folder, or takes it over for a resume.
-    pub fn open(self) -> Result<RunDir, RunDirError> {
+    pub(crate) fn open(self) -> Result<RunDir, RunDirError> {
         let path = self.path.as_path();
         let io_error = |source| RunDirError::Io {
             path: path.to_path_buf(),
@@ -211,14 +211,14 @@ impl RunDir {
 
 /// Writes a whole file so that a reader (`status`, while a run goes on) never sees
 /// it half written: to a temporary name, then renamed over.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let temporary = path.with_extension("tmp");
     fs::write(&temporary, bytes)?;
     fs::rename(&temporary, path)
 }
 
 /// What the run in `dir` was started with; read without the lock.
-pub fn read_info(dir: &Path) -> Result<RunInfo, RunDirError> {
+pub(crate) fn read_info(dir: &Path) -> Result<RunInfo, RunDirError> {
     let error = |source| RunDirError::Io {
         path: dir.to_path_buf(),
         source,
@@ -299,7 +299,7 @@ fn difference(recorded: &RunInfo, now: &RunInfo) -> Option<String> {
 }
 
 /// The append-only log of outcomes.
-pub struct RunLog {
+pub(crate) struct RunLog {
     file: File,
     /// Where the next line starts.
     len: u64,
@@ -308,7 +308,7 @@ pub struct RunLog {
 impl RunLog {
     /// Opens the log for appending after its first `intact` bytes (what `read`
     /// found whole): a torn last line left by a killed run is cut off.
-    pub fn append_to(path: &Path, intact: u64) -> io::Result<RunLog> {
+    pub(crate) fn append_to(path: &Path, intact: u64) -> io::Result<RunLog> {
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -329,7 +329,7 @@ impl RunLog {
     /// Writes one outcome as one line, in one write, and hands it to the OS at once:
     /// a process killed a moment later loses nothing it has logged. Returns where
     /// the line starts.
-    pub fn append(&mut self, outcome: &Outcome) -> io::Result<u64> {
+    pub(crate) fn append(&mut self, outcome: &Outcome) -> io::Result<u64> {
         let mut line = serde_json::to_vec(outcome).expect("outcome serializes");
         line.push(b'\n');
         self.file.write_all(&line)?;
@@ -352,12 +352,12 @@ fn last_byte(file: &mut File, len: u64) -> io::Result<u8> {
 /// An unreadable line is an error, except the last one when it is incomplete (a
 /// write cut short): that one is skipped, with a warning, and the row it was about
 /// is treated as never logged.
-pub fn read(path: &Path, each: impl FnMut(u64, Outcome)) -> io::Result<u64> {
+pub(crate) fn read(path: &Path, each: impl FnMut(u64, Outcome)) -> io::Result<u64> {
     read_as(path, each)
 }
 
 /// `read`, with each line parsed as `T`: a view of the few fields a reader needs.
-pub fn read_as<T: DeserializeOwned + HasRow>(
+pub(crate) fn read_as<T: DeserializeOwned + HasRow>(
     path: &Path,
     mut each: impl FnMut(u64, T),
 ) -> io::Result<u64> {
@@ -368,7 +368,7 @@ pub fn read_as<T: DeserializeOwned + HasRow>(
 }
 
 /// The length of a log's intact part (its whole lines): where appending resumes.
-pub fn intact_length(path: &Path) -> io::Result<u64> {
+pub(crate) fn intact_length(path: &Path) -> io::Result<u64> {
     #[derive(Deserialize)]
     struct Row {
         row: u64,
@@ -382,7 +382,7 @@ pub fn intact_length(path: &Path) -> io::Result<u64> {
 }
 
 /// More rows than any batch has: a row number past it is a corrupt file.
-pub const MAX_ROW: u64 = 1 << 36;
+pub(crate) const MAX_ROW: u64 = 1 << 36;
 
 /// A log line as `T`, which has the outcome's `row` (and may skip the rest: the
 /// readers that need a few fields of a million lines parse only those).
@@ -396,7 +396,7 @@ fn parse<'a, T: Deserialize<'a> + HasRow>(line: &'a [u8]) -> Result<T, String> {
 }
 
 /// A view of a log line, with its row.
-pub trait HasRow {
+pub(crate) trait HasRow {
     /// The outcome's row.
     fn row(&self) -> u64;
 }
@@ -454,7 +454,7 @@ fn read_lines(
 
 /// What a resume needs from an earlier run's log.
 #[derive(Default)]
-pub struct Previous {
+pub(crate) struct Previous {
     /// Rows already started (or found existing), by the name they are planned
     /// under.
     pub done: DoneRows,
@@ -514,7 +514,7 @@ fn previous(path: &Path, executions: &str) -> io::Result<Previous> {
 /// edited and resumed with `--force-resume`) is known to exist, also without a
 /// call. 24 bytes a started row: 24 MB for a million (nothing for a new run).
 #[derive(Default)]
-pub struct DoneRows {
+pub(crate) struct DoneRows {
     /// `[row, hash of the name it was started under]`, by row: as many as rows
     /// started, whatever their numbers (a log line's row is not trusted to size
     /// anything).
@@ -525,7 +525,7 @@ pub struct DoneRows {
 
 /// Whether a planned row was started already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Done {
+pub(crate) enum Done {
     /// Under this row number and name.
     Here,
     /// Under this name, as another row.
@@ -542,7 +542,7 @@ impl DoneRows {
     }
 
     /// Whether the row, planned under `name`, was started already, and as which row.
-    pub fn check(&self, row: u64, name: &str) -> Done {
+    pub(crate) fn check(&self, row: u64, name: &str) -> Done {
         // A new run's check passes here for every row: no hashing.
         if self.names.is_empty() {
             return Done::No;
@@ -567,7 +567,7 @@ fn name_hash(name: &str) -> u64 {
 }
 
 /// Reads log lines by offset, cheaply when offsets come in order.
-pub struct OffsetReader {
+pub(crate) struct OffsetReader {
     reader: BufReader<File>,
     position: u64,
     line: Vec<u8>,
@@ -575,7 +575,7 @@ pub struct OffsetReader {
 
 impl OffsetReader {
     /// Opens the log at `path`.
-    pub fn open(path: &Path) -> io::Result<OffsetReader> {
+    pub(crate) fn open(path: &Path) -> io::Result<OffsetReader> {
         Ok(OffsetReader {
             reader: BufReader::with_capacity(1 << 16, File::open(path)?),
             position: 0,
@@ -584,7 +584,7 @@ impl OffsetReader {
     }
 
     /// The outcome on the line that starts at `offset`.
-    pub fn outcome_at(&mut self, offset: u64) -> io::Result<Outcome> {
+    pub(crate) fn outcome_at(&mut self, offset: u64) -> io::Result<Outcome> {
         self.reader
             .seek_relative(offset as i64 - self.position as i64)?;
         self.line.clear();

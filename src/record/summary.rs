@@ -10,7 +10,8 @@ use crate::model::counts::{Calls, Followed};
 use crate::model::exit;
 use crate::model::pacing::Pacing;
 use crate::record::WriteError;
-use crate::record::report::{self, Attention, BatchRows, Tally};
+use crate::record::batch_rows::BatchRows;
+use crate::record::report::{self, Attention, Tally};
 use crate::record::runlog::{RunDir, RunInfo, SUMMARY, write_atomically};
 
 /// What a run came to: `summary.json`, and the lines shown at its end.

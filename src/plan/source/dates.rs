@@ -11,7 +11,7 @@ use super::Fields;
 
 /// `--dates FROM..TO` with `--every` and `--reverse`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DateRange {
+pub(crate) struct DateRange {
     start: DateTime,
     /// The last instant included. A `TO` given as a date includes that whole day.
     last: DateTime,
@@ -22,7 +22,7 @@ pub struct DateRange {
 
 /// `--every`: a number of minutes, hours, days or months.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     count: i64,
     unit: Unit,
 }
@@ -37,7 +37,7 @@ enum Unit {
 
 impl Step {
     /// Parses `--every`: a count and a unit (`min` or `m`, `h`, `d`, `w`, `mo`), as in `6h`.
-    pub fn parse(text: &str) -> Result<Step, String> {
+    pub(crate) fn parse(text: &str) -> Result<Step, String> {
         let split = text
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
@@ -112,7 +112,7 @@ const MAX_STEPS: i64 = 10_000_000;
 
 impl DateRange {
     /// `FROM..TO`, each `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]` (UTC), inclusive.
-    pub fn parse(text: &str, every: Step, reverse: bool) -> Result<DateRange, String> {
+    pub(crate) fn parse(text: &str, every: Step, reverse: bool) -> Result<DateRange, String> {
         let (from, to) = text
             .split_once("..")
             .ok_or_else(|| format!("expected FROM..TO (2024-01-01..2024-03-31), not `{text}`"))?;
@@ -146,7 +146,7 @@ impl DateRange {
     }
 
     /// Every step in order (or newest first with `--reverse`), as item fields.
-    pub fn items(&self) -> impl Iterator<Item = Fields> + '_ {
+    pub(crate) fn items(&self) -> impl Iterator<Item = Fields> + '_ {
         let times: Box<dyn Iterator<Item = DateTime>> = match self.reverse {
             false => Box::new(self.times()),
             true => Box::new(self.times().collect::<Vec<_>>().into_iter().rev()),
@@ -161,7 +161,7 @@ impl DateRange {
     }
 
     /// How messages and the run dir name the range.
-    pub fn description(&self) -> &str {
+    pub(crate) fn description(&self) -> &str {
         &self.text
     }
 }

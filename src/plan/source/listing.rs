@@ -15,7 +15,7 @@ use super::Fields;
 
 /// What to list and what to keep.
 #[derive(Debug, Clone)]
-pub struct Listing {
+pub(crate) struct Listing {
     /// The bucket listed.
     pub bucket: String,
     /// The prefix, or for a listing per date, the prefix of each date.
@@ -37,7 +37,7 @@ pub struct Listing {
 
 /// The filters, all on the key relative to the prefix.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// `--include`: only keys that match one of these globs are kept.
     pub include: Option<GlobSet>,
     /// `--exclude`: keys that match one of these globs are left out.
@@ -52,7 +52,7 @@ pub struct Filter {
 
 impl Filter {
     /// Shell globs where `*` also matches `/`, as in the AWS CLI.
-    pub fn globs(patterns: &[String]) -> Result<Option<GlobSet>, String> {
+    pub(crate) fn globs(patterns: &[String]) -> Result<Option<GlobSet>, String> {
         if patterns.is_empty() {
             return Ok(None);
         }
@@ -91,7 +91,7 @@ enum Reason {
 
 /// What a listing went through, for the message when nothing is left.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Tally {
+pub(super) struct Tally {
     /// Entries listed.
     pub listed: u64,
     /// Left out by `--include`/`--exclude`.
@@ -106,7 +106,7 @@ pub struct Tally {
 
 impl Tally {
     /// One line saying how many entries were listed, left out by each filter, and kept.
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         format!(
             "{} listed, {} left out by --include/--exclude, {} by --modified-after/--modified-before, \
              {} by --min-size: {} kept",
@@ -116,7 +116,7 @@ impl Tally {
 }
 
 /// Lists every prefix in order and writes the kept entries to a spool file.
-pub async fn spool(
+pub(super) async fn spool(
     s3: &aws_sdk_s3::Client,
     listing: &Listing,
 ) -> Result<(NamedTempFile, Tally), String> {

@@ -32,7 +32,7 @@ impl Location {
         if arg == "-" {
             return Location::Stdin;
         }
-        match crate::plan::template::split_s3_url(arg) {
+        match crate::aws::s3_url::split_s3_url(arg) {
             Some((bucket, key)) => Location::S3 {
                 bucket: bucket.to_string(),
                 key: key.to_string(),

@@ -19,8 +19,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub(crate) use dates::parse_date;
-pub use dates::{DateRange, Step};
-pub use listing::{Filter, Listing};
+pub(crate) use dates::{DateRange, Step};
+pub(crate) use listing::{Filter, Listing};
 pub use location::{Location, ManifestFile};
 
 /// Why a source in S3 is not read by `validate`.
@@ -80,7 +80,7 @@ impl fmt::Display for ManifestError {
 }
 
 /// `: row 3 (line 4)`, `: row 3`, `: line 1` or nothing: where in a manifest.
-pub fn place(row: Option<u64>, line: Option<u64>) -> String {
+pub(crate) fn place(row: Option<u64>, line: Option<u64>) -> String {
     match (row, line) {
         (Some(row), Some(line)) => format!(": row {row} (line {line})"),
         (Some(row), None) => format!(": row {row}"),
@@ -116,7 +116,7 @@ impl ParseOptions {
 
 /// Where a batch's items come from.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub(crate) enum Source {
     /// A manifest file: local, in S3, or on stdin.
     Manifest(Location),
     /// An S3 prefix listing: one item per kept object (or common prefix).
@@ -129,7 +129,7 @@ pub enum Source {
 
 impl Source {
     /// The field that identifies one of its items, if not the whole row.
-    pub fn item_key(&self) -> Option<&'static str> {
+    pub(crate) fn item_key(&self) -> Option<&'static str> {
         match self {
             Source::Manifest(_) | Source::Items(_) => None,
             Source::Listing(_) => Some("input"),
@@ -141,7 +141,7 @@ impl Source {
     /// used in place or spooled; a listing or a date range is written out as JSON
     /// Lines items.
     /// Without an S3 client (`validate`), a source in S3 is refused.
-    pub async fn materialize(
+    pub(crate) async fn materialize(
         &self,
         s3: Option<&aws_sdk_s3::Client>,
     ) -> Result<Arc<ManifestFile>, ManifestError> {
@@ -192,7 +192,10 @@ impl Source {
     /// are read twice like a manifest and never all held in memory. `name` names
     /// them in messages and starts the default batch id; their content identifies
     /// the batch.
-    pub fn items(name: &str, items: impl IntoIterator<Item = Fields>) -> std::io::Result<Source> {
+    pub(crate) fn items(
+        name: &str,
+        items: impl IntoIterator<Item = Fields>,
+    ) -> std::io::Result<Source> {
         let spool = spool_items(items)?;
         let identity = location::sha256_file(spool.path())?;
         let file = ManifestFile::generated(name.to_string(), name.to_string(), &identity, spool)?;
@@ -251,7 +254,7 @@ pub fn read_items(
 
 /// `--shard I/N`, `--offset`, `--limit`: which items of a source this run takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// `--shard`: only the items that hash to this shard.
     pub shard: Option<Shard>,
     /// `--offset`: items of the shard skipped before any is taken.
@@ -262,7 +265,7 @@ pub struct Selection {
 
 /// Shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     /// Which shard, from 1.
     pub index: u64,
     /// How many shards the batch is split into.
@@ -274,7 +277,7 @@ pub struct Shard {
 
 impl Shard {
     /// Parses `I/N` (`2/4`), with 1 <= I <= N.
-    pub fn parse(text: &str) -> Result<Shard, String> {
+    pub(crate) fn parse(text: &str) -> Result<Shard, String> {
         let bad = || format!("expected I/N with 1 <= I <= N (2/4), not `{text}`");
         let (index, count) = text.split_once('/').ok_or_else(bad)?;
         let (index, count) = (index.trim().parse(), count.trim().parse());
@@ -306,7 +309,7 @@ impl Shard {
 impl Selection {
     /// Wraps `each` so that it sees only the selected items, and stops the reading
     /// once `limit` items were taken.
-    pub fn apply(self, mut each: impl FnMut(Item) -> Flow) -> impl FnMut(Item) -> Flow {
+    pub(crate) fn apply(self, mut each: impl FnMut(Item) -> Flow) -> impl FnMut(Item) -> Flow {
         let (mut passed, mut taken) = (0u64, 0u64);
         move |item| {
             if self.limit.is_some_and(|limit| taken >= limit) {
