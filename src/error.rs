@@ -1,10 +1,10 @@
-//! Errors of a run and the exit codes they map to, in one place.
+//! Why a command failed. `commands::exit_code` maps each error to an exit code.
 
 use crate::aws::sfn::StateMachineError;
 use crate::model::rows::Invalid;
 use crate::plan::source::{ManifestError, place};
 use crate::record::WriteError;
-use crate::record::runlog::RunDirError;
+use crate::record::run_dir::RunDirError;
 
 /// How many invalid rows an error message lists.
 pub(crate) const INVALID_ROWS_SHOWN: usize = 10;

@@ -92,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(check_name(&launch.name).is_ok(), "{:?}", launch.name);
             assert!(launch.input.len() <= MAX_INPUT_BYTES);
             // JSON syntax only: parsing into a `Value` would also trip on serde_json's
-            // reserved `$serde_json::private::Number` key (see README.md, finding 1).
+            // reserved `$serde_json::private::Number` key (see fuzz/README.md, finding 1).
             if let Err(e) = serde_json::from_str::<IgnoredAny>(&launch.input) {
                 panic!("launch input is not JSON ({e}): {:?}", launch.input);
             }

@@ -1,5 +1,8 @@
 //! Command-line arguments: the clap definitions and nothing else. `options.rs`
 //! turns them into validated settings.
+//!
+//! This file is longer than 500 lines: it is every flag of every command with the help
+//! text `--help` shows, kept in one place so that the command line reads as a whole.
 
 use std::path::PathBuf;
 
@@ -437,7 +440,7 @@ pub struct RunArgs {
     )]
     pub staging: Option<String>,
 
-    /// The IAM role the parent state machine runs as (see the README for its policy).
+    /// The IAM role the parent state machine runs as (see docs/distributed-map.md for its policy).
     #[arg(long, value_name = "ARN", help_heading = "Distributed Map")]
     pub role_arn: Option<String>,
 

@@ -1,5 +1,8 @@
 //! Validated, typed settings for a run, made once from the command-line arguments.
 //! Terminal-dependent defaults are decided here and nowhere else.
+//!
+//! This file is longer than 500 lines: it checks the arguments of every command. The
+//! source options (`source`, `with_source`, `listing`) are the next part to move out.
 
 use std::io::IsTerminal;
 use std::num::NonZeroU32;

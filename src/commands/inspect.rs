@@ -22,7 +22,7 @@ use crate::output::html;
 use crate::output::render;
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::{self, LastOutcomes};
-use crate::record::runlog::{self, RESULTS, ROWS, RunDir, SUMMARY};
+use crate::record::run_dir::{RESULTS, ROWS, RunDir, SUMMARY};
 use crate::record::summary::{Facts, Summary, ThisRun};
 
 pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
@@ -82,7 +82,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
 /// so it works while the run is still going.
 pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
-    let info = runlog::read_info(&options.run_dir)?;
+    let info = crate::record::run_dir::read_info(&options.run_dir)?;
     let rows = batch_rows(&options.run_dir)?;
     let counts = report::tally(&options.run_dir, &rows).map_err(Error::run(format!(
         "reading the run log in {}",
@@ -94,7 +94,7 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         return Ok(Finished::Status(standing));
     }
     let state_machine = followable(&clients, &info.state_machine_arn).await?;
-    let log = options.run_dir.join(runlog::RESULTS);
+    let log = options.run_dir.join(crate::record::run_dir::RESULTS);
     let mut follow = Follow::from_log(clients.follow, &state_machine, &log, &rows)
         .map_err(Error::run(format!("reading {}", log.display())))?;
     if let Some(e) = follow.refresh().await {
@@ -124,7 +124,7 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
 /// lock: it works on a run still going, or on a copy of a run dir.
 pub(crate) fn report(args: &ReportArgs) -> Result<Finished, Error> {
     let run_dir = args.run_dir.as_path();
-    let info = runlog::read_info(run_dir)?;
+    let info = crate::record::run_dir::read_info(run_dir)?;
     let rows = batch_rows(run_dir)?;
     let reading = |what: &str| Error::run(format!("reading {}", run_dir.join(what).display()));
     let outcomes = LastOutcomes::read(&run_dir.join(RESULTS), &rows).map_err(reading(RESULTS))?;

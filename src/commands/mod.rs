@@ -124,3 +124,65 @@ pub fn exit_code(result: Result<Finished, Error>) -> i32 {
         Finished::Printed => exit::SUCCESS,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::counts::{Counts, Ends};
+
+    #[test]
+    fn checked_rows_exit_2_only_when_invalid_rows_stop_the_run() {
+        let checked = |invalid, skip_invalid| {
+            exit_code(Ok(Finished::Checked {
+                invalid,
+                skip_invalid,
+            }))
+        };
+        assert_eq!(checked(0, false), exit::SUCCESS);
+        assert_eq!(checked(3, false), exit::USAGE);
+        assert_eq!(checked(3, true), exit::SUCCESS);
+    }
+
+    #[test]
+    fn errors_before_launching_are_usage_and_after_are_failures() {
+        assert_eq!(exit_code(Err(Error::Usage("bad".into()))), exit::USAGE);
+        let broken = Error::run("writing the log")(std::io::Error::other("disk full"));
+        assert_eq!(exit_code(Err(broken)), exit::FAILURES);
+    }
+
+    #[test]
+    fn a_distributed_map_still_in_aws_fails_unless_interrupted() {
+        let still = |interrupted| exit_code(Ok(Finished::StillInAws { interrupted }));
+        assert_eq!(still(true), exit::INTERRUPTED);
+        assert_eq!(still(false), exit::FAILURES);
+        let handed = |invalid| exit_code(Ok(Finished::HandedOver { invalid }));
+        assert_eq!(handed(0), exit::SUCCESS);
+        assert_eq!(handed(1), exit::FAILURES);
+    }
+
+    #[test]
+    fn status_is_3_while_executions_run_and_nothing_failed() {
+        let counts = Counts {
+            started: 2,
+            ..Counts::default()
+        };
+        let status = |ends: Ends| exit_code(Ok(Finished::Status(Standing::of(&counts, &ends))));
+        let running = Ends {
+            succeeded: 1,
+            running: 1,
+            ..Ends::default()
+        };
+        assert_eq!(status(running), exit::IN_PROGRESS);
+        let done = Ends {
+            succeeded: 2,
+            ..Ends::default()
+        };
+        assert_eq!(status(done), exit::SUCCESS);
+        let failed = Ends {
+            failed: 1,
+            running: 1,
+            ..Ends::default()
+        };
+        assert_eq!(status(failed), exit::FAILURES);
+    }
+}

@@ -8,6 +8,8 @@
 //! bytes as the first time. A retry killed half way is retried again safely: a
 //! restart's name is the same on every attempt (ExecutionAlreadyExists finds it),
 //! and a redrive is checked before anything is started in its place.
+//!
+//! This file is longer than 500 lines: about 95 of them are its unit tests.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,9 +34,8 @@ use crate::plan::Planner;
 use crate::plan::template::{InputTemplate, TextTemplate};
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::LastOutcomes;
-use crate::record::runlog::{
-    self, OffsetReader, RESULTS, RETRYING, RUN_INFO, RunDir, RunInfo, RunLog,
-};
+use crate::record::run_dir::{RESULTS, RETRYING, RUN_INFO, RunDir, RunInfo};
+use crate::record::runlog::{OffsetReader, RunLog};
 
 /// Rows waiting for the launcher: bounds memory, not speed.
 const WORK_BUFFER: usize = 1024;
@@ -195,7 +196,7 @@ impl Retrying {
             )));
         }
         let json = serde_json::to_vec(&Way { redrive }).expect("serializes");
-        runlog::write_atomically(&path, &json).map_err(failed)?;
+        crate::record::run_dir::write_atomically(&path, &json).map_err(failed)?;
         Ok(Retrying { path })
     }
 

@@ -8,6 +8,9 @@
 //! (`map-run.json`); following watches the Map Run's item counts, and at its end
 //! the Map Run's results are read back (`results`) into the run log, so that the
 //! report looks the same whichever engine ran the batch.
+//!
+//! This file is longer than 500 lines: the hand-off, following the parent, redrive
+//! and status of a Map Run all work on its `Record`, and read as one story.
 
 pub(crate) mod definition;
 pub(crate) mod results;
@@ -38,7 +41,8 @@ use crate::model::settings::{FollowOptions, MaxFailures};
 use crate::output::progress::{FollowProgress, ProgressMode};
 use crate::output::publish::ReportTo;
 use crate::output::publish::upload_file;
-use crate::record::runlog::{self, RESULTS, RunDir, RunLog, write_atomically};
+use crate::record::run_dir::{RESULTS, RunDir, write_atomically};
+use crate::record::runlog::{self, RunLog};
 use crate::record::summary::Summary;
 use crate::record::summary::ThisRun;
 

@@ -27,7 +27,8 @@ use crate::output::progress::{Progress, ProgressMode};
 use crate::output::publish::ReportTo;
 use crate::output::render;
 use crate::record::batch_rows::BatchRows;
-use crate::record::runlog::{OffsetReader, RESULTS, RunDir, RunLog};
+use crate::record::run_dir::{RESULTS, RunDir};
+use crate::record::runlog::{OffsetReader, RunLog};
 use crate::record::summary::{Facts, Summary, ThisRun};
 use std::num::NonZeroU32;
 

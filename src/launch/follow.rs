@@ -7,6 +7,9 @@
 //! the run's open rows, and stops paging at executions older than the oldest open
 //! row: its calls grow with pages, not rows. DescribeExecution is used only when few
 //! rows are open, and for the error and cause of each failure.
+//!
+//! This file is longer than 500 lines: following one run's executions, whether by
+//! ListExecutions sweeps or DescribeExecution look-ups, is one piece of bookkeeping.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,7 +31,8 @@ use crate::model::settings::FollowOptions;
 use crate::output::progress::{FollowProgress, ProgressMode};
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::LastOutcomes;
-use crate::record::runlog::{OffsetReader, RESULTS, RunDir, RunLog};
+use crate::record::run_dir::{RESULTS, RunDir};
+use crate::record::runlog::{OffsetReader, RunLog};
 
 /// Terminal statuses, in AWS's words.
 const TERMINAL: [ExecutionStatus; 4] = [

@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use crate::aws::error_text;
 use crate::aws::s3_url::S3Prefix;
 use crate::error::Error;
-use crate::record::runlog::{REPORT, RESULTS, RunDir, SUMMARY};
+use crate::record::run_dir::{REPORT, RESULTS, RunDir, SUMMARY};
 
 /// The size of one part of a multipart upload (S3 wants at least 5 MiB, and at
 /// most 10,000 parts: 640 GiB here).

@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::model::outcome::Outcome;
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::LastOutcomes;
-use crate::record::runlog::{FAILED, REPORT};
+use crate::record::run_dir::{FAILED, REPORT};
 use crate::record::summary::Summary;
 
 /// `report --format`.

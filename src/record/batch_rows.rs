@@ -3,6 +3,7 @@
 use std::io;
 use std::path::Path;
 
+use crate::record::run_dir;
 use crate::record::runlog;
 
 /// The rows of a batch, by number: every row of the manifest, or those a run
@@ -73,7 +74,7 @@ impl BatchRows {
                 _ => ranges.push([row, row]),
             }
         }
-        runlog::write_atomically(
+        run_dir::write_atomically(
             path,
             &serde_json::to_vec(&ranges).expect("ranges serialize"),
         )

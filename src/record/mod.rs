@@ -3,6 +3,7 @@
 
 pub(crate) mod batch_rows;
 pub(crate) mod report;
+pub(crate) mod run_dir;
 pub(crate) mod runlog;
 pub(crate) mod summary;
 

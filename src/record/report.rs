@@ -21,7 +21,8 @@ use crate::model::counts::Ends;
 use crate::model::outcome::{Outcome, Status};
 use crate::plan::spill::{PARTS, Parts, Spill};
 use crate::record::batch_rows::BatchRows;
-use crate::record::runlog::{self, FAILED, HasRow, OffsetReader, REPORT, RESULTS, RunDir};
+use crate::record::run_dir::{FAILED, REPORT, RESULTS, RunDir};
+use crate::record::runlog::{self, HasRow, OffsetReader};
 
 const COLUMNS: [&str; 17] = [
     "row",

@@ -12,7 +12,7 @@ use crate::model::pacing::Pacing;
 use crate::record::WriteError;
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::{self, Attention, Tally};
-use crate::record::runlog::{RunDir, RunInfo, SUMMARY, write_atomically};
+use crate::record::run_dir::{RunDir, RunInfo, SUMMARY, write_atomically};
 
 /// What a run came to: `summary.json`, and the lines shown at its end.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,299 @@
+//! The run directory: what the run was started with (`run.json`), its lock (one
+//! process at a time), and the names of its files.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::runlog::{self, Previous};
+
+/// What the run was started with (`RunInfo`).
+pub(crate) const RUN_INFO: &str = "run.json";
+
+/// The run log: one `Outcome` a line.
+pub(crate) const RESULTS: &str = "results.jsonl";
+
+/// Every row's final outcome, as CSV.
+pub(crate) const REPORT: &str = "report.csv";
+
+/// The run's summary, as JSON.
+pub(crate) const SUMMARY: &str = "summary.json";
+
+/// The failed rows' fields: a manifest for the next run.
+pub(crate) const FAILED: &str = "failed.jsonl";
+
+/// The run dir's lock; holds the pid of the process that has it.
+pub(crate) const LOCK: &str = "lock";
+
+/// The batch's rows, as ranges, so that `watch` and `status` need no manifest.
+pub(crate) const ROWS: &str = "rows.json";
+
+/// While a `retry` launches: how it does (see `retry`).
+pub(crate) const RETRYING: &str = "retrying.json";
+
+/// What a run was started with. A resume must match it, or it would skip and
+/// start rows of a different batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The batch id.
+    pub batch_id: String,
+    /// The state machine's ARN, as resolved.
+    pub state_machine_arn: String,
+    /// The manifest, as messages name it.
+    pub manifest: String,
+    /// The SHA-256 of the manifest's bytes, in hex.
+    pub manifest_sha256: String,
+    /// `--input-template`, as given.
+    pub input_template: Option<String>,
+    /// `--name-template`, as given.
+    pub name_template: Option<String>,
+    /// `--output-template`, as given.
+    #[serde(default)]
+    pub output_template: Option<String>,
+}
+
+/// Why a run directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// Reading or writing it failed.
+    #[error("run dir {path}: {source}")]
+    Io {
+        /// The run dir.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// It holds a run started with something else, and `--force-resume` was not given.
+    #[error(
+        "run dir {path} was started with a different {what}; resume it with the same \
+         command, use another --run-dir, or pass --force-resume to go on with the change"
+    )]
+    Mismatch {
+        /// The run dir.
+        path: PathBuf,
+        /// What differs: batch id, state machine, manifest content, templates.
+        what: String,
+    },
+    /// Another process holds its lock.
+    #[error("run dir {path} is in use by another sfn-batch (pid {holder}); wait for it to end")]
+    Locked {
+        /// The run dir.
+        path: PathBuf,
+        /// The pid written in the lock file, or `unknown`.
+        holder: String,
+    },
+}
+
+/// An open run directory. It holds the directory's lock as long as it lives: a
+/// second process on the same folder is refused. The lock is the OS's (flock), so
+/// it is released when the process ends in any way, SIGKILL included.
+pub struct RunDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+/// A run dir about to be opened: locked and checked against the run if it exists,
+/// created only by `open`. A resume reads its log before the manifest is checked
+/// (the check then marks the rows already done), and a batch refused by the check
+/// leaves no folder behind.
+pub(crate) struct Locked {
+    path: PathBuf,
+    /// The lock of a folder that existed when it was taken.
+    lock: Option<File>,
+    info: RunInfo,
+    /// Whether `run.json` is to be written: a new run, or one changed by force.
+    write_info: bool,
+}
+
+impl Locked {
+    /// Locks the run dir at `path` if the folder exists (creating nothing), and
+    /// checks that it holds the same run. With `force`, a different run is accepted
+    /// (with a warning) and `open` records the new one in `run.json`.
+    pub(crate) fn new(path: &Path, info: RunInfo, force: bool) -> Result<Locked, RunDirError> {
+        let lock = match path.is_dir() {
+            true => Some(lock(path)?),
+            false => None,
+        };
+        let recorded = match path.join(RUN_INFO).exists() {
+            true => Some(read_info(path)?),
+            false => None,
+        };
+        let changed = recorded.as_ref().and_then(|r| difference(r, &info));
+        match &changed {
+            Some(what) if !force => {
+                return Err(RunDirError::Mismatch {
+                    path: path.to_path_buf(),
+                    what: what.clone(),
+                });
+            }
+            Some(what) => tracing::warn!(
+                "{}: --force-resume: the run was started with a different {what}; rows whose \
+                 name changed will be launched",
+                path.display()
+            ),
+            None => {}
+        }
+        Ok(Locked {
+            path: path.to_path_buf(),
+            lock,
+            info,
+            write_info: recorded.is_none() || changed.is_some(),
+        })
+    }
+
+    /// What an earlier run in this folder logged, for a resume of a batch of the
+    /// state machine whose executions' ARNs start with `executions` (see
+    /// `previous`). Nothing, for a new folder.
+    pub(crate) fn previous(&self, executions: &str) -> io::Result<Previous> {
+        match self.lock {
+            Some(_) => runlog::previous(&self.path.join(RESULTS), executions),
+            None => Ok(Previous::default()),
+        }
+    }
+
+    /// Creates the folder, or takes it over for a resume.
+    pub(crate) fn open(self) -> Result<RunDir, RunDirError> {
+        let path = self.path.as_path();
+        let io_error = |source| RunDirError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let lock = match self.lock {
+            Some(lock) => lock,
+            None => {
+                fs::create_dir_all(path).map_err(io_error)?;
+                let lock = lock(path)?;
+                // Neither checked nor read: it must hold no run.
+                if path.join(RUN_INFO).exists() || path.join(RESULTS).exists() {
+                    return Err(io_error(io::Error::other(
+                        "another sfn-batch created it while this one checked the manifest; \
+                         run the command again to resume it",
+                    )));
+                }
+                lock
+            }
+        };
+        if self.write_info {
+            let json = serde_json::to_vec_pretty(&self.info).expect("run info serializes");
+            write_atomically(&path.join(RUN_INFO), &json).map_err(io_error)?;
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+}
+
+impl RunDir {
+    /// Reopens the run dir of an earlier run, locked, with what it was started with.
+    pub fn reopen(path: &Path) -> Result<(RunDir, RunInfo), RunDirError> {
+        let info = read_info(path)?;
+        let lock = lock(path)?;
+        let dir = RunDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
+        Ok((dir, info))
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of the file `name` (`RESULTS`, `REPORT`, ...) in the folder.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// Writes a whole file so that a reader (`status`, while a run goes on) never sees
+/// it half written: to a temporary name, then renamed over.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    fs::write(&temporary, bytes)?;
+    fs::rename(&temporary, path)
+}
+
+/// What the run in `dir` was started with; read without the lock.
+pub(crate) fn read_info(dir: &Path) -> Result<RunInfo, RunDirError> {
+    let error = |source| RunDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let bytes = fs::read(dir.join(RUN_INFO)).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => error(io::Error::new(
+            e.kind(),
+            format!("no {RUN_INFO}: not the run dir of an sfn-batch run"),
+        )),
+        _ => error(e),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{RUN_INFO}: {e}"),
+        ))
+    })
+}
+
+/// Takes the run dir's lock, and writes our pid into the lock file for the message
+/// of whoever finds it taken.
+fn lock(dir: &Path) -> Result<File, RunDirError> {
+    let path = dir.join(LOCK);
+    let io_error = |source| RunDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_error)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = match holder.trim() {
+                "" => "unknown".to_string(),
+                pid => pid.to_string(),
+            };
+            return Err(RunDirError::Locked {
+                path: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io_error(e)),
+    }
+    file.set_len(0).map_err(io_error)?;
+    writeln!(file, "{}", std::process::id()).map_err(io_error)?;
+    Ok(file)
+}
+
+fn difference(recorded: &RunInfo, now: &RunInfo) -> Option<String> {
+    let checks = [
+        ("batch id", recorded.batch_id != now.batch_id),
+        (
+            "state machine",
+            recorded.state_machine_arn != now.state_machine_arn,
+        ),
+        (
+            "manifest content",
+            recorded.manifest_sha256 != now.manifest_sha256,
+        ),
+        (
+            "input template",
+            recorded.input_template != now.input_template,
+        ),
+        ("name template", recorded.name_template != now.name_template),
+        (
+            "output template",
+            recorded.output_template != now.output_template,
+        ),
+    ];
+    let changed: Vec<&str> = checks.iter().filter(|c| c.1).map(|c| c.0).collect();
+    (!changed.is_empty()).then(|| changed.join(", "))
+}
