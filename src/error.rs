@@ -57,7 +57,7 @@ impl From<WriteError> for Error {
 
 impl Error {
     /// For `map_err`: an error after launching began, with what was being done.
-    pub fn run<E>(context: impl Into<String>) -> impl FnOnce(E) -> Error
+    pub(crate) fn run<E>(context: impl Into<String>) -> impl FnOnce(E) -> Error
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {

@@ -7,9 +7,10 @@ use std::future::Future;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_sfn::types::StateMachineType;
+use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
 
 use crate::aws::error_text;
+use crate::model::final_status::FinalStatus;
 use crate::model::outcome::Execution;
 
 /// How the launcher should treat a failed call.
@@ -48,13 +49,13 @@ pub(crate) struct Described {
     /// Its input, when AWS returns it.
     pub input: Option<String>,
     /// AWS's word: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE.
-    pub status: String,
+    pub status: FinalStatus,
 }
 
 impl Described {
     /// Closed otherwise than SUCCEEDED: what a redrive takes.
     pub(crate) fn is_unsuccessful(&self) -> bool {
-        matches!(self.status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED")
+        self.status.is_redrivable()
     }
 }
 
@@ -119,7 +120,7 @@ impl StepFunctions for aws_sdk_sfn::Client {
                 start_date: rfc3339(&out.start_date),
             },
             input: out.input,
-            status: out.status.as_str().to_string(),
+            status: final_status(&out.status),
         })
     }
 
@@ -340,6 +341,11 @@ async fn find_by_name(
     Err(StateMachineError(format!(
         "no state machine named {name:?} in region {region}"
     )))
+}
+
+/// AWS's status of an execution, as following records it.
+pub(crate) fn final_status(status: &ExecutionStatus) -> FinalStatus {
+    FinalStatus::parse(status.as_str()).unwrap_or(FinalStatus::Running)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::cli::args::{
 use crate::error::Error;
 use crate::launch::Launching;
 use crate::launch::launcher::{Backoff, LaunchOptions};
+use crate::model::final_status::FinalStatus;
 use crate::model::rows::Fields;
 use crate::model::settings::FollowOptions;
 use crate::model::settings::MaxFailures;
@@ -404,12 +405,12 @@ impl RetrySet {
     }
 
     /// Whether an execution that ended so (AWS's word) is retried.
-    pub(crate) fn has_ended(&self, final_status: &str) -> bool {
+    pub(crate) fn has_ended(&self, final_status: FinalStatus) -> bool {
         match final_status {
-            "FAILED" => self.failed,
-            "TIMED_OUT" => self.timed_out,
-            "ABORTED" => self.aborted,
-            "UNKNOWN" => self.unknown,
+            FinalStatus::Failed => self.failed,
+            FinalStatus::TimedOut => self.timed_out,
+            FinalStatus::Aborted => self.aborted,
+            FinalStatus::Unknown => self.unknown,
             _ => false,
         }
     }

@@ -23,7 +23,7 @@ use crate::output::render;
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::{self, LastOutcomes};
 use crate::record::run_dir::{RESULTS, ROWS, RunDir, SUMMARY};
-use crate::record::summary::{Facts, Summary, ThisRun};
+use crate::record::summary::{RunFacts, Summary, ThisRun};
 
 pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     let clients = aws::clients(&options.aws).await;
@@ -39,7 +39,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
             rows: &rows,
             run_dir: &run_dir,
         };
-        let finishing = fanout::Finishing {
+        let finishing = fanout::MapFollow {
             follow: options.follow,
             executions: true,
             progress: options.progress,
@@ -60,7 +60,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
         &interrupt,
     )
     .await?;
-    let facts = Facts {
+    let facts = RunFacts {
         batch_id: info.batch_id,
         state_machine_arn: info.state_machine_arn,
         this_run: ThisRun::new(Counts::default(), started.elapsed(), Pacing::default()),

@@ -28,6 +28,8 @@ use crate::fanout;
 use crate::launch::follow::Follow;
 use crate::launch::launcher::{Again, Work};
 use crate::launch::{self, Target};
+use crate::model::counts::Ends;
+use crate::model::final_status::FinalStatus;
 use crate::model::outcome::{Outcome, Status};
 use crate::model::rows::Item;
 use crate::plan::Planner;
@@ -149,7 +151,7 @@ async fn redrive_map(
     };
     let interrupt = CancellationToken::new();
     watch_signals(interrupt.clone());
-    let finishing = fanout::Finishing {
+    let finishing = fanout::MapFollow {
         follow,
         executions: true,
         progress: options.launching.progress,
@@ -161,7 +163,7 @@ async fn redrive_map(
 
 /// A retry under way: `retrying.json` in the run dir says how it launches (redrive
 /// or restart) until every launch it made is logged. A retry killed before that
-/// may have launched rows it did not log. Launched again the same way, they are
+/// may have launched rows it did not log. LaunchEnd again the same way, they are
 /// found (a running execution is not redriven twice; a restart's name is taken),
 /// but the other way would launch them a second time: that is refused until the
 /// unfinished retry is run again as it was.
@@ -230,43 +232,42 @@ fn planner(info: &RunInfo) -> Result<Planner, Error> {
 
 /// Why a row is (or is not) launched again, by its last log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
+enum RetryReason {
     StartFailed,
     /// Its execution ended so: FAILED, TIMED_OUT, ABORTED, UNKNOWN.
-    Ended(&'static str),
+    Ended(FinalStatus),
     /// Never logged, or logged `not_attempted`: left to a resume of `run`.
     NotAttempted,
     Other,
 }
 
-const ENDS: [&str; 4] = ["FAILED", "TIMED_OUT", "ABORTED", "UNKNOWN"];
-
-impl Reason {
+impl RetryReason {
     /// `executions`: the start of the ARNs of the batch's state machine's
     /// executions (one started on another, before a `--force-resume`, is not ours).
-    fn of(outcome: &Outcome, executions: &str) -> Reason {
+    fn of(outcome: &Outcome, executions: &str) -> RetryReason {
         let ours = outcome
             .execution_arn
             .as_deref()
             .is_none_or(|arn| arn.starts_with(executions));
-        match (outcome.status, outcome.final_status.as_deref()) {
-            _ if !ours => Reason::Other,
-            (Status::NotAttempted, _) => Reason::NotAttempted,
-            (Status::Failed, None) => Reason::StartFailed,
+        match (outcome.status, outcome.final_status) {
+            _ if !ours => RetryReason::Other,
+            (Status::NotAttempted, _) => RetryReason::NotAttempted,
+            (Status::Failed, None) => RetryReason::StartFailed,
             // A failed line with a final status: a retry that launched nothing.
-            (Status::Started | Status::Existing | Status::Failed, Some(end)) => ENDS
-                .iter()
-                .find(|&&e| e == end)
-                .map_or(Reason::Other, |&e| Reason::Ended(e)),
-            _ => Reason::Other,
+            (Status::Started | Status::Existing | Status::Failed, Some(end))
+                if end.ended_badly() =>
+            {
+                RetryReason::Ended(end)
+            }
+            _ => RetryReason::Other,
         }
     }
 
     fn is_in(self, set: RetrySet) -> bool {
         match self {
-            Reason::StartFailed => set.start_failed,
-            Reason::Ended(end) => set.has_ended(end),
-            Reason::NotAttempted | Reason::Other => false,
+            RetryReason::StartFailed => set.start_failed,
+            RetryReason::Ended(end) => set.has_ended(end),
+            RetryReason::NotAttempted | RetryReason::Other => false,
         }
     }
 }
@@ -276,7 +277,7 @@ struct Picked {
     offsets: Vec<u64>,
     /// Rows by reason, picked or not.
     start_failed: u64,
-    ended: [u64; ENDS.len()],
+    ended: Ends,
     not_attempted: u64,
     /// Whether the rows logged `not_attempted` are among those picked.
     unattempted_too: bool,
@@ -297,24 +298,22 @@ fn pick(
         unattempted_too,
         offsets: Vec::new(),
         start_failed: 0,
-        ended: [0; ENDS.len()],
+        ended: Ends::default(),
         not_attempted: 0,
         intact: last.intact(),
     };
     last.for_each_line(rows, |offset, outcome| {
         let reason = match offset {
-            Some(_) => Reason::of(outcome, executions),
-            None => Reason::NotAttempted,
+            Some(_) => RetryReason::of(outcome, executions),
+            None => RetryReason::NotAttempted,
         };
         match reason {
-            Reason::StartFailed => picked.start_failed += 1,
-            Reason::Ended(end) => {
-                picked.ended[ENDS.iter().position(|&e| e == end).expect("one of ENDS")] += 1
-            }
-            Reason::NotAttempted => picked.not_attempted += 1,
-            Reason::Other => {}
+            RetryReason::StartFailed => picked.start_failed += 1,
+            RetryReason::Ended(end) => picked.ended.add(end),
+            RetryReason::NotAttempted => picked.not_attempted += 1,
+            RetryReason::Other => {}
         }
-        let chosen = reason.is_in(only) || (unattempted_too && reason == Reason::NotAttempted);
+        let chosen = reason.is_in(only) || (unattempted_too && reason == RetryReason::NotAttempted);
         if let (true, Some(offset)) = (chosen, offset) {
             picked.offsets.push(offset);
         }
@@ -330,10 +329,10 @@ impl Picked {
              {} ABORTED, {} UNKNOWN; launching {} again",
             run_dir.display(),
             self.start_failed,
-            self.ended[0],
-            self.ended[1],
-            self.ended[2],
-            self.ended[3],
+            self.ended.failed,
+            self.ended.timed_out,
+            self.ended.aborted,
+            self.ended.unknown,
             self.offsets.len(),
         );
         if redrive {
@@ -409,7 +408,7 @@ fn again(planner: &Planner, last: &Outcome, redrive: bool) -> Result<Again, Stri
         launch,
         last: last.clone(),
         // AWS cannot redrive an execution it does not know.
-        redrive: redrive && last.final_status.as_deref() != Some("UNKNOWN"),
+        redrive: redrive && last.final_status != Some(FinalStatus::Unknown),
     };
     if last.final_status.is_none() {
         // It failed to start: the same name again.
@@ -453,7 +452,7 @@ mod tests {
     }
 
     /// The row's last log line, launched under `name` with `status`.
-    fn logged(name: &str, status: Status, final_status: Option<&str>) -> Outcome {
+    fn logged(name: &str, status: Status, final_status: Option<FinalStatus>) -> Outcome {
         let planned = planner()
             .plan(Item {
                 row: 1,
@@ -463,7 +462,7 @@ mod tests {
             .unwrap();
         let mut outcome = Outcome::existing(planned.clone(), String::new(), 1);
         outcome.status = status;
-        outcome.final_status = final_status.map(String::from);
+        outcome.final_status = final_status;
         outcome.execution_arn = Some(format!("arn:x:{name}"));
         if name != planned.name {
             outcome.planned_name = Some(planned.name.clone());
@@ -479,16 +478,20 @@ mod tests {
     #[test]
     fn restarts_count_up_from_the_logged_name() {
         let base = planned_name();
-        let first = logged(&base, Status::Started, Some("FAILED"));
+        let first = logged(&base, Status::Started, Some(FinalStatus::Failed));
         let first = again(&planner(), &first, false).unwrap();
         assert_eq!(first.launch.name, format!("{base}-r1"));
         assert!(first.launch.input.contains(&format!("{base}-r1")));
         assert!(!first.redrive);
-        let second = logged(&format!("{base}-r1"), Status::Started, Some("TIMED_OUT"));
+        let second = logged(
+            &format!("{base}-r1"),
+            Status::Started,
+            Some(FinalStatus::TimedOut),
+        );
         let second = again(&planner(), &second, true).unwrap();
         assert_eq!(second.launch.name, format!("{base}-r2"));
         assert!(second.redrive, "redrives the -r1 execution");
-        let unknown = logged(&base, Status::Existing, Some("UNKNOWN"));
+        let unknown = logged(&base, Status::Existing, Some(FinalStatus::Unknown));
         assert!(!again(&planner(), &unknown, true).unwrap().redrive);
     }
 
@@ -504,17 +507,26 @@ mod tests {
     #[test]
     fn a_relaunch_that_launched_nothing_is_retried_as_the_execution_it_left() {
         let executions = "arn:x:";
-        let not_now = logged(&planned_name(), Status::Failed, Some("FAILED"));
-        assert_eq!(Reason::of(&not_now, executions), Reason::Ended("FAILED"));
+        let not_now = logged(&planned_name(), Status::Failed, Some(FinalStatus::Failed));
+        assert_eq!(
+            RetryReason::of(&not_now, executions),
+            RetryReason::Ended(FinalStatus::Failed)
+        );
         let start_failed = logged(&planned_name(), Status::Failed, None);
-        assert_eq!(Reason::of(&start_failed, executions), Reason::StartFailed);
-        let elsewhere = logged(&planned_name(), Status::Started, Some("FAILED"));
-        assert_eq!(Reason::of(&elsewhere, "arn:other:"), Reason::Other);
+        assert_eq!(
+            RetryReason::of(&start_failed, executions),
+            RetryReason::StartFailed
+        );
+        let elsewhere = logged(&planned_name(), Status::Started, Some(FinalStatus::Failed));
+        assert_eq!(
+            RetryReason::of(&elsewhere, "arn:other:"),
+            RetryReason::Other
+        );
     }
 
     #[test]
     fn a_name_the_fields_do_not_render_is_refused() {
-        let mut edited = logged(&planned_name(), Status::Started, Some("FAILED"));
+        let mut edited = logged(&planned_name(), Status::Started, Some(FinalStatus::Failed));
         edited.fields.insert("k".into(), json!("changed"));
         let error = again(&planner(), &edited, false).err().unwrap();
         assert!(error.contains("edited?"), "{error}");
@@ -525,7 +537,11 @@ mod tests {
         let all = RetrySet::parse(&[]).unwrap();
         assert!(all.start_failed && all.failed && all.timed_out && all.aborted && !all.unknown);
         let some = RetrySet::parse(&["timed_out".into(), "START_FAILED".into()]).unwrap();
-        assert!(some.start_failed && some.has_ended("TIMED_OUT") && !some.has_ended("FAILED"));
+        assert!(
+            some.start_failed
+                && some.has_ended(FinalStatus::TimedOut)
+                && !some.has_ended(FinalStatus::Failed)
+        );
         assert!(RetrySet::parse(&["SUCCEEDED".into()]).is_err());
     }
 }

@@ -7,8 +7,8 @@
 //! to share a name, the few shown in the error are read a third time.)
 //!
 //! This file is longer than 500 lines: the two passes over the manifest and the
-//! hand-off to a Distributed Map share its private types (`Batch`, `Pass`, `Checked`,
-//! `Verdicts`); they are the next part to split into modules of their own.
+//! hand-off to a Distributed Map share its private types (`BatchPlan`, `Pass`, `Checked`,
+//! `Settled`); they are the next part to split into modules of their own.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use crate::fanout::{
     stage::{Staged, Stager},
 };
 use crate::launch::launcher::Work;
-use crate::launch::{self, Launched, Target};
+use crate::launch::{self, LaunchEnd, Target};
 use crate::model::counts::Counts;
 use crate::model::outcome::Outcome;
 use crate::model::pacing::Pacing;
@@ -44,7 +44,7 @@ use crate::record::run_dir::{Locked, RESULTS, ROWS, RunDir, RunInfo};
 use crate::record::runlog::{Done, DoneRows, RunLog};
 
 /// A batch: its id, the checked state machine, and how to go over its rows.
-struct Batch {
+struct BatchPlan {
     id: String,
     state_machine: StateMachine,
     pass: Pass,
@@ -98,13 +98,13 @@ struct Checked {
     invalid: u64,
     first_invalid: Vec<Invalid>,
     samples: Vec<Launch>,
-    verdicts: Verdicts,
+    settled: Settled,
 }
 
 /// What the second pass needs besides the manifest: from the first pass, what
 /// only the whole batch tells; from the run log, what is done.
 #[derive(Default)]
-struct Verdicts {
+struct Settled {
     /// Rows whose names an earlier row took: invalid.
     duplicates: Duplicates,
     /// Rows started already, under the names they are planned under now: the
@@ -115,9 +115,9 @@ struct Verdicts {
     done: DoneRows,
 }
 
-/// A resume's starting point: the verdicts, and the length of the log's intact part.
+/// A resume's starting point: what is settled about its rows, and the length of the log's intact part.
 struct Resume {
-    verdicts: Verdicts,
+    settled: Settled,
     log_intact: u64,
 }
 
@@ -128,7 +128,7 @@ impl Checked {
     fn add_duplicates(&mut self, pass: &Pass, duplicates: Duplicates) -> Result<(), Error> {
         self.invalid += duplicates.len();
         for row in duplicates.rows() {
-            self.verdicts.done_here.remove(row);
+            self.settled.done_here.remove(row);
         }
         self.samples
             .retain(|launch| duplicates.first_row(launch.row).is_none());
@@ -154,7 +154,7 @@ impl Checked {
             self.first_invalid.sort_by_key(|invalid| invalid.row);
             self.first_invalid.truncate(INVALID_ROWS_SHOWN);
         }
-        self.verdicts.duplicates = duplicates;
+        self.settled.duplicates = duplicates;
         Ok(())
     }
 }
@@ -252,7 +252,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
         run_dir: &run_dir,
     };
     let resume = Resume {
-        verdicts: std::mem::take(&mut checked.verdicts),
+        settled: std::mem::take(&mut checked.settled),
         log_intact: previous.intact,
     };
     if let Some(map) = &options.distributed_map {
@@ -277,7 +277,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
 pub(crate) async fn validate(options: RunOptions) -> Result<Finished, Error> {
     let state_machine = StateMachine::offline(&options.state_machine)?;
     let manifest = options.source.materialize(None).await?;
-    let batch = Batch::new(&options, state_machine, manifest);
+    let batch = BatchPlan::new(&options, state_machine, manifest);
     let mut checked = check(&options, &batch, DoneRows::default()).await?;
     // Default names hash a stand-in ARN here: not worth showing.
     checked.samples.clear();
@@ -290,7 +290,7 @@ pub(crate) async fn validate(options: RunOptions) -> Result<Finished, Error> {
 }
 
 /// Resolves the state machine, fetches the manifest, and settles the batch id.
-async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, Error> {
+async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<BatchPlan, Error> {
     // The state machine first: a typo fails at once, before a large manifest downloads.
     let state_machine = sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
     // Under a Distributed Map, --max-running is its MaxConcurrency: nothing to follow.
@@ -315,16 +315,16 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<Batch, 
         );
     }
     let manifest = options.source.materialize(Some(&clients.s3)).await?;
-    Ok(Batch::new(options, state_machine, manifest))
+    Ok(BatchPlan::new(options, state_machine, manifest))
 }
 
-impl Batch {
+impl BatchPlan {
     /// Settles the batch id, and how its rows are planned.
     fn new(
         options: &RunOptions,
         state_machine: StateMachine,
         manifest: Arc<ManifestFile>,
-    ) -> Batch {
+    ) -> BatchPlan {
         // Resuming a changed batch keeps its id, so that unchanged rows keep their
         // names (the default id hashes the manifest, and would rename every row).
         let resumed_id = match (options.force_resume, &options.run_dir) {
@@ -345,7 +345,7 @@ impl Batch {
             options.name_template.as_ref().map(|t| t.template.clone()),
         )
         .with_output(options.output_template.as_ref().map(|t| t.template.clone()));
-        Batch {
+        BatchPlan {
             id,
             state_machine,
             pass: Pass {
@@ -361,7 +361,7 @@ impl Batch {
 /// The first pass: renders and checks every row without starting anything, and
 /// marks those `done` (an earlier run's) already started under their names. A
 /// source without rows is refused unless `--allow-empty`.
-async fn check(options: &RunOptions, batch: &Batch, done: DoneRows) -> Result<Checked, Error> {
+async fn check(options: &RunOptions, batch: &BatchPlan, done: DoneRows) -> Result<Checked, Error> {
     let pass = batch.pass.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let mut checked = Checked {
@@ -369,9 +369,9 @@ async fn check(options: &RunOptions, batch: &Batch, done: DoneRows) -> Result<Ch
             invalid: 0,
             first_invalid: Vec::new(),
             samples: Vec::new(),
-            verdicts: Verdicts {
+            settled: Settled {
                 done,
-                ..Verdicts::default()
+                ..Settled::default()
             },
         };
         let mut names = NameSpill::default();
@@ -380,8 +380,8 @@ async fn check(options: &RunOptions, batch: &Batch, done: DoneRows) -> Result<Ch
             match planned {
                 Ok(launch) => {
                     names.add(launch.row, &launch.name);
-                    if checked.verdicts.done.check(launch.row, &launch.name) == Done::Here {
-                        checked.verdicts.done_here.insert(launch.row);
+                    if checked.settled.done.check(launch.row, &launch.name) == Done::Here {
+                        checked.settled.done_here.insert(launch.row);
                     }
                     // A few spare, in case some turn out to be duplicates.
                     if checked.samples.len() < 2 * DRY_RUN_SAMPLES {
@@ -415,21 +415,21 @@ async fn check(options: &RunOptions, batch: &Batch, done: DoneRows) -> Result<Ch
 }
 
 /// `--run-dir`, or `sfn-batch-runs/<run name>`.
-fn run_dir_path(options: &RunOptions, batch: &Batch) -> PathBuf {
+fn run_dir_path(options: &RunOptions, batch: &BatchPlan) -> PathBuf {
     let default = || PathBuf::from("sfn-batch-runs").join(run_name(options, batch));
     options.run_dir.clone().unwrap_or_else(default)
 }
 
 /// The batch id, and the shard: the shards of a batch share its names but not a
 /// run dir (they may run on one host at once), nor a Distributed Map.
-fn run_name(options: &RunOptions, batch: &Batch) -> String {
+fn run_name(options: &RunOptions, batch: &BatchPlan) -> String {
     match options.selection.shard {
         Some(shard) => format!("{}-shard-{}-of-{}", batch.id, shard.index, shard.count),
         None => batch.id.clone(),
     }
 }
 
-fn run_info(options: &RunOptions, batch: &Batch) -> RunInfo {
+fn run_info(options: &RunOptions, batch: &BatchPlan) -> RunInfo {
     RunInfo {
         batch_id: batch.id.clone(),
         state_machine_arn: batch.state_machine.arn.clone(),
@@ -445,17 +445,17 @@ fn run_info(options: &RunOptions, batch: &Batch) -> RunInfo {
 /// already record as started, logging each outcome as it comes.
 async fn launch(
     options: &RunOptions,
-    batch: &Batch,
+    batch: &BatchPlan,
     target: &Target<'_>,
     resume: Resume,
     clients: &aws::Clients,
     interrupt: &CancellationToken,
-) -> Result<Launched, Error> {
+) -> Result<LaunchEnd, Error> {
     let (rows, run_dir) = (target.rows, target.run_dir);
     let log_path = run_dir.file(RESULTS);
     let mut log = RunLog::append_to(&log_path, resume.log_intact)
         .map_err(Error::run(format!("opening {}", log_path.display())))?;
-    let started = resume.verdicts.done_here.len();
+    let started = resume.settled.done_here.len();
     let to_do = rows.len() - started;
     if started > 0 {
         tracing::info!(
@@ -463,7 +463,7 @@ async fn launch(
             run_dir.path().display(),
         );
     }
-    let (work, reader) = spawn_reader(batch, resume.verdicts);
+    let (work, reader) = spawn_reader(batch, resume.settled);
     let launched = launch::launch(
         &options.launching,
         clients,
@@ -525,7 +525,7 @@ async fn run_distributed(to_map: ToMap<'_>, resume: Resume) -> Result<Finished, 
             invalid: counts.invalid,
         });
     }
-    let finishing = fanout::Finishing {
+    let finishing = fanout::MapFollow {
         follow: options.launching.wait.unwrap_or_default(),
         executions: options.launching.wait.is_some(),
         progress: options.launching.progress,
@@ -540,7 +540,7 @@ async fn run_distributed(to_map: ToMap<'_>, resume: Resume) -> Result<Finished, 
 struct ToMap<'a> {
     options: &'a RunOptions,
     map: &'a DistributedMap,
-    batch: &'a Batch,
+    batch: &'a BatchPlan,
     target: &'a Target<'a>,
     clients: &'a aws::Clients,
     interrupt: &'a CancellationToken,
@@ -570,7 +570,7 @@ async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result<HandOff, E
     if staged.rows == 0 {
         // Every row is done, or invalid: a Map Run would have nothing to do.
         tracing::info!("no rows to hand over");
-        let launched = Launched {
+        let launched = LaunchEnd {
             outcomes: Counts::default(),
             elapsed: Duration::ZERO,
             pacing: Pacing::default(),
@@ -580,7 +580,7 @@ async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result<HandOff, E
             launch::finish(&options.launching, clients, target, launched, interrupt).await?;
         return Ok(HandOff::Ended(Finished::Batch(Box::new(summary))));
     }
-    let handing = fanout::HandOff {
+    let handing = fanout::Handing {
         parent: parent(options, map, batch),
         role_arn: &map.role_arn,
         run_name: &run_name(options, batch),
@@ -594,13 +594,13 @@ async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result<HandOff, E
 }
 
 /// Stages the rows the second pass sends to start, and logs the others.
-async fn stage(batch: &Batch, resume: Resume, run_dir: &RunDir) -> Result<Staged, Error> {
+async fn stage(batch: &BatchPlan, resume: Resume, run_dir: &RunDir) -> Result<Staged, Error> {
     let log_path = run_dir.file(RESULTS);
     let log_error = || Error::run(format!("writing {}", log_path.display()));
     let mut log = RunLog::append_to(&log_path, resume.log_intact).map_err(log_error())?;
     let staging_error = || Error::run(format!("staging the rows in {}", run_dir.path().display()));
     let mut stager = Stager::create(run_dir.path()).map_err(staging_error())?;
-    let (mut work, reader) = spawn_reader(batch, resume.verdicts);
+    let (mut work, reader) = spawn_reader(batch, resume.settled);
     while let Some(work) = work.recv().await {
         match work {
             Work::Start(launch) => stager.add(launch).map_err(staging_error())?,
@@ -616,7 +616,7 @@ async fn stage(batch: &Batch, resume: Resume, run_dir: &RunDir) -> Result<Staged
 }
 
 /// The parent state machine of a batch handed to a Distributed Map.
-fn parent(options: &RunOptions, map: &DistributedMap, batch: &Batch) -> Parent {
+fn parent(options: &RunOptions, map: &DistributedMap, batch: &BatchPlan) -> Parent {
     Parent {
         target: batch.state_machine.clone(),
         staging: map.staging.clone(),
@@ -629,8 +629,8 @@ fn parent(options: &RunOptions, map: &DistributedMap, batch: &Batch) -> Parent {
 /// those not yet done, in order, through a bounded channel. It stops by itself
 /// when the channel closes.
 fn spawn_reader(
-    batch: &Batch,
-    verdicts: Verdicts,
+    batch: &BatchPlan,
+    settled: Settled,
 ) -> (
     mpsc::Receiver<Work>,
     tokio::task::JoinHandle<Result<(), ManifestError>>,
@@ -638,10 +638,10 @@ fn spawn_reader(
     let (work_tx, work_rx) = mpsc::channel::<Work>(PLANNED_BUFFER);
     let (pass, state_machine) = (batch.pass.clone(), batch.state_machine.clone());
     let reader = tokio::task::spawn_blocking(move || {
-        let done_here = |row| verdicts.done_here.contains(row);
-        pass.plan_each_except(&verdicts.duplicates, done_here, |planned| {
+        let done_here = |row| settled.done_here.contains(row);
+        pass.plan_each_except(&settled.duplicates, done_here, |planned| {
             let work = match planned {
-                Ok(launch) => match verdicts.done.check(launch.row, &launch.name) {
+                Ok(launch) => match settled.done.check(launch.row, &launch.name) {
                     // Not met: the first pass marked these, and they were skipped.
                     Done::Here => return Flow::Continue,
                     Done::Elsewhere => {

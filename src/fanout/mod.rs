@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::sfn::{Kind, StateMachine};
 use crate::aws::{self, error_text};
 use crate::error::Error;
-use crate::launch::{self, Ending, Target};
+use crate::launch::{self, BatchEnd, Target};
 use crate::model::counts::Counts;
 use crate::model::counts::Ends;
 use crate::model::counts::Standing;
@@ -105,7 +105,7 @@ impl Record {
 }
 
 /// What the hand-off needs beyond the staged rows.
-pub(crate) struct HandOff<'a> {
+pub(crate) struct Handing<'a> {
     /// The parent state machine.
     pub parent: Parent,
     /// `--role-arn`.
@@ -125,7 +125,7 @@ pub(crate) struct HandOff<'a> {
 pub(crate) async fn hand_off(
     clients: &aws::Clients,
     run_dir: &RunDir,
-    handing: HandOff<'_>,
+    handing: Handing<'_>,
     staged: Staged,
     interrupt: &CancellationToken,
 ) -> Result<Option<Record>, Error> {
@@ -324,7 +324,7 @@ async fn find_map_run(
 }
 
 /// How `finish` follows, and where the report goes.
-pub(crate) struct Finishing<'a> {
+pub(crate) struct MapFollow<'a> {
     /// How long to follow, and how often to look.
     pub follow: FollowOptions,
     /// Whether the rows' executions are followed to their end too, once the Map
@@ -354,7 +354,7 @@ pub(crate) async fn finish(
     clients: &aws::Clients,
     batch: &Target<'_>,
     record: &mut Record,
-    finishing: Finishing<'_>,
+    finishing: MapFollow<'_>,
     stop: &CancellationToken,
 ) -> Result<MapEnd, Error> {
     let started = std::time::Instant::now();
@@ -376,7 +376,7 @@ pub(crate) async fn finish(
     }
     // Express executions cannot be followed (and `.sync:2` is not used for them).
     let follow_executions = finishing.executions && batch.state_machine.kind == Kind::Standard;
-    let ending = Ending {
+    let ending = BatchEnd {
         follow: follow_executions.then_some((follow, progress)),
         // The Map made the calls, not this process.
         this_run: ThisRun {

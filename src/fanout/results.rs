@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aws::sfn::StateMachine;
+use crate::model::final_status::FinalStatus;
 use crate::model::outcome::{Outcome, Status};
 use crate::plan::source::location::download;
 use crate::plan::spill::{PARTS, Parts, Spill};
@@ -47,7 +48,7 @@ struct ResultFile {
 /// One child workflow's entry in a result file.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Entry {
+struct ResultEntry {
     /// The staged item, as JSON text.
     input: String,
     #[serde(default)]
@@ -61,7 +62,7 @@ struct Entry {
 /// The part of a staged item a result is matched by.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Item {
+struct StagedRow {
     row: u64,
 }
 
@@ -69,7 +70,7 @@ struct Item {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Verdict {
     /// The execution started (with `.sync:2`, and ended as `final_status` says).
-    Started(Execution),
+    Started(ChildExecution),
     /// The name was taken: an earlier launch started it.
     Existing,
     /// StartExecution failed: the step's error and cause.
@@ -85,27 +86,27 @@ pub(crate) enum Verdict {
 
 /// A started execution, as a step's output (or, ended badly, its cause) describes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Execution {
+pub(crate) struct ChildExecution {
     arn: Option<String>,
     start_date: Option<String>,
     stop_date: Option<String>,
-    final_status: Option<String>,
+    final_status: Option<FinalStatus>,
     error: Option<String>,
     cause: Option<String>,
 }
 
-impl Execution {
+impl ChildExecution {
     /// From the JSON text of a step's output or cause (StartExecution's answer,
     /// or with `.sync:2` the execution's description).
-    fn described(json: Option<&str>) -> Execution {
+    fn described(json: Option<&str>) -> ChildExecution {
         let value: Value = json
             .and_then(|j| serde_json::from_str(j).ok())
             .unwrap_or_default();
-        Execution {
+        ChildExecution {
             arn: text(&value["ExecutionArn"]),
             start_date: date(&value["StartDate"]),
             stop_date: date(&value["StopDate"]),
-            final_status: text(&value["Status"]),
+            final_status: value["Status"].as_str().and_then(FinalStatus::parse),
             error: text(&value["Error"]),
             cause: text(&value["Cause"]),
         }
@@ -113,10 +114,10 @@ impl Execution {
 }
 
 impl Verdict {
-    fn of(kind: ResultKind, entry: Entry) -> Verdict {
+    fn of(kind: ResultKind, entry: ResultEntry) -> Verdict {
         match kind {
             ResultKind::Succeeded => {
-                Verdict::Started(Execution::described(entry.output.as_deref()))
+                Verdict::Started(ChildExecution::described(entry.output.as_deref()))
             }
             ResultKind::Pending => Verdict::Pending,
             ResultKind::Failed => {
@@ -124,9 +125,9 @@ impl Verdict {
                 if error.contains("ExecutionAlreadyExists") {
                     return Verdict::Existing;
                 }
-                let described = Execution::described(entry.cause.as_deref());
-                match described.final_status.as_deref() {
-                    Some("FAILED" | "TIMED_OUT" | "ABORTED") => Verdict::Started(described),
+                let described = ChildExecution::described(entry.cause.as_deref());
+                match described.final_status {
+                    Some(status) if status.is_redrivable() => Verdict::Started(described),
                     _ => Verdict::Failed {
                         error: Some(error),
                         cause: entry.cause,
@@ -255,7 +256,7 @@ pub(crate) async fn read(
                 .await
                 .map_err(|e| format!("{url}: {e}"))?;
             for_each_entry(BufReader::new(spool), |entry| {
-                let row = serde_json::from_str::<Item>(&entry.input)
+                let row = serde_json::from_str::<StagedRow>(&entry.input)
                     .map_err(|e| format!("an entry's Input is not a staged row: {e}"))?
                     .row;
                 verdicts
@@ -271,10 +272,10 @@ pub(crate) async fn read(
 /// Calls `each` with every entry of a result file (a JSON array), one at a time.
 fn for_each_entry(
     reader: impl Read,
-    each: impl FnMut(Entry) -> Result<(), String>,
+    each: impl FnMut(ResultEntry) -> Result<(), String>,
 ) -> Result<(), String> {
     struct Entries<F>(F);
-    impl<'de, F: FnMut(Entry) -> Result<(), String>> Visitor<'de> for Entries<F> {
+    impl<'de, F: FnMut(ResultEntry) -> Result<(), String>> Visitor<'de> for Entries<F> {
         type Value = ();
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -282,7 +283,7 @@ fn for_each_entry(
         }
 
         fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(entry) = seq.next_element::<Entry>()? {
+            while let Some(entry) = seq.next_element::<ResultEntry>()? {
                 (self.0)(entry).map_err(A::Error::custom)?;
             }
             Ok(())
@@ -314,7 +315,7 @@ pub(crate) fn judge(
             execution_arn: Some(execution.arn.clone().unwrap_or(arn)),
             start_date: execution.start_date.clone(),
             stop_date: execution.stop_date.clone(),
-            final_status: execution.final_status.clone(),
+            final_status: execution.final_status,
             error: execution.error.clone(),
             cause: execution.cause.clone(),
             ..outcome
@@ -340,7 +341,7 @@ pub(crate) fn judge(
             attempts: 0,
             error: Some("ResultUnknown".to_string()),
             message: Some(format!("no result for this row: {unknown}")),
-            final_status: Some("UNKNOWN".to_string()),
+            final_status: Some(FinalStatus::Unknown),
             ..outcome
         },
     }
@@ -382,8 +383,8 @@ mod tests {
         outcome
     }
 
-    fn entry(output: Option<&str>, error: Option<&str>, cause: Option<&str>) -> Entry {
-        Entry {
+    fn entry(output: Option<&str>, error: Option<&str>, cause: Option<&str>) -> ResultEntry {
+        ResultEntry {
             input: r#"{"Row":4}"#.into(),
             output: output.map(Into::into),
             error: error.map(Into::into),
@@ -391,7 +392,7 @@ mod tests {
         }
     }
 
-    fn judged(kind: ResultKind, entry: Entry) -> Outcome {
+    fn judged(kind: ResultKind, entry: ResultEntry) -> Outcome {
         judge(staged(), Some(&Verdict::of(kind, entry)), &target(), "")
     }
 
@@ -428,7 +429,7 @@ mod tests {
 
         let unknown = judge(staged(), None, &target(), "no results");
         assert_eq!(unknown.status, Status::Failed);
-        assert_eq!(unknown.final_status.as_deref(), Some("UNKNOWN"));
+        assert_eq!(unknown.final_status, Some(FinalStatus::Unknown));
         assert_eq!(
             unknown.message.as_deref(),
             Some("no result for this row: no results")
@@ -444,7 +445,7 @@ mod tests {
             entry(None, Some("States.TaskFailed"), Some(cause)),
         );
         assert_eq!(outcome.status, Status::Started);
-        assert_eq!(outcome.final_status.as_deref(), Some("FAILED"));
+        assert_eq!(outcome.final_status, Some(FinalStatus::Failed));
         assert_eq!(outcome.error.as_deref(), Some("Boom"));
         assert_eq!(outcome.cause.as_deref(), Some("bad row"));
     }

@@ -24,7 +24,7 @@ pub(crate) const STAGED: &str = "staged.jsonl";
 /// byte for byte what a local launch sends.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Item<'a> {
+struct MapItem<'a> {
     row: u64,
     name: &'a str,
     input: &'a str,
@@ -61,7 +61,7 @@ impl Stager {
     pub(crate) fn add(&mut self, launch: Launch) -> io::Result<()> {
         let separator: &[u8] = if self.rows == 0 { b"\n" } else { b",\n" };
         self.items.write_all(separator)?;
-        let item = Item {
+        let item = MapItem {
             row: launch.row,
             name: &launch.name,
             input: &launch.input,

@@ -29,7 +29,7 @@ use crate::output::render;
 use crate::record::batch_rows::BatchRows;
 use crate::record::run_dir::{RESULTS, RunDir};
 use crate::record::runlog::{OffsetReader, RunLog};
-use crate::record::summary::{Facts, Summary, ThisRun};
+use crate::record::summary::{RunFacts, Summary, ThisRun};
 use std::num::NonZeroU32;
 
 /// How rows are launched and followed, for `run` and `retry`.
@@ -54,7 +54,7 @@ pub(crate) struct Launching {
 }
 
 /// What a launch did.
-pub(crate) struct Launched {
+pub(crate) struct LaunchEnd {
     /// This launch's outcomes, per status.
     pub outcomes: Counts,
     /// How long it took.
@@ -87,7 +87,7 @@ pub(crate) async fn launch(
     mut work: mpsc::Receiver<Work>,
     to_do: u64,
     interrupt: &CancellationToken,
-) -> Result<Launched, Error> {
+) -> Result<LaunchEnd, Error> {
     let Target {
         state_machine,
         rows,
@@ -167,7 +167,7 @@ pub(crate) async fn launch(
     }
     progress.tick(launcher.pacer().pacing());
     progress.finish();
-    Ok(Launched {
+    Ok(LaunchEnd {
         outcomes: progress.counts(),
         elapsed: progress.elapsed(),
         pacing: launcher.pacer().pacing(),
@@ -181,7 +181,7 @@ pub(crate) async fn finish(
     settings: &Launching,
     clients: &aws::Clients,
     target: &Target<'_>,
-    launched: Launched,
+    launched: LaunchEnd,
     interrupt: &CancellationToken,
 ) -> Result<Summary, Error> {
     let follow = match settings.wait {
@@ -189,7 +189,7 @@ pub(crate) async fn finish(
         _ => None,
     };
     let this_run = ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing);
-    let ending = Ending {
+    let ending = BatchEnd {
         follow,
         this_run,
         halted_at: launched.halted_at,
@@ -199,7 +199,7 @@ pub(crate) async fn finish(
 }
 
 /// How a command that went through a batch ends.
-pub(crate) struct Ending<'a> {
+pub(crate) struct BatchEnd<'a> {
     /// Follow the executions to their end first, with this display.
     pub follow: Option<(FollowOptions, ProgressMode)>,
     /// What this invocation did.
@@ -216,7 +216,7 @@ pub(crate) struct Ending<'a> {
 pub(crate) async fn conclude(
     clients: &aws::Clients,
     target: &Target<'_>,
-    ending: Ending<'_>,
+    ending: BatchEnd<'_>,
     interrupt: &CancellationToken,
 ) -> Result<Summary, Error> {
     let followed = match ending.follow {
@@ -234,7 +234,7 @@ pub(crate) async fn conclude(
         ),
         None => None,
     };
-    let facts = Facts {
+    let facts = RunFacts {
         batch_id: target.batch_id.to_string(),
         state_machine_arn: target.state_machine.arn.clone(),
         this_run: ending.this_run,

@@ -21,11 +21,12 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::error_text;
-use crate::aws::sfn::StateMachine;
+use crate::aws::sfn::{StateMachine, final_status};
 use crate::error::Error;
 use crate::model::counts::Calls;
 use crate::model::counts::Ends;
 use crate::model::counts::Followed;
+use crate::model::final_status::FinalStatus;
 use crate::model::outcome::Outcome;
 use crate::model::settings::FollowOptions;
 use crate::output::progress::{FollowProgress, ProgressMode};
@@ -60,7 +61,7 @@ pub(crate) struct Open {
 /// rows whose last line it is (none when a row was launched again under a new
 /// name: then only the window waits for it).
 #[derive(Debug, Clone, Default)]
-struct Execution {
+struct OpenExecution {
     started: Option<i64>,
     rows: Vec<Open>,
 }
@@ -71,7 +72,7 @@ pub(crate) struct Follow {
     client: aws_sdk_sfn::Client,
     /// Unqualified: ListExecutions of it covers every version and alias.
     state_machine_arn: String,
-    open: HashMap<String, Execution>,
+    open: HashMap<String, OpenExecution>,
     /// Each open row's execution.
     current: HashMap<u64, String>,
     ends: Ends,
@@ -87,7 +88,7 @@ pub(crate) struct Follow {
 /// One execution seen closed.
 pub(crate) struct Closed {
     arn: String,
-    status: String,
+    status: FinalStatus,
     stop: Option<DateTime>,
     failure: Option<Failure>,
 }
@@ -137,10 +138,10 @@ impl Follow {
             if !arn.starts_with(&ours) || !outcome.status.is_done() {
                 return Ok(());
             }
-            match outcome.final_status.as_deref() {
-                Some(status) if status != "RUNNING" => {
+            match outcome.final_status {
+                Some(status) if status != FinalStatus::Running => {
                     follow.ends.add(status);
-                    if status != "SUCCEEDED" {
+                    if status != FinalStatus::Succeeded {
                         let failure = Failure {
                             error: outcome.error.clone(),
                             cause: outcome.cause.clone(),
@@ -256,17 +257,17 @@ impl Follow {
             };
             for open in execution.rows {
                 self.current.remove(&open.row);
-                self.ends.add(&closed.status);
+                self.ends.add(closed.status);
                 ended.push(Ended { open, closed });
             }
             if let Some(failure) = &closed.failure {
-                self.note_failure(&closed.arn, &closed.status, failure);
+                self.note_failure(&closed.arn, closed.status, failure);
             }
         }
         ended
     }
 
-    fn note_failure(&mut self, arn: &str, status: &str, failure: &Failure) {
+    fn note_failure(&mut self, arn: &str, status: FinalStatus, failure: &Failure) {
         if self.failures.len() < FAILURES_NOTED {
             self.failures.push(format!(
                 "{arn}: {status}: {}: {}",
@@ -316,8 +317,8 @@ impl Follow {
         // A listed failure still needs its error and cause: within the budget; the
         // rest stay open, to be found again by the next look.
         let mut listed_failures = Vec::new();
-        closed.retain_mut(|c| match c.status.as_str() {
-            "SUCCEEDED" => true,
+        closed.retain_mut(|c| match c.status {
+            FinalStatus::Succeeded => true,
             _ => {
                 listed_failures.push(c.arn.clone());
                 false
@@ -359,7 +360,7 @@ impl Follow {
             {
                 return Ok(Some(Closed {
                     arn: arn.to_string(),
-                    status: "UNKNOWN".to_string(),
+                    status: FinalStatus::Unknown,
                     stop: None,
                     failure: Some(Failure {
                         error: Some("ExecutionDoesNotExist".to_string()),
@@ -375,7 +376,7 @@ impl Follow {
         let succeeded = out.status == ExecutionStatus::Succeeded;
         Ok(Some(Closed {
             arn: arn.to_string(),
-            status: out.status.as_str().to_string(),
+            status: final_status(&out.status),
             stop: out.stop_date,
             failure: (!succeeded).then_some(Failure {
                 error: out.error,
@@ -417,7 +418,7 @@ impl Follow {
                     if self.open.contains_key(arn) && seen.insert(arn.to_string()) {
                         closed.push(Closed {
                             arn: arn.to_string(),
-                            status: status.as_str().to_string(),
+                            status: final_status(&status),
                             stop: e.stop_date().cloned(),
                             failure: None,
                         });
@@ -462,7 +463,7 @@ impl Follow {
         for execution in self.open.values() {
             for open in &execution.rows {
                 let mut outcome = lines.outcome_at(open.offset)?;
-                outcome.final_status = Some("RUNNING".to_string());
+                outcome.final_status = Some(FinalStatus::Running);
                 log.append(&outcome)?;
             }
         }
@@ -477,7 +478,7 @@ pub(crate) struct Failure {
 }
 
 fn end(outcome: &mut Outcome, closed: &Closed) {
-    outcome.final_status = Some(closed.status.clone());
+    outcome.final_status = Some(closed.status);
     if let Some(stop) = &closed.stop {
         outcome.stop_date = Some(crate::aws::sfn::rfc3339(stop));
         let started = outcome

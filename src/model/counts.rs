@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::final_status::FinalStatus;
 use crate::model::outcome::Status;
 
 /// Rows per final status.
@@ -21,7 +22,7 @@ pub struct Counts {
 
 impl Counts {
     /// Counts one row with this status.
-    pub fn add(&mut self, status: Status) {
+    pub(crate) fn add(&mut self, status: Status) {
         *self.get_mut(status) += 1;
     }
 
@@ -77,14 +78,14 @@ pub struct Ends {
 }
 
 impl Ends {
-    pub(crate) fn add(&mut self, status: &str) {
+    pub(crate) fn add(&mut self, status: FinalStatus) {
         match status {
-            "SUCCEEDED" => self.succeeded += 1,
-            "FAILED" => self.failed += 1,
-            "TIMED_OUT" => self.timed_out += 1,
-            "ABORTED" => self.aborted += 1,
-            "UNKNOWN" => self.unknown += 1,
-            _ => self.running += 1,
+            FinalStatus::Succeeded => self.succeeded += 1,
+            FinalStatus::Failed => self.failed += 1,
+            FinalStatus::TimedOut => self.timed_out += 1,
+            FinalStatus::Aborted => self.aborted += 1,
+            FinalStatus::Unknown => self.unknown += 1,
+            FinalStatus::Running | FinalStatus::PendingRedrive => self.running += 1,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub(crate) mod counts;
 pub(crate) mod exit;
+pub(crate) mod final_status;
 pub(crate) mod outcome;
 pub(crate) mod pacing;
 pub(crate) mod rows;

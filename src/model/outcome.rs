@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::final_status::FinalStatus;
+
 use crate::model::rows::Fields;
 use crate::model::rows::{Invalid, Launch};
 
@@ -101,7 +103,7 @@ pub struct Outcome {
     /// (`SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`), or `RUNNING` when the
     /// following stopped first. A failure's error is in `error`, its cause here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_status: Option<String>,
+    pub final_status: Option<FinalStatus>,
     /// Following: when the execution ended (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_date: Option<String>,
@@ -118,7 +120,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// A row whose execution a call answered with: started, or found to exist.
-    pub fn executed(
+    pub(crate) fn executed(
         launch: Launch,
         status: Status,
         execution: Execution,
@@ -134,7 +136,7 @@ impl Outcome {
 
     /// Started before, by this run dir or an attempt whose answer was lost: known
     /// by its name, without a call (so without its start date).
-    pub fn existing(launch: Launch, execution_arn: String, attempts: u32) -> Outcome {
+    pub(crate) fn existing(launch: Launch, execution_arn: String, attempts: u32) -> Outcome {
         Outcome {
             execution_arn: Some(execution_arn),
             attempts,
@@ -144,7 +146,7 @@ impl Outcome {
 
     /// Redriven by `retry`: the execution of `last` (same ARN, same first start)
     /// runs again.
-    pub fn redriven(last: Outcome, attempts: u32) -> Outcome {
+    pub(crate) fn redriven(last: Outcome, attempts: u32) -> Outcome {
         Outcome {
             row: last.row,
             line: last.line,
@@ -161,7 +163,7 @@ impl Outcome {
 
     /// `retry` could not launch the row again: it stays as `last` had it (its
     /// execution, how that ended), logged as failed with the reason.
-    pub fn not_launched_again(last: Outcome, reason: String) -> Outcome {
+    pub(crate) fn not_launched_again(last: Outcome, reason: String) -> Outcome {
         Outcome {
             status: Status::Failed,
             message: Some(format!("not launched again: {reason}")),
@@ -171,7 +173,7 @@ impl Outcome {
 
     /// Staged for a Distributed Map: not attempted by this process; the Map Run's
     /// results tell how it went.
-    pub fn staged(launch: Launch) -> Outcome {
+    pub(crate) fn staged(launch: Launch) -> Outcome {
         Outcome {
             at: None,
             ..Outcome::of(launch, Status::NotAttempted)
@@ -179,7 +181,7 @@ impl Outcome {
     }
 
     /// A row that could not be started: the last call's error code and message.
-    pub fn failed(launch: Launch, attempts: u32, error: String, message: String) -> Outcome {
+    pub(crate) fn failed(launch: Launch, attempts: u32, error: String, message: String) -> Outcome {
         Outcome {
             attempts,
             error: Some(error),
@@ -189,7 +191,7 @@ impl Outcome {
     }
 
     /// A row that was not sent, and why.
-    pub fn invalid(invalid: Invalid) -> Outcome {
+    pub(crate) fn invalid(invalid: Invalid) -> Outcome {
         Outcome {
             line: invalid.line,
             error: Some("InvalidRow".to_string()),
@@ -200,12 +202,12 @@ impl Outcome {
     }
 
     /// A row the log never mentions: the run stopped before its turn.
-    pub fn never_logged(row: u64) -> Outcome {
+    pub(crate) fn never_logged(row: u64) -> Outcome {
         Outcome::blank(row, Status::NotAttempted)
     }
 
     /// What the calls of a launched row cost, beyond their count.
-    pub fn with_calls(self, throttles: u32, last_call: Duration) -> Outcome {
+    pub(crate) fn with_calls(self, throttles: u32, last_call: Duration) -> Outcome {
         Outcome {
             throttles,
             latency_ms: Some(last_call.as_millis() as u64),
@@ -248,7 +250,7 @@ impl Outcome {
     }
 
     /// The name the row is planned under (a restart's execution has another).
-    pub fn planned_name(&self) -> Option<&str> {
+    pub(crate) fn planned_name(&self) -> Option<&str> {
         self.planned_name.as_deref().or(self.name.as_deref())
     }
 }
@@ -264,7 +266,7 @@ fn is_zero(n: &u32) -> bool {
 
 /// A started execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Execution {
+pub(crate) struct Execution {
     /// The execution's ARN.
     pub arn: String,
     /// RFC 3339.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
 
+use crate::model::final_status::FinalStatus;
 use crate::model::outcome::{Outcome, Status};
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::LastOutcomes;
@@ -288,7 +289,7 @@ fn attention(summary: &Summary) -> String {
             o.row,
             text(&o.name),
             o.status.as_str(),
-            text(&o.final_status),
+            o.final_status.map_or("", FinalStatus::as_str),
             text(&o.error),
             text(&message.cloned()),
         );

@@ -80,7 +80,7 @@ struct Lines {
 
 impl<S: Subscriber> Layer<S> for Lines {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let mut fields = Fields::default();
+        let mut fields = JsonFields::default();
         event.record(&mut fields);
         let level = *event.metadata().level();
         let line = match self.format {
@@ -113,7 +113,7 @@ fn text_line(level: Level, message: &str) -> String {
     }
 }
 
-fn json_line(level: Level, fields: Fields) -> String {
+fn json_line(level: Level, fields: JsonFields) -> String {
     let mut line = Map::new();
     line.insert(
         "time".into(),
@@ -129,12 +129,12 @@ fn json_line(level: Level, fields: Fields) -> String {
 }
 
 #[derive(Default)]
-struct Fields {
+struct JsonFields {
     message: String,
     others: Map<String, Value>,
 }
 
-impl Fields {
+impl JsonFields {
     fn insert(&mut self, field: &Field, value: Value) {
         self.others.insert(field.name().to_string(), value);
     }
@@ -155,7 +155,7 @@ impl Fields {
     }
 }
 
-impl Visit for Fields {
+impl Visit for JsonFields {
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
         self.record_text(field, format!("{value:?}"));
     }

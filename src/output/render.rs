@@ -170,7 +170,9 @@ fn row_cells(outcome: &Outcome) -> [String; 5] {
         outcome.row.to_string(),
         outcome.name.clone().unwrap_or_default(),
         outcome.status.as_str().to_string(),
-        outcome.final_status.clone().unwrap_or_default(),
+        outcome
+            .final_status
+            .map_or(String::new(), |s| s.as_str().to_string()),
         error,
     ]
 }

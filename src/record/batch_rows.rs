@@ -9,14 +9,14 @@ use crate::record::runlog;
 /// The rows of a batch, by number: every row of the manifest, or those a run
 /// selects (`--shard`, `--offset`, `--limit`). A bitmap: 10 million rows take 1.25 MB.
 #[derive(Debug, Default, Clone)]
-pub struct BatchRows {
+pub(crate) struct BatchRows {
     bits: Vec<u64>,
     count: u64,
 }
 
 impl BatchRows {
     /// Adds a row.
-    pub fn insert(&mut self, row: u64) {
+    pub(crate) fn insert(&mut self, row: u64) {
         let (word, bit) = ((row / 64) as usize, row % 64);
         if word >= self.bits.len() {
             self.bits.resize(word + 1, 0);
@@ -28,7 +28,7 @@ impl BatchRows {
     }
 
     /// Takes a row out.
-    pub fn remove(&mut self, row: u64) {
+    pub(crate) fn remove(&mut self, row: u64) {
         if self.contains(row) {
             self.bits[(row / 64) as usize] &= !(1 << (row % 64));
             self.count -= 1;
@@ -36,23 +36,23 @@ impl BatchRows {
     }
 
     /// Whether the row is in the batch.
-    pub fn contains(&self, row: u64) -> bool {
+    pub(crate) fn contains(&self, row: u64) -> bool {
         let (word, bit) = ((row / 64) as usize, row % 64);
         self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
 
     /// How many rows.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.count
     }
 
     /// Whether there is no row.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// The highest row number, 0 when empty.
-    pub fn last(&self) -> u64 {
+    pub(crate) fn last(&self) -> u64 {
         (0..self.bits.len() as u64 * 64)
             .rev()
             .find(|&row| self.contains(row))
@@ -60,13 +60,13 @@ impl BatchRows {
     }
 
     /// Row numbers in order.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         (0..=self.last()).filter(|&row| self.contains(row))
     }
 
     /// Saves the rows as ranges (`[[1, 1000]]` for a whole manifest), so that
     /// `watch` and `status` know the batch without its manifest.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> io::Result<()> {
         let mut ranges: Vec<[u64; 2]> = Vec::new();
         for row in self.iter() {
             match ranges.last_mut() {
@@ -81,7 +81,7 @@ impl BatchRows {
     }
 
     /// Reads rows that `save` wrote.
-    pub fn load(path: &Path) -> io::Result<BatchRows> {
+    pub(crate) fn load(path: &Path) -> io::Result<BatchRows> {
         let ranges: Vec<[u64; 2]> = serde_json::from_slice(&std::fs::read(path)?)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut rows = BatchRows::default();

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::model::counts::Counts;
 use crate::model::counts::Ends;
+use crate::model::final_status::FinalStatus;
 use crate::model::outcome::{Outcome, Status};
 use crate::plan::spill::{PARTS, Parts, Spill};
 use crate::record::batch_rows::BatchRows;
@@ -175,7 +176,7 @@ pub struct Attention {
 
 /// What a batch's rows add up to in its run log.
 #[derive(Debug, Clone, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Rows per final status.
     pub counts: Counts,
     /// The rows that need a person.
@@ -191,7 +192,7 @@ pub struct Tally {
 
 impl Tally {
     /// How the executions stand, if the run was followed.
-    pub fn ends(&self) -> Option<Ends> {
+    pub(crate) fn ends(&self) -> Option<Ends> {
         self.followed.then_some(self.ends)
     }
 
@@ -199,13 +200,10 @@ impl Tally {
         self.counts.add(outcome.status);
         if outcome.status.is_done() {
             self.ends
-                .add(outcome.final_status.as_deref().unwrap_or("RUNNING"));
+                .add(outcome.final_status.unwrap_or(FinalStatus::Running));
             self.followed |= outcome.final_status.is_some();
         }
-        let ended_badly = outcome
-            .final_status
-            .as_deref()
-            .is_some_and(|s| s != "SUCCEEDED" && s != "RUNNING");
+        let ended_badly = outcome.final_status.is_some_and(FinalStatus::ended_badly);
         if !outcome.status.is_done() || ended_badly {
             self.attention.rows += 1;
             if self.attention.first.len() < ATTENTION_SHOWN {
@@ -368,7 +366,7 @@ fn write_csv_record(
         number(o.latency_ms),
         text(&o.error),
         text(&o.message),
-        text(&o.final_status),
+        Cow::Borrowed(o.final_status.map_or("", FinalStatus::as_str)),
         text(&o.stop_date),
         number(o.duration_seconds),
         text(&o.cause),

@@ -36,7 +36,7 @@ pub(crate) const RETRYING: &str = "retrying.json";
 /// What a run was started with. A resume must match it, or it would skip and
 /// start rows of a different batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunInfo {
+pub(crate) struct RunInfo {
     /// The batch id.
     pub batch_id: String,
     /// The state machine's ARN, as resolved.
@@ -89,7 +89,7 @@ pub enum RunDirError {
 /// An open run directory. It holds the directory's lock as long as it lives: a
 /// second process on the same folder is refused. The lock is the OS's (flock), so
 /// it is released when the process ends in any way, SIGKILL included.
-pub struct RunDir {
+pub(crate) struct RunDir {
     path: PathBuf,
     _lock: File,
 }
@@ -188,7 +188,7 @@ impl Locked {
 
 impl RunDir {
     /// Reopens the run dir of an earlier run, locked, with what it was started with.
-    pub fn reopen(path: &Path) -> Result<(RunDir, RunInfo), RunDirError> {
+    pub(crate) fn reopen(path: &Path) -> Result<(RunDir, RunInfo), RunDirError> {
         let info = read_info(path)?;
         let lock = lock(path)?;
         let dir = RunDir {
@@ -199,12 +199,12 @@ impl RunDir {
     }
 
     /// The folder.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The path of the file `name` (`RESULTS`, `REPORT`, ...) in the folder.
-    pub fn file(&self, name: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
 }

@@ -66,7 +66,7 @@ pub struct ThisRun {
 
 impl ThisRun {
     /// What this invocation did, with its rate worked out.
-    pub fn new(outcomes: Counts, elapsed: Duration, pacing: Pacing) -> ThisRun {
+    pub(crate) fn new(outcomes: Counts, elapsed: Duration, pacing: Pacing) -> ThisRun {
         let secs = elapsed.as_secs_f64();
         let sent = outcomes.started + outcomes.existing + outcomes.failed;
         ThisRun {
@@ -79,7 +79,7 @@ impl ThisRun {
 }
 
 /// What a command (`run`, `watch`) did to a run dir, beyond what its log holds.
-pub struct Facts {
+pub(crate) struct RunFacts {
     /// The batch id.
     pub batch_id: String,
     /// The state machine's ARN.
@@ -97,7 +97,11 @@ pub struct Facts {
 impl Summary {
     /// Writes the report and the failed rows from the run log, then
     /// `summary.json`; returns the summary.
-    pub fn write(run_dir: &RunDir, rows: &BatchRows, facts: Facts) -> Result<Summary, WriteError> {
+    pub(crate) fn write(
+        run_dir: &RunDir,
+        rows: &BatchRows,
+        facts: RunFacts,
+    ) -> Result<Summary, WriteError> {
         let tally = report::write(run_dir, rows).map_err(WriteError::context(format!(
             "writing the report in {}",
             run_dir.path().display()
@@ -125,7 +129,7 @@ impl Summary {
     /// `summary.json` is taken whole when it was written from the log as it is
     /// now (it alone knows this run's pace, what following cost, an interrupt);
     /// otherwise (the run is going on, or was killed) the log alone speaks.
-    pub fn from_log(
+    pub(crate) fn from_log(
         dir: &Path,
         info: &RunInfo,
         rows: &BatchRows,

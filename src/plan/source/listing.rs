@@ -64,26 +64,26 @@ impl Filter {
     }
 
     /// Why an entry is left out, if it is.
-    fn rejects(&self, relative: &str, object: Option<(i64, Timestamp)>) -> Option<Reason> {
+    fn rejects(&self, relative: &str, object: Option<(i64, Timestamp)>) -> Option<SkipReason> {
         if self.include.as_ref().is_some_and(|g| !g.is_match(relative))
             || self.exclude.as_ref().is_some_and(|g| g.is_match(relative))
         {
-            return Some(Reason::Glob);
+            return Some(SkipReason::Glob);
         }
         let (size, modified) = object?;
         if self.modified_after.is_some_and(|t| modified < t)
             || self.modified_before.is_some_and(|t| modified >= t)
         {
-            return Some(Reason::Modified);
+            return Some(SkipReason::Modified);
         }
         if self.min_size.is_some_and(|min| size < min) {
-            return Some(Reason::Size);
+            return Some(SkipReason::Size);
         }
         None
     }
 }
 
-enum Reason {
+enum SkipReason {
     Glob,
     Modified,
     Size,
@@ -91,7 +91,7 @@ enum Reason {
 
 /// What a listing went through, for the message when nothing is left.
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct Tally {
+pub(super) struct ListingTally {
     /// Entries listed.
     pub listed: u64,
     /// Left out by `--include`/`--exclude`.
@@ -104,7 +104,7 @@ pub(super) struct Tally {
     pub kept: u64,
 }
 
-impl Tally {
+impl ListingTally {
     /// One line saying how many entries were listed, left out by each filter, and kept.
     pub(super) fn describe(&self) -> String {
         format!(
@@ -119,10 +119,10 @@ impl Tally {
 pub(super) async fn spool(
     s3: &aws_sdk_s3::Client,
     listing: &Listing,
-) -> Result<(NamedTempFile, Tally), String> {
+) -> Result<(NamedTempFile, ListingTally), String> {
     let file = NamedTempFile::new().map_err(|e| format!("cannot create a spool file: {e}"))?;
     let mut out = BufWriter::new(file);
-    let mut tally = Tally::default();
+    let mut tally = ListingTally::default();
     for (prefix, extra) in &listing.prefixes {
         let mut pages = s3
             .list_objects_v2()
@@ -161,9 +161,9 @@ pub(super) async fn spool(
                 let relative = entry.key.strip_prefix(prefix.as_str()).unwrap_or(entry.key);
                 let facts = entry.object.as_ref().map(|o| (o.size, o.last_modified));
                 match listing.filter.rejects(relative, facts) {
-                    Some(Reason::Glob) => tally.by_glob += 1,
-                    Some(Reason::Modified) => tally.by_modified += 1,
-                    Some(Reason::Size) => tally.by_size += 1,
+                    Some(SkipReason::Glob) => tally.by_glob += 1,
+                    Some(SkipReason::Modified) => tally.by_modified += 1,
+                    Some(SkipReason::Size) => tally.by_size += 1,
                     None => {
                         tally.kept += 1;
                         let fields = entry.fields(&listing.bucket, relative, extra);
