@@ -3,52 +3,48 @@
 
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
-
-use crate::aws;
-use crate::aws::sfn::{self, Kind, StateMachine};
 use crate::cli::args::ReportArgs;
 use crate::cli::options::{StatusOptions, WatchOptions};
 use crate::commands::Finished;
-use crate::commands::run::watch_signals;
+use crate::commands::session::{self, EarlierRun, Session, batch_rows};
 use crate::error::Error;
 use crate::fanout;
-use crate::launch::Target;
 use crate::launch::follow::{self as watch, Follow};
 use crate::model::counts::Counts;
 use crate::model::counts::Standing;
 use crate::model::pacing::Pacing;
 use crate::output::html;
 use crate::output::render;
-use crate::record::batch_rows::BatchRows;
 use crate::record::report::{self, LastOutcomes};
-use crate::record::run_dir::{RESULTS, ROWS, RunDir, SUMMARY};
+use crate::record::run_dir::{RESULTS, SUMMARY};
 use crate::record::summary::{RunFacts, Summary, ThisRun};
 
 pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
-    let clients = aws::clients(&options.aws).await;
-    let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
-    let rows = batch_rows(&options.run_dir)?;
-    let interrupt = CancellationToken::new();
-    watch_signals(interrupt.clone());
-    if let Some(mut record) = fanout::Record::read(run_dir.path())? {
-        let target = sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
-        let batch = Target {
-            batch_id: &info.batch_id,
-            state_machine: &target,
-            rows: &rows,
-            run_dir: &run_dir,
-        };
-        let finishing = fanout::MapFollow {
+    let session = Session::new(&options.aws).await;
+    let mut earlier = EarlierRun::open(&options.run_dir)?;
+    let interrupt = session::interrupt(None);
+    let arn = &earlier.info.state_machine_arn;
+    if let Some(mut record) = earlier.map.take() {
+        let state_machine = session.state_machine(arn, None).await?;
+        let follow = fanout::MapFollow {
             follow: options.follow,
             executions: true,
             progress: options.progress,
             report_to: options.report_to.as_ref(),
         };
-        let end = fanout::finish(&clients, &batch, &mut record, finishing, &interrupt).await?;
-        return Ok(Finished::from_map(end, &interrupt));
+        let target = earlier.target(&state_machine);
+        return session
+            .follow_map(&target, &mut record, follow, &interrupt)
+            .await;
     }
-    let state_machine = followable(&clients, &info.state_machine_arn).await?;
+    let state_machine = session.state_machine(arn, Some("watch")).await?;
+    let EarlierRun {
+        run_dir,
+        info,
+        rows,
+        ..
+    } = earlier;
+    let clients = session.clients;
     let started = Instant::now();
     let followed = watch::follow_to_end(
         clients.follow,
@@ -81,7 +77,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
 /// Prints the run's picture from its log, refreshed from AWS once; writes nothing,
 /// so it works while the run is still going.
 pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
-    let clients = aws::clients(&options.aws).await;
+    let session = Session::new(&options.aws).await;
     let info = crate::record::run_dir::read_info(&options.run_dir)?;
     let rows = batch_rows(&options.run_dir)?;
     let counts = report::tally(&options.run_dir, &rows).map_err(Error::run(format!(
@@ -89,13 +85,15 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         options.run_dir.display()
     )))?;
     if let Some(record) = fanout::Record::read(&options.run_dir)?
-        && let Some(standing) = fanout::status(&clients.follow, &record, &counts).await?
+        && let Some(standing) = fanout::status(&session.clients.follow, &record, &counts).await?
     {
         return Ok(Finished::Status(standing));
     }
-    let state_machine = followable(&clients, &info.state_machine_arn).await?;
+    let state_machine = session
+        .state_machine(&info.state_machine_arn, Some("status"))
+        .await?;
     let log = options.run_dir.join(crate::record::run_dir::RESULTS);
-    let mut follow = Follow::from_log(clients.follow, &state_machine, &log, &rows)
+    let mut follow = Follow::from_log(session.clients.follow, &state_machine, &log, &rows)
         .map_err(Error::run(format!("reading {}", log.display())))?;
     if let Some(e) = follow.refresh().await {
         tracing::warn!("could not refresh from AWS ({e}): as the run log last recorded it");
@@ -152,21 +150,4 @@ pub(crate) fn report(args: &ReportArgs) -> Result<Finished, Error> {
         .map_err(Error::run("writing the report"))?,
     }
     Ok(Finished::Printed)
-}
-
-/// The run's state machine, checked; Express executions cannot be followed.
-async fn followable(clients: &aws::Clients, arn: &str) -> Result<StateMachine, Error> {
-    let state_machine = sfn::resolve(&clients.sfn, arn, &clients.region).await?;
-    if state_machine.kind == Kind::Express {
-        return Err(Error::Usage(format!(
-            "{arn} is an Express state machine: AWS does not list or describe Express \
-             executions, so they cannot be followed (their results are in CloudWatch Logs)"
-        )));
-    }
-    Ok(state_machine)
-}
-
-pub(crate) fn batch_rows(run_dir: &std::path::Path) -> Result<BatchRows, Error> {
-    let path = run_dir.join(ROWS);
-    BatchRows::load(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
 }

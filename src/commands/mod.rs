@@ -4,6 +4,7 @@
 pub(crate) mod inspect;
 pub(crate) mod retry;
 pub(crate) mod run;
+mod session;
 
 use clap::CommandFactory;
 

@@ -15,19 +15,16 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use crate::aws;
-use crate::aws::sfn::{self, Kind};
+use crate::aws::sfn::Kind;
 use crate::cli::options::{RetryOptions, RetrySet};
 use crate::commands::Finished;
-use crate::commands::inspect::batch_rows;
-use crate::commands::run::watch_signals;
+use crate::commands::session::{self, EarlierRun, Session};
 use crate::error::Error;
 use crate::fanout;
 use crate::launch::follow::Follow;
 use crate::launch::launcher::{Again, Work};
-use crate::launch::{self, Target};
+use crate::launch::{self};
 use crate::model::counts::Ends;
 use crate::model::final_status::FinalStatus;
 use crate::model::outcome::{Outcome, Status};
@@ -43,44 +40,46 @@ use crate::record::runlog::{OffsetReader, RunLog};
 const WORK_BUFFER: usize = 1024;
 
 pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
-    let clients = aws::clients(&options.aws).await;
-    let (run_dir, info) = RunDir::reopen(&options.run_dir)?;
-    let handed_over = fanout::Record::read(run_dir.path())?;
+    let session = Session::new(&options.aws).await;
+    let mut earlier = EarlierRun::open(&options.run_dir)?;
     // Rows its Map Run never reached: `run` cannot resume them there (it would
     // stage every row again), so `retry` launches them.
-    let unattempted_too = handed_over.is_some();
-    if let Some(mut record) = handed_over {
-        match fanout::how_to_retry(&clients.follow, run_dir.path(), &record).await? {
+    let unattempted_too = earlier.map.is_some();
+    if let Some(mut record) = earlier.map.take() {
+        let client = &session.clients.follow;
+        match fanout::how_to_retry(client, earlier.run_dir.path(), &record).await? {
             fanout::Retry::Redrive => {
-                return redrive_map(&clients, &options, &run_dir, &info, &mut record).await;
+                return redrive_map(&session, &options, &earlier, &mut record).await;
             }
             fanout::Retry::LaunchHere => {
                 tracing::info!("the rows that failed are launched again from here")
             }
         }
     }
-    let state_machine =
-        sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
-    let following = options.redrive
-        || options.launching.wait.is_some()
-        || options.launching.max_running.is_some();
-    if state_machine.kind == Kind::Express && following {
-        return Err(Error::Usage(format!(
-            "{} is an Express state machine: its executions cannot be redriven or \
-             followed; retry it without --redrive, --wait and --max-running (rows that \
-             failed to start are launched again)",
-            state_machine.arn
-        )));
-    }
-    let rows = batch_rows(run_dir.path())?;
-    let planner = planner(&info)?;
+    let following = match &options.launching {
+        _ if options.redrive => Some("retry --redrive"),
+        launching if launching.wait.is_some() => Some("--wait"),
+        launching if launching.max_running.is_some() => Some("--max-running"),
+        _ => None,
+    };
+    let state_machine = session
+        .state_machine(&earlier.info.state_machine_arn, following)
+        .await?;
+    let clients = &session.clients;
+    let EarlierRun {
+        run_dir,
+        info,
+        rows,
+        ..
+    } = &earlier;
+    let planner = planner(info)?;
     options.launching.launch.names_identify_inputs = info.name_template.is_none();
     let log_path = run_dir.file(RESULTS);
     let log_error = |doing: &str| Error::run(format!("{doing} {}", log_path.display()));
 
     // How the executions stand now, not when the log last looked.
     if state_machine.kind == Kind::Standard {
-        let mut follow = Follow::from_log(clients.follow.clone(), &state_machine, &log_path, &rows)
+        let mut follow = Follow::from_log(clients.follow.clone(), &state_machine, &log_path, rows)
             .map_err(log_error("reading"))?;
         if !follow.is_done() {
             follow
@@ -90,25 +89,19 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
         }
     }
     let executions = state_machine.execution_arn("");
-    let picked = pick(&log_path, &rows, options.only, unattempted_too, &executions)
+    let picked = pick(&log_path, rows, options.only, unattempted_too, &executions)
         .map_err(log_error("reading"))?;
     tracing::info!("{}", picked.human(run_dir.path(), options.redrive));
     let mut log = RunLog::append_to(&log_path, picked.intact).map_err(log_error("opening"))?;
 
-    let interrupt = CancellationToken::new();
-    watch_signals(interrupt.clone());
-    let retrying = Retrying::begin(&run_dir, options.redrive)?;
+    let interrupt = session::interrupt(None);
+    let retrying = Retrying::begin(run_dir, options.redrive)?;
     let to_do = picked.offsets.len() as u64;
     let (work, reader) = spawn_reader(planner, log_path.clone(), picked.offsets, options.redrive);
-    let target = Target {
-        batch_id: &info.batch_id,
-        state_machine: &state_machine,
-        rows: &rows,
-        run_dir: &run_dir,
-    };
+    let target = earlier.target(&state_machine);
     let launched = launch::launch(
         &options.launching,
-        &clients,
+        clients,
         &target,
         &mut log,
         work,
@@ -123,7 +116,7 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
     // Every launch is logged (or was never made): nothing is left unaccounted.
     retrying.end()?;
     let summary =
-        launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
+        launch::finish(&options.launching, clients, &target, launched, &interrupt).await?;
     Ok(Finished::Batch(Box::new(summary)))
 }
 
@@ -131,39 +124,34 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
 /// redriven (the Map Run takes up what failed or never ran), then followed with
 /// `--wait`, or by `watch`.
 async fn redrive_map(
-    clients: &aws::Clients,
+    session: &Session,
     options: &RetryOptions,
-    run_dir: &RunDir,
-    info: &RunInfo,
+    earlier: &EarlierRun,
     record: &mut fanout::Record,
 ) -> Result<Finished, Error> {
-    fanout::redrive(&clients.follow, run_dir, record).await?;
+    fanout::redrive(&session.clients.follow, &earlier.run_dir, record).await?;
     let Some(follow) = options.launching.wait else {
         return Ok(Finished::Redriven);
     };
-    let target = sfn::resolve(&clients.sfn, &info.state_machine_arn, &clients.region).await?;
-    let rows = batch_rows(run_dir.path())?;
-    let batch = Target {
-        batch_id: &info.batch_id,
-        state_machine: &target,
-        rows: &rows,
-        run_dir,
-    };
-    let interrupt = CancellationToken::new();
-    watch_signals(interrupt.clone());
-    let finishing = fanout::MapFollow {
+    let state_machine = session
+        .state_machine(&earlier.info.state_machine_arn, None)
+        .await?;
+    let interrupt = session::interrupt(None);
+    let follow = fanout::MapFollow {
         follow,
         executions: true,
         progress: options.launching.progress,
         report_to: options.launching.report_to.as_ref(),
     };
-    let end = fanout::finish(clients, &batch, record, finishing, &interrupt).await?;
-    Ok(Finished::from_map(end, &interrupt))
+    let target = earlier.target(&state_machine);
+    session
+        .follow_map(&target, record, follow, &interrupt)
+        .await
 }
 
 /// A retry under way: `retrying.json` in the run dir says how it launches (redrive
 /// or restart) until every launch it made is logged. A retry killed before that
-/// may have launched rows it did not log. LaunchEnd again the same way, they are
+/// may have launched rows it did not log. Launched again the same way, they are
 /// found (a running execution is not redriven twice; a restart's name is taken),
 /// but the other way would launch them a second time: that is refused until the
 /// unfinished retry is run again as it was.

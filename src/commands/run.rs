@@ -19,9 +19,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws;
-use crate::aws::sfn::{self, Kind, StateMachine};
+use crate::aws::sfn::{Kind, StateMachine};
 use crate::cli::options::{DistributedMap, RunOptions};
 use crate::commands::Finished;
+use crate::commands::session::{self, Session};
 use crate::error::{Error, INVALID_ROWS_SHOWN, invalid_row_line};
 use crate::fanout::{
     self,
@@ -175,8 +176,9 @@ const PLANNED_BUFFER: usize = 1024;
 /// resume skips those started), follows them if asked, and writes the summary.
 /// With `--dry-run`, stops after the check.
 pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
-    let clients = aws::clients(&options.aws).await;
-    let batch = prepare(&options, &clients).await?;
+    let session = Session::new(&options.aws).await;
+    let batch = prepare(&options, &session).await?;
+    let clients = &session.clients;
     let manifest = batch.pass.manifest().display_name();
     if options.dry_run {
         let checked = check(&options, &batch, DoneRows::default()).await?;
@@ -240,11 +242,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
         .map_err(Error::run(format!("writing {}", rows_path.display())))?;
     // A signal (or the embedding program) stops the run as interrupted, launching
     // or following.
-    let interrupt = options.interrupt.clone().unwrap_or_else(|| {
-        let interrupt = CancellationToken::new();
-        watch_signals(interrupt.clone());
-        interrupt
-    });
+    let interrupt = session::interrupt(options.interrupt.clone());
     let target = Target {
         batch_id: &batch.id,
         state_machine: &batch.state_machine,
@@ -261,14 +259,14 @@ pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
             map,
             batch: &batch,
             target: &target,
-            clients: &clients,
+            session: &session,
             interrupt: &interrupt,
         };
         return run_distributed(to_map, resume).await;
     }
-    let launched = launch(&options, &batch, &target, resume, &clients, &interrupt).await?;
+    let launched = launch(&options, &batch, &target, resume, clients, &interrupt).await?;
     let summary =
-        launch::finish(&options.launching, &clients, &target, launched, &interrupt).await?;
+        launch::finish(&options.launching, clients, &target, launched, &interrupt).await?;
     Ok(Finished::Batch(Box::new(summary)))
 }
 
@@ -290,9 +288,7 @@ pub(crate) async fn validate(options: RunOptions) -> Result<Finished, Error> {
 }
 
 /// Resolves the state machine, fetches the manifest, and settles the batch id.
-async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<BatchPlan, Error> {
-    // The state machine first: a typo fails at once, before a large manifest downloads.
-    let state_machine = sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
+async fn prepare(options: &RunOptions, session: &Session) -> Result<BatchPlan, Error> {
     // Under a Distributed Map, --max-running is its MaxConcurrency: nothing to follow.
     let windowed = options.launching.max_running.is_some() && options.distributed_map.is_none();
     let following = match (options.launching.wait.is_some(), windowed) {
@@ -300,13 +296,10 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<BatchPl
         (false, true) => Some("--max-running"),
         (false, false) => None,
     };
-    if let (Kind::Express, Some(flag)) = (state_machine.kind, following) {
-        return Err(Error::Usage(format!(
-            "{flag} cannot follow {}: it is an Express state machine, and AWS does not \
-             list or describe Express executions (their results are in CloudWatch Logs)",
-            state_machine.arn
-        )));
-    }
+    // The state machine first: a typo fails at once, before a large manifest downloads.
+    let state_machine = session
+        .state_machine(&options.state_machine, following)
+        .await?;
     if state_machine.kind == Kind::Express {
         tracing::warn!(
             "{} is an Express state machine: Express executions are not idempotent by name, \
@@ -314,7 +307,10 @@ async fn prepare(options: &RunOptions, clients: &aws::Clients) -> Result<BatchPl
             state_machine.arn
         );
     }
-    let manifest = options.source.materialize(Some(&clients.s3)).await?;
+    let manifest = options
+        .source
+        .materialize(Some(&session.clients.s3))
+        .await?;
     Ok(BatchPlan::new(options, state_machine, manifest))
 }
 
@@ -490,7 +486,7 @@ async fn run_distributed(to_map: ToMap<'_>, resume: Resume) -> Result<Finished, 
     let ToMap {
         options,
         target,
-        clients,
+        session,
         interrupt,
         ..
     } = to_map;
@@ -525,14 +521,15 @@ async fn run_distributed(to_map: ToMap<'_>, resume: Resume) -> Result<Finished, 
             invalid: counts.invalid,
         });
     }
-    let finishing = fanout::MapFollow {
+    let follow = fanout::MapFollow {
         follow: options.launching.wait.unwrap_or_default(),
         executions: options.launching.wait.is_some(),
         progress: options.launching.progress,
         report_to: options.launching.report_to.as_ref(),
     };
-    let end = fanout::finish(clients, target, &mut record, finishing, interrupt).await?;
-    Ok(Finished::from_map(end, interrupt))
+    session
+        .follow_map(target, &mut record, follow, interrupt)
+        .await
 }
 
 /// A batch on its way to a Distributed Map, and what handing it over needs.
@@ -542,7 +539,7 @@ struct ToMap<'a> {
     map: &'a DistributedMap,
     batch: &'a BatchPlan,
     target: &'a Target<'a>,
-    clients: &'a aws::Clients,
+    session: &'a Session,
     interrupt: &'a CancellationToken,
 }
 
@@ -563,7 +560,7 @@ async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result<HandOff, E
         map,
         batch,
         target,
-        clients,
+        session,
         interrupt,
     } = *to_map;
     let staged = stage(batch, resume, target.run_dir).await?;
@@ -576,8 +573,14 @@ async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result<HandOff, E
             pacing: Pacing::default(),
             halted_at: None,
         };
-        let summary =
-            launch::finish(&options.launching, clients, target, launched, interrupt).await?;
+        let summary = launch::finish(
+            &options.launching,
+            &session.clients,
+            target,
+            launched,
+            interrupt,
+        )
+        .await?;
         return Ok(HandOff::Ended(Finished::Batch(Box::new(summary))));
     }
     let handing = fanout::Handing {
@@ -587,7 +590,7 @@ async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result<HandOff, E
         max_running: options.launching.max_running.map(|(max, _)| max),
         max_failures: options.launching.max_failures,
     };
-    match fanout::hand_off(clients, target.run_dir, handing, staged, interrupt).await? {
+    match fanout::hand_off(&session.clients, target.run_dir, handing, staged, interrupt).await? {
         Some(record) => Ok(HandOff::Handed(record)),
         None => Ok(HandOff::Ended(Finished::Interrupted)),
     }
@@ -711,29 +714,4 @@ fn default_batch_id(manifest: &ManifestFile, state_machine_arn: &str) -> String 
     hasher.update(b"\n");
     hasher.update(manifest.identity().as_bytes());
     format!("{stem}-{}", &hex::encode(hasher.finalize())[..8])
-}
-
-/// Ctrl-C or SIGTERM (cron, a container stop): stop starting rows, let the calls in
-/// flight finish. A second signal abandons them; every logged outcome is already
-/// on disk.
-pub(crate) fn watch_signals(stop: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
-    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        tracing::warn!(
-            "stopping: no new starts, waiting for calls in flight (again to abandon them)"
-        );
-        stop.cancel();
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        tracing::warn!("abandoning calls in flight");
-        std::process::exit(crate::model::exit::INTERRUPTED);
-    });
 }
