@@ -1,10 +1,6 @@
 //! Shared helpers of the integration tests: AWS clients for the local emulator
 //! that `scripts/test` starts, unique state machines, and the binary under test.
 
-#![allow(dead_code)] // each test file uses its own share of these helpers
-
-pub mod proxy;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
