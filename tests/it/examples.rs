@@ -18,7 +18,7 @@ fn example(name: &str) -> Command {
         path.display()
     );
     let mut command = Command::new(path);
-    command.env("AWS_ENDPOINT_URL", fixture::endpoint());
+    fixture::against_emulator(&mut command);
     command
 }
 

@@ -90,9 +90,7 @@ fn stderr_of(work: &Workdir, args: &str, terminal: bool) -> String {
             shell
         }
     };
-    let output = process
-        .current_dir(work.path())
-        .env("AWS_ENDPOINT_URL", fixture::endpoint())
+    let output = fixture::against_emulator(process.current_dir(work.path()))
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
