@@ -12,7 +12,8 @@
 //!
 //! `cargo test --all-targets` runs the same scenarios on small manifests in a debug
 //! build, as a smoke test that the harness and the peer still work; it writes
-//! nothing. The peer runs on the project's `.venv` (`scripts/emulator install`).
+//! nothing, and prints one line instead of the table, whose figures mean nothing at
+//! that size. The peer runs on the project's `.venv` (`scripts/emulator install`).
 
 mod stub;
 
@@ -61,6 +62,10 @@ const SMOKE: Scale = Scale {
 
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
+    if std::env::args().any(|a| a == "--list") {
+        // `cargo test -- --list`: a listing runs nothing (libtest's way).
+        return;
+    }
     let scale = if benchmarking { FULL } else { SMOKE };
     let bench = Bench::new();
     let mut report = Report::default();
@@ -75,7 +80,7 @@ fn main() {
     }
     if only == "pacing" {
         report.pacing(&bench, &scale);
-        print!("{}", report.text);
+        report.show(benchmarking);
         return;
     }
     let manifest = bench.manifest("rows.csv", scale.rows);
@@ -115,7 +120,7 @@ fn main() {
     let resumed = bench.stub.take().arrivals;
     report.resume(&resume, &dry, scale.resume_left, &resumed);
     if only == "big" {
-        print!("{}", report.text);
+        report.show(benchmarking);
         return;
     }
 
@@ -126,7 +131,7 @@ fn main() {
     let first_start = bench.first_start(&huge);
     report.first_start(&huge_dry, first_start);
 
-    print!("{}", report.text);
+    report.show(benchmarking);
     if benchmarking {
         report.save(Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
     }
@@ -327,6 +332,20 @@ fn mib(kib: u64) -> f64 {
 }
 
 impl Report {
+    /// The figures: the table when benchmarking; after a smoke test (`cargo test`),
+    /// whose small debug-build runs make them meaningless, one line that it passed.
+    fn show(&self, benchmarking: bool) {
+        if benchmarking {
+            print!("{}", self.text);
+        } else {
+            println!(
+                "launch: smoke test ok, {} figures measured on small manifests \
+                 (`cargo bench --bench launch` prints them and writes BENCHMARKS.md)",
+                self.text.lines().count()
+            );
+        }
+    }
+
     fn row(&mut self, figure: &str, measured: String, target: &str) {
         writeln!(self.text, "| {figure} | {measured} | {target} |").unwrap();
     }

@@ -2,12 +2,10 @@
 //! `watch` and `status` after the launch ended, a timeout, the cost in API calls,
 //! and Express state machines, which cannot be followed.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::proxy::{Call, Proxy};
-use common::{PASS, Workdir, numbered_rows, sfn, state_machine};
+use crate::fixture::{self, PASS, Workdir, numbered_rows, sfn, state_machine};
+use crate::proxy::{Call, Proxy};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -124,7 +122,7 @@ async fn watch_and_status_follow_an_earlier_run() {
 
 #[tokio::test]
 async fn a_timeout_reports_what_still_runs() {
-    let sm = state_machine(&sfn().await, common::WAIT).await;
+    let sm = state_machine(&sfn().await, fixture::WAIT).await;
     let work = Workdir::new();
     work.write("long.csv", numbered_rows(2));
     work.run(&sm.arn, "long.csv")
@@ -139,7 +137,7 @@ async fn a_timeout_reports_what_still_runs() {
 #[tokio::test]
 async fn following_costs_pages_not_rows() {
     let sm = state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+    let proxy = Proxy::start(fixture::endpoint(), |_: Call| None);
     let work = Workdir::new();
     let rows = 2000;
     work.write("many.csv", numbered_rows(rows));
@@ -169,7 +167,7 @@ async fn following_costs_pages_not_rows() {
 #[tokio::test]
 async fn express_state_machines_cannot_be_followed() {
     let sfn = sfn().await;
-    let name = common::unique("express");
+    let name = fixture::unique("express");
     let arn = sfn
         .create_state_machine()
         .name(&name)
@@ -233,7 +231,7 @@ async fn max_running_keeps_the_window() {
     assert_eq!(code, Some(0));
     eprintln!("at most {most} running at once");
     assert!((1..=3).contains(&most), "{most} running at once");
-    common::assert_each_row_started_once(&sm.arn, &work, 8).await;
+    fixture::assert_each_row_started_once(&sm.arn, &work, 8).await;
 }
 
 #[tokio::test]
@@ -254,5 +252,5 @@ async fn executions_open_from_before_count_against_the_window() {
     let (code, most) = most_running(&sm.arn, child).await;
     assert_eq!(code, Some(0));
     assert!(most <= 3, "{most} running at once");
-    common::assert_each_row_started_once(&sm.arn, &work, 6).await;
+    fixture::assert_each_row_started_once(&sm.arn, &work, 6).await;
 }

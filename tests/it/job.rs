@@ -1,8 +1,6 @@
 //! Job files (`--job`), `SFN_BATCH_*` environment variables, and `validate`.
 
-mod common;
-
-use common::{PASS, Workdir, executions, numbered_rows, sfn, state_machine};
+use crate::fixture::{PASS, Workdir, executions, numbered_rows, sfn, state_machine};
 use predicates::prelude::*;
 
 /// Today's date in UTC, as `{date}` renders it.

@@ -3,12 +3,10 @@
 //! `-r1` names, `--redrive` where RedriveExecution answers (a proxy stands in for
 //! it: moto 5.2.5 does not have it) and the per-row fallback where it does not.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::proxy::{Call, Fault, Proxy};
-use common::{PASS, Workdir, executions, numbered_rows, sfn, state_machine};
+use crate::fixture::{self, PASS, Workdir, executions, numbered_rows, sfn, state_machine};
+use crate::proxy::{Call, Fault, Proxy};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -38,7 +36,7 @@ fn last_lines(work: &Workdir) -> BTreeMap<u64, Value> {
 
 /// A two-row batch followed to its end: row 1's execution FAILED, row 2's
 /// SUCCEEDED.
-async fn one_row_failed() -> (common::StateMachine, Workdir) {
+async fn one_row_failed() -> (fixture::StateMachine, Workdir) {
     let sm = state_machine(&sfn().await, FAILS_UNTIL_RESTARTED).await;
     let work = Workdir::new();
     work.write("jobs.csv", "id,outcome\n1,fail\n2,ok\n");
@@ -120,7 +118,7 @@ async fn failed_executions_start_again_under_new_names() {
 #[tokio::test]
 async fn rows_that_failed_to_start_start_under_their_own_names() {
     let sm = state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |call: Call| {
+    let proxy = Proxy::start(fixture::endpoint(), |call: Call| {
         call.index.is_multiple_of(2).then_some(Fault::Throttle)
     });
     let work = Workdir::new();
@@ -150,7 +148,7 @@ async fn rows_that_failed_to_start_start_under_their_own_names() {
         assert_eq!(retried[&row]["name"], first[&row]["name"], "the same name");
         assert_eq!(retried[&row]["retries"], 1);
     }
-    common::assert_each_row_started_once(&sm.arn, &work, 4).await;
+    fixture::assert_each_row_started_once(&sm.arn, &work, 4).await;
 }
 
 #[tokio::test]
@@ -183,7 +181,7 @@ async fn redrive_keeps_the_execution_where_aws_redrives_it() {
     let (sm, work) = one_row_failed().await;
     let before = last_lines(&work)[&1].clone();
     // The proxy answers RedriveExecution as AWS does; all else goes to moto.
-    let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+    let proxy = Proxy::start(fixture::endpoint(), |_: Call| None);
     proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
     retry(&work, &["--redrive"])
         .env("AWS_ENDPOINT_URL_SFN", &proxy.url)
@@ -240,7 +238,7 @@ async fn only_status_narrows_the_retry() {
 #[tokio::test]
 async fn a_throttled_redrive_launches_nothing_and_is_retried_later() {
     let (sm, work) = one_row_failed().await;
-    let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+    let proxy = Proxy::start(fixture::endpoint(), |_: Call| None);
     let throttle = json!({"__type": "ThrottlingException", "message": "Rate exceeded"});
     proxy.answer("RedriveExecution", "400 Bad Request", throttle);
     retry(&work, &["--redrive", "--max-attempts", "2"])

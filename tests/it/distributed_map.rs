@@ -5,14 +5,12 @@
 //! check what sfn-batch deploys, stages and starts, and feed the reading back with
 //! result files written here in AWS's documented layout.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::fixture::{self, PASS, Workdir};
+use crate::proxy::{Call, Proxy};
 use assert_cmd::Command;
 use aws_sdk_sfn::types::ExecutionStatus;
-use common::proxy::{Call, Proxy};
-use common::{PASS, Workdir};
 use serde_json::{Value, json};
 
 /// `watch` of the run dir the tests hand over.
@@ -24,19 +22,19 @@ const TEMPLATE: &str =
 /// A target state machine, a staging bucket, and a manifest of `rows` rows.
 struct Setup {
     work: Workdir,
-    target: common::StateMachine,
+    target: fixture::StateMachine,
     bucket: String,
 }
 
 async fn setup(rows: u32) -> Setup {
-    setup_with(&common::numbered_rows(rows)).await
+    setup_with(&fixture::numbered_rows(rows)).await
 }
 
 /// A target, a staging bucket, and `rows.csv` holding `manifest`.
 async fn setup_with(manifest: &str) -> Setup {
-    let target = common::state_machine(&common::sfn().await, PASS).await;
-    let bucket = common::unique("staging");
-    let s3 = common::s3().await;
+    let target = fixture::state_machine(&fixture::sfn().await, PASS).await;
+    let bucket = fixture::unique("staging");
+    let s3 = fixture::s3().await;
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let work = Workdir::new();
     work.write("rows.csv", manifest);
@@ -72,7 +70,7 @@ impl Setup {
             .as_str()
             .unwrap()
             .to_string();
-        let described = common::sfn()
+        let described = fixture::sfn()
             .await
             .describe_state_machine()
             .state_machine_arn(arn)
@@ -86,7 +84,7 @@ impl Setup {
     /// Waits for the parent execution to end; returns its input.
     async fn parent_ended(&self) -> Value {
         let arn = self.record()["execution_arn"].as_str().unwrap().to_string();
-        let sfn = common::sfn().await;
+        let sfn = fixture::sfn().await;
         for _ in 0..300 {
             let described = sfn
                 .describe_execution()
@@ -136,7 +134,7 @@ impl Setup {
         let mut outputs = std::collections::BTreeMap::new();
         for row in succeeded.iter().copied().chain(taken.map(|f| f.0)) {
             let item = item(row);
-            let started = common::sfn()
+            let started = fixture::sfn()
                 .await
                 .start_execution()
                 .state_machine_arn(&self.target.arn)
@@ -196,7 +194,7 @@ impl Setup {
     /// `retry`, through a proxy that describes the parent as FAILED with these
     /// fields besides (the emulator's parent always succeeds).
     fn retry_with_a_parent_described(&self, fields: Value) -> (Proxy, assert_cmd::assert::Assert) {
-        let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+        let proxy = Proxy::start(fixture::endpoint(), |_: Call| None);
         self.describe_parent(&proxy, "FAILED", fields);
         proxy.answer("RedriveExecution", "200 OK", json!({"redriveDate": 1.7e9}));
         let retry = (self.work.sfn_batch())
@@ -223,7 +221,7 @@ impl Setup {
     /// `watch`, through a proxy that describes the parent in this `status`, with
     /// these fields besides; it gives up after 2 s.
     fn watch_with_the_parent(&self, status: &str, fields: Value) -> assert_cmd::assert::Assert {
-        let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+        let proxy = Proxy::start(fixture::endpoint(), |_: Call| None);
         self.describe_parent(&proxy, status, fields);
         (self.work.sfn_batch())
             .args(WATCH)
@@ -236,7 +234,7 @@ impl Setup {
     /// emulator's children never do), and that describes the parent as `parent`
     /// when given.
     fn status_when_every_row_succeeded(&self, parent: Option<&str>) -> assert_cmd::assert::Assert {
-        let proxy = Proxy::start(common::endpoint(), |_: Call| None);
+        let proxy = Proxy::start(fixture::endpoint(), |_: Call| None);
         if let Some(status) = parent {
             self.describe_parent(&proxy, status, json!({}));
         }
@@ -263,7 +261,7 @@ impl Setup {
             "{}/{id}/manifest.json",
             record["results_prefix"].as_str().unwrap()
         );
-        common::s3()
+        fixture::s3()
             .await
             .delete_object()
             .bucket(&self.bucket)
@@ -274,7 +272,7 @@ impl Setup {
     }
 
     async fn put(&self, key: &str, body: &Value) {
-        common::s3()
+        fixture::s3()
             .await
             .put_object()
             .bucket(&self.bucket)
@@ -288,7 +286,7 @@ impl Setup {
     async fn staged_items(&self) -> Vec<Value> {
         let url = self.record()["items"].as_str().unwrap().to_string();
         let key = url.trim_start_matches(&format!("s3://{}/", self.bucket));
-        let object = common::s3()
+        let object = fixture::s3()
             .await
             .get_object()
             .bucket(&self.bucket)
@@ -323,7 +321,7 @@ async fn staged_rows_are_byte_equal_to_what_a_local_launch_starts() {
         .args(["--input-template", TEMPLATE, "--run-dir", "local"])
         .assert()
         .code(0);
-    let held = common::executions(&common::sfn().await, &setup.target.arn).await;
+    let held = fixture::executions(&fixture::sfn().await, &setup.target.arn).await;
     let held: Vec<(String, String)> = held.into_iter().map(|h| (h.name, h.input)).collect();
     assert_eq!(staged, held);
 }
@@ -372,7 +370,7 @@ async fn the_parent_is_deployed_and_started_once_per_batch() {
     std::fs::remove_dir_all(setup.work.path().join("run")).unwrap();
     setup.hand_off(&args).assert().code(0);
     assert_eq!(setup.record()["execution_arn"], execution.as_str());
-    let sfn = common::sfn().await;
+    let sfn = fixture::sfn().await;
     let parent = record["parent_state_machine_arn"].as_str().unwrap();
     let executions = sfn
         .list_executions()
@@ -404,11 +402,11 @@ async fn dry_run_prints_the_definition_and_creates_nothing() {
     assert!(stdout.contains(&setup.parent_name()), "{stdout}");
     assert!(stdout.contains("\"Mode\": \"DISTRIBUTED\""), "{stdout}");
     assert!(stdout.contains(&setup.target.arn), "{stdout}");
-    let sfn = common::sfn().await;
+    let sfn = fixture::sfn().await;
     let machines = sfn.list_state_machines().send().await.unwrap();
     let parent = setup.parent_name();
     assert!(machines.state_machines().iter().all(|m| m.name() != parent));
-    let staged = common::s3()
+    let staged = fixture::s3()
         .await
         .list_objects_v2()
         .bucket(&setup.bucket)
@@ -590,7 +588,7 @@ async fn status_calls_nothing_a_success_before_the_results_are_read() {
 #[test]
 fn the_engine_needs_staging_and_a_role() {
     let work = Workdir::new();
-    work.write("rows.csv", common::numbered_rows(1));
+    work.write("rows.csv", fixture::numbered_rows(1));
     let run = |args: &[&str]| {
         let mut cmd = work.sfn_batch();
         cmd.args(["run", "--state-machine", "x", "--manifest", "rows.csv"])
@@ -629,7 +627,7 @@ async fn rows_started_here_already_are_not_handed_over() {
         .code(0);
     setup.hand_off(&[]).assert().code(0);
     assert!(!setup.work.path().join("run/map-run.json").exists());
-    let machines = common::sfn()
+    let machines = fixture::sfn()
         .await
         .list_state_machines()
         .send()
@@ -637,7 +635,7 @@ async fn rows_started_here_already_are_not_handed_over() {
         .unwrap();
     let parent = setup.parent_name();
     assert!(machines.state_machines().iter().all(|m| m.name() != parent));
-    common::assert_each_row_started_once(&setup.target.arn, &setup.work, 2).await;
+    fixture::assert_each_row_started_once(&setup.target.arn, &setup.work, 2).await;
 }
 
 /// The result of a row whose StartExecution the account throttled: its
@@ -670,7 +668,7 @@ async fn failed_rows_of_a_parent_that_succeeded_are_launched_again_from_here() {
         .code(0);
     let rows = setup.last_lines();
     assert_eq!(rows[&3]["status"], "started");
-    common::assert_each_row_started_once(&setup.target.arn, &setup.work, 3).await;
+    fixture::assert_each_row_started_once(&setup.target.arn, &setup.work, 3).await;
 }
 
 #[tokio::test]
@@ -692,7 +690,7 @@ async fn failed_rows_of_a_parent_aws_will_not_redrive_are_launched_again_from_he
     let rows = setup.last_lines();
     assert_eq!(rows[&2]["status"], "started");
     assert_eq!(rows[&3]["status"], "started");
-    common::assert_each_row_started_once(&setup.target.arn, &setup.work, 3).await;
+    fixture::assert_each_row_started_once(&setup.target.arn, &setup.work, 3).await;
 }
 
 #[tokio::test]

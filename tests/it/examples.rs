@@ -1,12 +1,10 @@
 //! The examples of the library API, built by `cargo build --examples` (as
 //! `scripts/test` does), run against the emulator.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{PASS, Workdir, executions, sfn, state_machine};
+use crate::fixture::{self, PASS, Workdir, executions, sfn, state_machine};
 
 /// An example's binary: `target/<profile>/examples/<name>`, beside the folder
 /// of this test's own binary.
@@ -20,7 +18,7 @@ fn example(name: &str) -> Command {
         path.display()
     );
     let mut command = Command::new(path);
-    command.env("AWS_ENDPOINT_URL", common::endpoint());
+    fixture::against_emulator(&mut command);
     command
 }
 

@@ -1,12 +1,10 @@
 //! `sfn-batch run` end to end: the real binary against the local emulator, checked
 //! with the AWS SDK by what the emulator now holds.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 
-use common::{Held, PASS, Workdir, executions, sfn, state_machine};
+use crate::fixture::{self, Held, PASS, Workdir, executions, sfn, state_machine};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -208,8 +206,8 @@ async fn stdin_needs_a_format_and_then_works() {
 #[tokio::test]
 async fn manifest_streamed_from_s3() {
     let sm = state_machine(&sfn().await, PASS).await;
-    let s3 = common::s3().await;
-    let bucket = common::unique("manifests");
+    let s3 = fixture::s3().await;
+    let bucket = fixture::unique("manifests");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     s3.put_object()
         .bucket(&bucket)

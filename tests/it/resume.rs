@@ -2,14 +2,13 @@
 //! process, and resumed with the same command, ends with every row started exactly
 //! once and a complete report.
 
-mod common;
-
 use std::time::Duration;
 
-use common::proxy::{Call, Fault, Proxy};
-use common::{
-    PASS, Workdir, assert_each_row_started_once, numbered_rows, send_signal, sfn, state_machine,
+use crate::fixture::{
+    self, PASS, Workdir, assert_each_row_started_once, numbered_rows, send_signal, sfn,
+    state_machine,
 };
+use crate::proxy::{Call, Fault, Proxy};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -18,7 +17,7 @@ use serde_json::{Value, json};
 /// command again.
 async fn killed_and_resumed(seed: u64) {
     let sm = state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |_: Call| {
+    let proxy = Proxy::start(fixture::endpoint(), |_: Call| {
         Some(Fault::Delay(Duration::from_millis(40)))
     });
     let work = Workdir::new();
@@ -164,7 +163,7 @@ async fn a_changed_manifest_is_refused_unless_forced() {
         .stderr(predicate::str::contains(
             "5 rows: 5 started, 0 existing, 0 failed",
         ));
-    let held = common::executions(&sfn().await, &sm.arn).await;
+    let held = fixture::executions(&sfn().await, &sm.arn).await;
     assert_eq!(
         held.len(),
         6,

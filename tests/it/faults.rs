@@ -2,12 +2,10 @@
 //! HTTP proxy in front of the emulator: retried by the launcher within the attempt
 //! budget, paced down by throttles only, and never turned into a second execution.
 
-mod common;
-
 use std::time::Duration;
 
-use common::proxy::{Call, Fault, Proxy, throttle_fraction, token_bucket};
-use common::{PASS, WAIT, Workdir, assert_each_row_started_once, numbered_rows, sfn};
+use crate::fixture::{self, PASS, WAIT, Workdir, assert_each_row_started_once, numbered_rows, sfn};
+use crate::proxy::{Call, Fault, Proxy, throttle_fraction, token_bucket};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -30,8 +28,8 @@ fn summary(work: &Workdir) -> Value {
 
 #[tokio::test]
 async fn every_kind_of_fault_is_retried_and_each_row_starts_once() {
-    let sm = common::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |call: Call| match call.nth {
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(fixture::endpoint(), |call: Call| match call.nth {
         1 => Some(Fault::Throttle),
         2 => Some(Fault::ServerError),
         3 => Some(Fault::DropRequest),
@@ -57,8 +55,8 @@ async fn every_kind_of_fault_is_retried_and_each_row_starts_once() {
 
 #[tokio::test]
 async fn max_attempts_bounds_the_calls_of_a_row() {
-    let sm = common::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |_| Some(Fault::Throttle));
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(fixture::endpoint(), |_| Some(Fault::Throttle));
     let work = Workdir::new();
     work.write("jobs.csv", numbered_rows(3));
     work.run(&sm.arn, "jobs.csv")
@@ -69,7 +67,7 @@ async fn max_attempts_bounds_the_calls_of_a_row() {
         .stderr(predicate::str::contains(
             "3 rows: 0 started, 0 existing, 3 failed",
         ));
-    assert!(common::executions(&sfn().await, &sm.arn).await.is_empty());
+    assert!(fixture::executions(&sfn().await, &sm.arn).await.is_empty());
     assert_eq!(
         proxy.total_calls(),
         9,
@@ -84,8 +82,8 @@ async fn max_attempts_bounds_the_calls_of_a_row() {
 
 #[tokio::test]
 async fn thirty_percent_throttling_for_the_whole_run() {
-    let sm = common::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), throttle_fraction(0.3));
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(fixture::endpoint(), throttle_fraction(0.3));
     let work = Workdir::new();
     let code = run_through(&proxy, &work, &sm.arn, 20, &["--max-attempts", "15"]);
     assert_eq!(code, 0);
@@ -100,8 +98,8 @@ async fn thirty_percent_throttling_for_the_whole_run() {
 
 #[tokio::test]
 async fn a_token_bucket_of_20_per_second_under_rate_100() {
-    let sm = common::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), token_bucket(20.0, 20.0));
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(fixture::endpoint(), token_bucket(20.0, 20.0));
     let work = Workdir::new();
     let rows = 150;
     let args = ["--rate", "100", "--max-attempts", "10"];
@@ -120,8 +118,8 @@ async fn a_token_bucket_of_20_per_second_under_rate_100() {
 
 #[tokio::test]
 async fn server_error_bursts_are_retried_without_slowing_down() {
-    let sm = common::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |call: Call| {
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(fixture::endpoint(), |call: Call| {
         (5..25).contains(&call.index).then_some(Fault::ServerError)
     });
     let work = Workdir::new();
@@ -135,8 +133,8 @@ async fn server_error_bursts_are_retried_without_slowing_down() {
 
 #[tokio::test]
 async fn lost_answers_of_running_executions_are_the_same_execution() {
-    let sm = common::state_machine(&sfn().await, WAIT).await;
-    let proxy = Proxy::start(common::endpoint(), |call: Call| {
+    let sm = fixture::state_machine(&sfn().await, WAIT).await;
+    let proxy = Proxy::start(fixture::endpoint(), |call: Call| {
         (call.nth == 1).then_some(Fault::LoseResponse)
     });
     let work = Workdir::new();
@@ -151,8 +149,8 @@ async fn lost_answers_of_running_executions_are_the_same_execution() {
 
 #[tokio::test]
 async fn stalls_longer_than_the_call_timeout_are_retried() {
-    let sm = common::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |call: Call| match call.nth {
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(fixture::endpoint(), |call: Call| match call.nth {
         1 => Some(Fault::Stall),
         2 => Some(Fault::Delay(Duration::from_millis(200))),
         _ => None,
@@ -168,8 +166,8 @@ async fn stalls_longer_than_the_call_timeout_are_retried() {
 
 #[tokio::test]
 async fn max_failures_stops_starting_and_leaves_the_rest_not_attempted() {
-    let sm = common::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(common::endpoint(), |_| Some(Fault::Throttle));
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(fixture::endpoint(), |_| Some(Fault::Throttle));
     let work = Workdir::new();
     let args = [
         "--max-failures",

@@ -2,11 +2,9 @@
 //! prefix listings (pages, filters, one level, per date), date ranges, and the
 //! selection of a batch's rows by shard, offset and limit.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{PASS, Workdir, executions, numbered_rows, s3, sfn, state_machine, unique};
+use crate::fixture::{PASS, Workdir, executions, numbered_rows, s3, sfn, state_machine, unique};
 use futures::StreamExt;
 use predicates::prelude::*;
 use serde_json::Value;

@@ -6,12 +6,10 @@
 //! - Skipped: with `--skip-invalid`, rows that cannot be rendered, named or sized
 //!   are recorded as `invalid`, the other rows start, and the exit code is 1.
 
-mod common;
-
 use std::io::Write;
 
+use crate::fixture::{PASS, StateMachine, Workdir, executions, sfn, state_machine};
 use assert_cmd::Command;
-use common::{PASS, StateMachine, Workdir, executions, sfn, state_machine};
 use serde_json::Value;
 
 /// StartExecution's input limit, in bytes.

@@ -3,12 +3,12 @@
 //! log there holds each kind of row: started and followed to SUCCEEDED or FAILED,
 //! failed then started by a resume, existing, failed, invalid, never logged.
 
-use assert_cmd::Command;
+use crate::fixture::sfn_batch;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn report(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+    let output = sfn_batch()
         .current_dir(FIXTURES)
         .args(["report", "report-run"])
         .args(args)
@@ -51,7 +51,7 @@ fn a_run_dir_without_a_run_log_is_all_not_attempted() {
         )
         .unwrap();
     }
-    Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+    sfn_batch()
         .arg("report")
         .arg(work.path())
         .assert()
@@ -63,7 +63,7 @@ fn a_run_dir_without_a_run_log_is_all_not_attempted() {
 
 #[test]
 fn not_a_run_dir() {
-    Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+    sfn_batch()
         .args(["report", FIXTURES])
         .assert()
         .code(2)
@@ -79,7 +79,7 @@ fn not_a_run_dir() {
 fn html_renders_in_chromium() {
     let work = tempfile::tempdir().unwrap();
     let page = work.path().join("report.html");
-    Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
+    sfn_batch()
         .current_dir(FIXTURES)
         .args(["report", "report-run", "--html"])
         .arg(&page)
@@ -185,11 +185,7 @@ fn a_summary_older_than_the_run_log_is_not_believed() {
 "#,
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sfn-batch"))
-        .arg("report")
-        .arg(work.path())
-        .output()
-        .unwrap();
+    let output = sfn_batch().arg("report").arg(work.path()).output().unwrap();
     let table = String::from_utf8(output.stdout).unwrap();
     assert!(table.contains("7 rows: 4 started"), "{table}");
     assert!(!table.contains("this run:"), "{table}");

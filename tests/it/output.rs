@@ -1,9 +1,7 @@
 //! What goes to stderr: JSON log lines, `-q`, and the progress bar only on a
 //! terminal (run under a pseudo-terminal with util-linux's `script`).
 
-mod common;
-
-use common::{PASS, Workdir, numbered_rows, sfn, state_machine};
+use crate::fixture::{self, PASS, Workdir, numbered_rows, sfn, state_machine};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -92,9 +90,7 @@ fn stderr_of(work: &Workdir, args: &str, terminal: bool) -> String {
             shell
         }
     };
-    let output = process
-        .current_dir(work.path())
-        .env("AWS_ENDPOINT_URL", common::endpoint())
+    let output = fixture::against_emulator(process.current_dir(work.path()))
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -170,8 +166,8 @@ fn completions_and_the_man_page_come_from_the_same_flags() {
 #[tokio::test]
 async fn report_to_uploads_the_run_log_report_and_summary() {
     let sm = state_machine(&sfn().await, PASS).await;
-    let s3 = common::s3().await;
-    let bucket = common::unique("reports");
+    let s3 = fixture::s3().await;
+    let bucket = fixture::unique("reports");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let work = Workdir::new();
     work.write("rows.csv", numbered_rows(3));
