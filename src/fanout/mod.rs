@@ -36,8 +36,10 @@ use crate::launch::{self, BatchEnd, Target};
 use crate::model::counts::Counts;
 use crate::model::counts::Ends;
 use crate::model::counts::Standing;
+use crate::model::event::{Consumer, Event};
 use crate::model::pacing::Pacing;
 use crate::model::settings::{FollowOptions, MaxFailures};
+use crate::output::log::RowLog;
 use crate::output::progress::{FollowProgress, ProgressMode};
 use crate::output::publish::ReportTo;
 use crate::output::publish::upload_file;
@@ -610,7 +612,7 @@ pub(crate) async fn follow_parent(
         }
         if let Some(map_run) = &record.map_run_arn {
             match item_counts(client, map_run).await {
-                Ok(ends) => display.show(ends),
+                Ok(ends) => display.consume(&Event::Swept(ends)),
                 Err(e) => tracing::warn!("DescribeMapRun {map_run}: {e}"),
             }
         }
@@ -685,7 +687,9 @@ async fn read_back(
     let intact = runlog::intact_length(&log_path).map_err(writing())?;
     let mut log = RunLog::append_to(&log_path, intact).map_err(writing())?;
     let staged_path = run_dir.file(STAGED);
+    // The outcomes, counted for this run's summary, and at `-vv` one line each.
     let mut counts = Counts::default();
+    let mut consumers = (RowLog, &mut counts);
     let mut failure = None;
     // Staged in row order: the verdicts are looked up in row order too.
     runlog::read(&staged_path, |_, staged| {
@@ -708,9 +712,12 @@ async fn read_back(
             return;
         }
         let outcome = results::judge(staged, verdict.as_ref(), batch.state_machine, &unknown);
-        counts.add(outcome.status);
-        if let Err(e) = log.append(&outcome) {
-            failure = Some(writing()(e));
+        match log.append(&outcome) {
+            Ok(offset) => consumers.consume(&Event::Launched {
+                outcome: &outcome,
+                offset,
+            }),
+            Err(e) => failure = Some(writing()(e)),
         }
     })
     .map_err(Error::run(format!("reading {}", staged_path.display())))?;

@@ -1,6 +1,8 @@
 //! Launching a stream of work into a run dir, for `run` and `retry`: the launcher
-//! turns each row into an outcome, which is logged (then shown) as it comes; the
-//! window of running executions and the failure limit act on the same stream.
+//! turns each row into an outcome, which is logged, then emitted as an event to
+//! the consumers of a launch (the row log, the progress display, the window of
+//! running executions, the failure limit); and the end of every command that went
+//! through a batch (`conclude`).
 
 use std::path::Path;
 use std::pin::pin;
@@ -19,10 +21,12 @@ use crate::launch::launcher::LaunchOptions;
 use crate::launch::launcher::{Launcher, Window, Work};
 use crate::launch::rate::Pacer;
 use crate::model::counts::Counts;
-use crate::model::outcome::{Outcome, Status};
+use crate::model::event::{Consumer, Event};
+use crate::model::outcome::Status;
 use crate::model::pacing::Pacing;
 use crate::model::settings::FollowOptions;
 use crate::model::settings::MaxFailures;
+use crate::output::log::RowLog;
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::publish::ReportTo;
 use crate::output::render;
@@ -98,9 +102,7 @@ pub(crate) async fn launch(
     let log_error = || Error::run(format!("writing {}", log_path.display()));
     // `--max-failures` stops the launch as halted, not interrupted.
     let stop = interrupt.child_token();
-    let failure_limit = settings.max_failures.map(|m| m.limit(to_do));
-    let mut halted_at = None;
-    let mut window = match settings.max_running {
+    let window = match settings.max_running {
         Some((max, poll)) => Some(
             Windowed::open(
                 clients.follow.clone(),
@@ -123,7 +125,17 @@ pub(crate) async fn launch(
         )
         .with_window(window.as_ref().map(|w| w.window.clone())),
     );
-    let mut progress = Progress::new(settings.progress, to_do);
+    let mut consumers = LaunchConsumers {
+        row_log: RowLog,
+        progress: Progress::new(settings.progress, to_do),
+        window,
+        limit: FailureLimit {
+            limit: settings.max_failures.map(|m| m.limit(to_do)),
+            failed: 0,
+            halted_at: None,
+            stop: stop.clone(),
+        },
+    };
     {
         let work = futures::stream::poll_fn(|cx| work.poll_recv(cx));
         let mut outcomes = pin!(launcher.launch_all(work, &stop));
@@ -133,46 +145,79 @@ pub(crate) async fn launch(
                 next = outcomes.next() => match next {
                     Some(outcome) => {
                         let offset = log.append(&outcome).map_err(log_error())?;
-                        tracing::trace!(
-                            row = outcome.row,
-                            status = outcome.status.as_str(),
-                            "row {}: {} {}",
-                            outcome.row,
-                            outcome.status.as_str(),
-                            outcome.name.as_deref().unwrap_or_default()
-                        );
-                        progress.record(outcome.status);
-                        if let Some(window) = &mut window {
-                            window.started(&outcome, offset);
-                        }
-                        let failed = progress.counts().failed;
-                        if halted_at.is_none() && failure_limit.is_some_and(|l| failed >= l) {
-                            tracing::warn!(
-                                "{failed} rows failed to start (--max-failures): \
-                                 no new starts, waiting for calls in flight"
-                            );
-                            halted_at = Some(failed);
-                            stop.cancel();
-                        }
+                        consumers.consume(&Event::Launched { outcome: &outcome, offset });
                     }
                     None => break,
                 },
-                _ = ticker.tick() => progress.tick(launcher.pacer().pacing()),
-                _ = Windowed::due(&mut window) => {
-                    let window = window.as_mut().expect("due only with a window");
+                _ = ticker.tick() => consumers.consume(&Event::Paced(launcher.pacer().pacing())),
+                _ = Windowed::due(&mut consumers.window) => {
+                    let window = consumers.window.as_mut().expect("due only with a window");
                     window.free_closed(log).await.map_err(log_error())?;
                 }
             }
         }
     }
-    progress.tick(launcher.pacer().pacing());
+    let LaunchConsumers {
+        mut progress,
+        limit,
+        ..
+    } = consumers;
+    progress.consume(&Event::Paced(launcher.pacer().pacing()));
     progress.finish();
     Ok(LaunchEnd {
         outcomes: progress.counts(),
         elapsed: progress.elapsed(),
         pacing: launcher.pacer().pacing(),
-        halted_at,
+        halted_at: limit.halted_at,
     })
+}
+
+/// What a launch's outcomes feed, in this order, each once its line is logged.
+struct LaunchConsumers {
+    row_log: RowLog,
+    progress: Progress,
+    window: Option<Windowed>,
+    limit: FailureLimit,
+}
+
+impl Consumer for LaunchConsumers {
+    fn consume(&mut self, event: &Event<'_>) {
+        self.row_log.consume(event);
+        self.progress.consume(event);
+        self.window.consume(event);
+        self.limit.consume(event);
+    }
+}
+
+/// `--max-failures`: once this many rows failed to start, no new starts (the
+/// launch ends halted, not interrupted).
+struct FailureLimit {
+    limit: Option<u64>,
+    failed: u64,
+    /// The failure count that stopped the launch, once it did.
+    halted_at: Option<u64>,
+    stop: CancellationToken,
+}
+
+impl Consumer for FailureLimit {
+    fn consume(&mut self, event: &Event<'_>) {
+        let Event::Launched { outcome, .. } = event else {
+            return;
+        };
+        if outcome.status != Status::Failed {
+            return;
+        }
+        self.failed += 1;
+        let failed = self.failed;
+        if self.halted_at.is_none() && self.limit.is_some_and(|l| failed >= l) {
+            tracing::warn!(
+                "{failed} rows failed to start (--max-failures): \
+                 no new starts, waiting for calls in flight"
+            );
+            self.halted_at = Some(failed);
+            self.stop.cancel();
+        }
+    }
 }
 
 /// The end of `run` and `retry`: follows the executions to their end if asked
@@ -283,14 +328,6 @@ impl Windowed {
         })
     }
 
-    fn started(&mut self, outcome: &Outcome, offset: u64) {
-        if let (Status::Started, Some(arn)) = (outcome.status, &outcome.execution_arn) {
-            let start = outcome.start_date.as_deref();
-            self.follow
-                .add_open(outcome.row, arn.clone(), offset, start);
-        }
-    }
-
     /// Ready when it is time to look for closed executions; never without a window.
     async fn due(window: &mut Option<Windowed>) {
         match window {
@@ -302,9 +339,59 @@ impl Windowed {
     }
 
     async fn free_closed(&mut self, log: &mut RunLog) -> std::io::Result<()> {
-        for _ in 0..self.follow.log_ends(log, &mut self.lines).await? {
+        for _ in 0..self.follow.log_ends(log, &mut self.lines, &mut ()).await? {
             self.window.closed();
         }
         Ok(())
+    }
+}
+
+/// A started row holds a place in the window until its execution is seen closed.
+impl Consumer for Windowed {
+    fn consume(&mut self, event: &Event<'_>) {
+        let Event::Launched { outcome, offset } = event else {
+            return;
+        };
+        if let (Status::Started, Some(arn)) = (outcome.status, &outcome.execution_arn) {
+            let start = outcome.start_date.as_deref();
+            self.follow
+                .add_open(outcome.row, arn.clone(), *offset, start);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::outcome::Outcome;
+
+    #[test]
+    fn the_failure_limit_stops_new_starts_once_and_says_when() {
+        let stop = CancellationToken::new();
+        let mut limit = FailureLimit {
+            limit: Some(2),
+            failed: 0,
+            halted_at: None,
+            stop: stop.clone(),
+        };
+        let mut outcome = Outcome::never_logged(1);
+        for status in [
+            Status::Failed,
+            Status::Started,
+            Status::Failed,
+            Status::Failed,
+        ] {
+            outcome.status = status;
+            limit.consume(&Event::Launched {
+                outcome: &outcome,
+                offset: 0,
+            });
+            if limit.failed < 2 {
+                assert!(!stop.is_cancelled());
+            }
+        }
+        assert!(stop.is_cancelled());
+        assert_eq!(limit.halted_at, Some(2));
+        assert_eq!(limit.failed, 3);
     }
 }

@@ -26,9 +26,11 @@ use crate::error::Error;
 use crate::model::counts::Calls;
 use crate::model::counts::Ends;
 use crate::model::counts::Followed;
+use crate::model::event::{Consumer, Event};
 use crate::model::final_status::FinalStatus;
 use crate::model::outcome::Outcome;
 use crate::model::settings::FollowOptions;
+use crate::output::log::RowLog;
 use crate::output::progress::{FollowProgress, ProgressMode};
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::LastOutcomes;
@@ -201,13 +203,14 @@ impl Follow {
         execution.rows.push(Open { row, offset });
     }
 
-    /// One look at AWS, each end appended to the log (`lines` reads it); returns
-    /// how many executions ended. A look that fails is a warning and the next one
-    /// tries again; several in a row are an error.
+    /// One look at AWS, each end appended to the log (`lines` reads it), then
+    /// given to `on`; returns how many executions ended. A look that fails is a
+    /// warning and the next one tries again; several in a row are an error.
     pub(crate) async fn log_ends(
         &mut self,
         log: &mut RunLog,
         lines: &mut OffsetReader,
+        on: &mut impl Consumer,
     ) -> std::io::Result<u64> {
         let (closed, error) = self.sweep().await;
         if let Some(error) = error {
@@ -229,6 +232,7 @@ impl Follow {
             let mut outcome = lines.outcome_at(ended.open.offset)?;
             end(&mut outcome, ended.closed);
             log.append(&outcome)?;
+            on.consume(&Event::Ended { outcome: &outcome });
         }
         Ok(closed.len() as u64)
     }
@@ -238,7 +242,7 @@ impl Follow {
     pub(crate) async fn log_ends_once(&mut self, log_path: &Path) -> std::io::Result<u64> {
         let mut log = RunLog::append_to(log_path, self.intact)?;
         let mut lines = OffsetReader::open(log_path)?;
-        self.log_ends(&mut log, &mut lines).await
+        self.log_ends(&mut log, &mut lines, &mut ()).await
     }
 
     /// One look at AWS without logging (`status`).
@@ -435,21 +439,22 @@ impl Follow {
 
     /// Sweeps every `poll` until every started row has ended, the `deadline`
     /// passes, or `stop` fires; logs each end as it is seen, and at the end marks
-    /// the rows still open as RUNNING. `on_sweep` sees the picture after each sweep.
-    /// `log_path` is the log `from_log` read (its intact part is appended to).
+    /// the rows still open as RUNNING. `on` takes each end once it is logged, and
+    /// the picture after each sweep. `log_path` is the log `from_log` read (its
+    /// intact part is appended to).
     pub(crate) async fn run(
         &mut self,
         log_path: &Path,
         poll: Duration,
         deadline: Option<Instant>,
         stop: &CancellationToken,
-        mut on_sweep: impl FnMut(Ends),
+        on: &mut impl Consumer,
     ) -> std::io::Result<()> {
         let mut log = RunLog::append_to(log_path, self.intact)?;
         let mut lines = OffsetReader::open(log_path)?;
         while !self.is_done() {
-            self.log_ends(&mut log, &mut lines).await?;
-            on_sweep(self.ends());
+            self.log_ends(&mut log, &mut lines, on).await?;
+            on.consume(&Event::Swept(self.ends()));
             let past_deadline = deadline.is_some_and(|d| Instant::now() + poll > d);
             if self.is_done() || past_deadline {
                 break;
@@ -465,6 +470,7 @@ impl Follow {
                 let mut outcome = lines.outcome_at(open.offset)?;
                 outcome.final_status = Some(FinalStatus::Running);
                 log.append(&outcome)?;
+                on.consume(&Event::Ended { outcome: &outcome });
             }
         }
         Ok(())
@@ -516,9 +522,13 @@ pub(crate) async fn follow_to_end(
     let mut display = FollowProgress::new(progress, ends.running + ends.ended());
     let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
     follow
-        .run(&log_path, options.poll, deadline, stop, |ends| {
-            display.show(ends)
-        })
+        .run(
+            &log_path,
+            options.poll,
+            deadline,
+            stop,
+            &mut (RowLog, &mut display),
+        )
         .await
         .map_err(Error::run(&context))?;
     display.finish();
@@ -526,4 +536,107 @@ pub(crate) async fn follow_to_end(
         ends: follow.ends(),
         calls: follow.calls,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::outcome::Status;
+
+    const SM: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:sm";
+
+    fn arn(name: &str) -> String {
+        format!("arn:aws:states:us-east-1:123456789012:execution:sm:{name}")
+    }
+
+    fn started(row: u64, name: &str, end: Option<FinalStatus>) -> Outcome {
+        let mut outcome = Outcome::never_logged(row);
+        outcome.status = Status::Started;
+        outcome.name = Some(name.to_string());
+        outcome.execution_arn = Some(arn(name));
+        outcome.final_status = end;
+        outcome
+    }
+
+    fn closed(name: &str, status: FinalStatus) -> Closed {
+        Closed {
+            arn: arn(name),
+            status,
+            stop: None,
+            failure: (status != FinalStatus::Succeeded).then_some(Failure {
+                error: Some("Boom".into()),
+                cause: None,
+            }),
+        }
+    }
+
+    /// A follow of a log with these lines, for rows 1 to `rows`. No call is made.
+    fn follow_of(lines: &[Outcome], rows: u64) -> Follow {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS);
+        let mut log = RunLog::append_to(&path, 0).unwrap();
+        lines.iter().for_each(|line| {
+            log.append(line).unwrap();
+        });
+        let mut batch = BatchRows::default();
+        (1..=rows).for_each(|row| batch.insert(row));
+        let config = aws_sdk_sfn::Config::builder()
+            .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+            .region(aws_sdk_sfn::config::Region::new("us-east-1"))
+            .build();
+        let client = aws_sdk_sfn::Client::from_conf(config);
+        let state_machine = StateMachine::offline(SM).unwrap();
+        Follow::from_log(client, &state_machine, &path, &batch).unwrap()
+    }
+
+    #[test]
+    fn the_log_says_which_executions_are_open_and_how_the_others_ended() {
+        let follow = follow_of(
+            &[
+                started(1, "a", None),
+                started(2, "b", None),
+                started(2, "b", Some(FinalStatus::Succeeded)),
+                started(3, "c", Some(FinalStatus::TimedOut)),
+                started(4, "d", Some(FinalStatus::Running)),
+            ],
+            5,
+        );
+        let ends = follow.ends();
+        assert_eq!((ends.running, ends.succeeded, ends.timed_out), (2, 1, 1));
+        assert_eq!(follow.open_executions(), 2);
+        assert_eq!(follow.failures().len(), 1);
+        assert!(!follow.is_done());
+    }
+
+    #[test]
+    fn closed_executions_end_their_rows_once() {
+        let mut follow = follow_of(&[started(1, "a", None), started(2, "b", None)], 2);
+        let seen = [
+            closed("a", FinalStatus::Failed),
+            closed("a", FinalStatus::Failed),
+        ];
+        let ended = follow.take_closed(&seen);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].open.row, 1);
+        let ends = follow.ends();
+        assert_eq!((ends.failed, ends.running), (1, 1));
+        assert_eq!(follow.failures().len(), 1);
+        follow.take_closed(&[closed("b", FinalStatus::Succeeded)]);
+        assert!(follow.is_done());
+        assert!(!follow.ends().all_succeeded_so_far());
+    }
+
+    #[test]
+    fn a_row_launched_again_leaves_its_earlier_execution_to_the_window() {
+        let mut follow = follow_of(&[started(1, "a", None)], 1);
+        follow.add_open(1, arn("a-r1"), 0, None);
+        // Two executions hold places in the window; one row is open.
+        assert_eq!(follow.open_executions(), 2);
+        assert_eq!(follow.ends().running, 1);
+        // The earlier one closing ends no row.
+        let seen = [closed("a", FinalStatus::Failed)];
+        assert!(follow.take_closed(&seen).is_empty());
+        assert_eq!(follow.ends().failed, 0);
+        assert_eq!(follow.open_executions(), 1);
+    }
 }

@@ -3,6 +3,7 @@
 //! I/O beyond reading and writing its own small files.
 
 pub(crate) mod counts;
+pub(crate) mod event;
 pub(crate) mod exit;
 pub(crate) mod final_status;
 pub(crate) mod outcome;

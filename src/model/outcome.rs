@@ -1,5 +1,6 @@
-//! The typed events of a run: one `Outcome` per row. The run log is a file of them,
-//! and the progress display, the report and the summary all consume the same ones.
+//! What became of a row: one `Outcome` per run-log line. The run log is a file of
+//! them; the report and the summary are read from it, and `model::event` carries
+//! each one to the consumers once it is logged.
 
 use std::time::Duration;
 

@@ -20,6 +20,9 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
+use crate::model::event::{self as run, Consumer};
+use crate::model::final_status::FinalStatus;
+
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -178,5 +181,29 @@ impl Visit for JsonFields {
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.insert(field, value.into());
+    }
+}
+
+/// `-vv`: a line for each row as its outcome, or its execution's end, is logged.
+pub(crate) struct RowLog;
+
+impl Consumer for RowLog {
+    fn consume(&mut self, event: &run::Event<'_>) {
+        let (outcome, word) = match event {
+            run::Event::Launched { outcome, .. } => (outcome, outcome.status.as_str()),
+            run::Event::Ended { outcome } => (
+                outcome,
+                outcome.final_status.map_or("", FinalStatus::as_str),
+            ),
+            run::Event::Swept(_) | run::Event::Paced(_) => return,
+        };
+        tracing::trace!(
+            row = outcome.row,
+            status = word,
+            "row {}: {} {}",
+            outcome.row,
+            word,
+            outcome.name.as_deref().unwrap_or_default()
+        );
     }
 }

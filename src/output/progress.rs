@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::model::counts::Counts;
 use crate::model::counts::Ends;
+use crate::model::event::{Consumer, Event};
 use crate::model::outcome::Status;
 use crate::model::pacing::Pacing;
 
@@ -98,7 +99,7 @@ impl FollowProgress {
     }
 
     /// Called after each look at AWS.
-    pub(crate) fn show(&mut self, ends: Ends) {
+    fn show(&mut self, ends: Ends) {
         self.ends = ends;
         if let Display::Bar(bar) = &self.display {
             bar.set_position(self.total.saturating_sub(ends.running));
@@ -148,7 +149,7 @@ impl Progress {
     }
 
     /// Counts one row's outcome.
-    pub(crate) fn record(&mut self, status: Status) {
+    fn record(&mut self, status: Status) {
         self.counts.add(status);
         if let Display::Bar(bar) = &self.display {
             bar.inc(1);
@@ -158,7 +159,7 @@ impl Progress {
 
     /// Called on a timer with the pacer's state: redraws, or prints a line when
     /// one is due.
-    pub(crate) fn tick(&mut self, pacing: Pacing) {
+    fn tick(&mut self, pacing: Pacing) {
         self.pacing = pacing;
         if let Display::Bar(bar) = &self.display {
             bar.set_message(self.counts_text());
@@ -217,5 +218,25 @@ impl Progress {
             self.total,
             self.counts_text()
         )
+    }
+}
+
+/// Launching: each outcome moves the bar; each second redraws it.
+impl Consumer for Progress {
+    fn consume(&mut self, event: &Event<'_>) {
+        match event {
+            Event::Launched { outcome, .. } => self.record(outcome.status),
+            Event::Paced(pacing) => self.tick(*pacing),
+            Event::Ended { .. } | Event::Swept(_) => {}
+        }
+    }
+}
+
+/// Following: each look at AWS redraws it.
+impl Consumer for FollowProgress {
+    fn consume(&mut self, event: &Event<'_>) {
+        if let Event::Swept(ends) = event {
+            self.show(*ends);
+        }
     }
 }

@@ -383,3 +383,75 @@ fn write_csv_record(
     }
     csv.write_record(None::<&[u8]>)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::final_status::FinalStatus;
+    use crate::record::runlog::RunLog;
+
+    fn outcome(row: u64, status: Status, end: Option<FinalStatus>) -> Outcome {
+        let mut outcome = Outcome::never_logged(row);
+        outcome.status = status;
+        outcome.final_status = end;
+        outcome
+    }
+
+    #[test]
+    fn a_tally_counts_each_rows_last_line_and_what_needs_a_person() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS);
+        let mut log = RunLog::append_to(&path, 0).unwrap();
+        // Row 1 failed to start, then started and succeeded; row 2 ended FAILED;
+        // row 3 still runs; row 4 failed to start; row 5 was never logged.
+        for line in [
+            outcome(1, Status::Failed, None),
+            outcome(2, Status::Started, None),
+            outcome(1, Status::Started, None),
+            outcome(3, Status::Existing, None),
+            outcome(4, Status::Failed, None),
+            outcome(1, Status::Started, Some(FinalStatus::Succeeded)),
+            outcome(2, Status::Started, Some(FinalStatus::Failed)),
+            outcome(3, Status::Existing, Some(FinalStatus::Running)),
+        ] {
+            log.append(&line).unwrap();
+        }
+        let mut rows = BatchRows::default();
+        (1..=5).for_each(|row| rows.insert(row));
+        let tally = LastOutcomes::read(&path, &rows)
+            .unwrap()
+            .tally(&rows)
+            .unwrap();
+        assert_eq!(
+            tally.counts,
+            Counts {
+                started: 2,
+                existing: 1,
+                failed: 1,
+                invalid: 0,
+                not_attempted: 1,
+            }
+        );
+        let ends = tally.ends().expect("followed");
+        assert_eq!((ends.succeeded, ends.failed, ends.running), (1, 1, 1));
+        let attention: Vec<u64> = tally.attention.first.iter().map(|o| o.row).collect();
+        assert_eq!(attention, vec![2, 4, 5]);
+        assert_eq!(tally.attention.rows, 3);
+    }
+
+    #[test]
+    fn a_run_never_followed_has_no_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS);
+        let mut log = RunLog::append_to(&path, 0).unwrap();
+        log.append(&outcome(1, Status::Started, None)).unwrap();
+        let mut rows = BatchRows::default();
+        rows.insert(1);
+        let tally = LastOutcomes::read(&path, &rows)
+            .unwrap()
+            .tally(&rows)
+            .unwrap();
+        assert_eq!(tally.ends(), None);
+        assert_eq!(tally.attention.rows, 0);
+    }
+}
