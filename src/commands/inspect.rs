@@ -30,11 +30,16 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
             follow: options.follow,
             executions: true,
             progress: options.progress,
-            report_to: options.report_to.as_ref(),
         };
         let target = earlier.target(&state_machine);
         return session
-            .follow_map(&target, &mut record, follow, &interrupt)
+            .follow_map(
+                &target,
+                &mut record,
+                follow,
+                options.report_to.as_ref(),
+                &interrupt,
+            )
             .await;
     }
     let state_machine = session.state_machine(arn, Some("watch")).await?;
@@ -44,10 +49,9 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
         rows,
         ..
     } = earlier;
-    let clients = session.clients;
     let started = Instant::now();
     let followed = watch::follow_to_end(
-        clients.follow,
+        session.clients.follow.clone(),
         &state_machine,
         &run_dir,
         &rows,
@@ -65,13 +69,9 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
         halted_at: None,
     };
     let summary = Summary::write(&run_dir, &rows, facts)?;
-    render::log_summary(&summary);
-    if let Some(report_to) = &options.report_to {
-        report_to
-            .upload_after(&clients.s3, &run_dir, summary.exit_code)
-            .await?;
-    }
-    Ok(Finished::Batch(Box::new(summary)))
+    session
+        .end_batch(summary, &run_dir, options.report_to.as_ref())
+        .await
 }
 
 /// Prints the run's picture from its log, refreshed from AWS once; writes nothing,
@@ -84,10 +84,22 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         "reading the run log in {}",
         options.run_dir.display()
     )))?;
-    if let Some(record) = fanout::Record::read(&options.run_dir)?
-        && let Some(standing) = fanout::status(&session.clients.follow, &record, &counts).await?
-    {
-        return Ok(Finished::Status(standing));
+    if let Some(record) = fanout::Record::read(&options.run_dir)? {
+        let map = fanout::status(&session.clients.follow, &record, &counts).await?;
+        println!(
+            "handed to a Distributed Map: {} rows staged at {}",
+            record.rows, record.items
+        );
+        println!("parent execution {}: {}", record.execution_arn, map.parent);
+        if let Some((map_run, ends)) = &map.map_run {
+            println!("Map Run {map_run}: {}", ends.human());
+        }
+        if let Some(standing) = map.unread {
+            if !map.running {
+                println!("its results are not read yet: `sfn-batch watch` reads them");
+            }
+            return Ok(Finished::Status(standing));
+        }
     }
     let state_machine = session
         .state_machine(&info.state_machine_arn, Some("status"))

@@ -11,12 +11,10 @@ use clap::CommandFactory;
 use crate::cli::args::{Cli, Command};
 use crate::cli::options::{RetryOptions, RunOptions, StatusOptions, WatchOptions};
 use crate::error::Error;
-use crate::fanout::MapEnd;
 use crate::model::counts::Standing;
 use crate::model::exit;
 use crate::record::summary::Summary;
 pub(crate) use run::{run, validate};
-use tokio_util::sync::CancellationToken;
 
 /// Runs the command `cli` names.
 pub fn execute(cli: Cli) -> Result<Finished, Error> {
@@ -80,18 +78,6 @@ pub enum Finished {
     Status(Standing),
     /// A command that only printed something (`report`, `completions`).
     Printed,
-}
-
-impl Finished {
-    /// How following a batch handed to a Distributed Map ended.
-    pub fn from_map(end: MapEnd, interrupt: &CancellationToken) -> Finished {
-        match end {
-            MapEnd::Concluded(summary) => Finished::Batch(summary),
-            MapEnd::StillInAws => Finished::StillInAws {
-                interrupted: interrupt.is_cancelled(),
-            },
-        }
-    }
 }
 
 /// The one place where how a command ended becomes the process's exit code.

@@ -117,7 +117,8 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
     retrying.end()?;
     let summary =
         launch::finish(&options.launching, clients, &target, launched, &interrupt).await?;
-    Ok(Finished::Batch(Box::new(summary)))
+    let report_to = options.launching.report_to.as_ref();
+    session.end_batch(summary, run_dir, report_to).await
 }
 
 /// `retry` of a batch handed to a Distributed Map: its parent execution is
@@ -141,11 +142,16 @@ async fn redrive_map(
         follow,
         executions: true,
         progress: options.launching.progress,
-        report_to: options.launching.report_to.as_ref(),
     };
     let target = earlier.target(&state_machine);
     session
-        .follow_map(&target, record, follow, &interrupt)
+        .follow_map(
+            &target,
+            record,
+            follow,
+            options.launching.report_to.as_ref(),
+            &interrupt,
+        )
         .await
 }
 

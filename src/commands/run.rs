@@ -267,7 +267,8 @@ pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
     let launched = launch(&options, &batch, &target, resume, clients, &interrupt).await?;
     let summary =
         launch::finish(&options.launching, clients, &target, launched, &interrupt).await?;
-    Ok(Finished::Batch(Box::new(summary)))
+    let report_to = options.launching.report_to.as_ref();
+    session.end_batch(summary, &run_dir, report_to).await
 }
 
 /// `sfn-batch validate`: `run --dry-run` without AWS. The state machine is taken
@@ -525,10 +526,15 @@ async fn run_distributed(to_map: ToMap<'_>, resume: Resume) -> Result<Finished, 
         follow: options.launching.wait.unwrap_or_default(),
         executions: options.launching.wait.is_some(),
         progress: options.launching.progress,
-        report_to: options.launching.report_to.as_ref(),
     };
     session
-        .follow_map(target, &mut record, follow, interrupt)
+        .follow_map(
+            target,
+            &mut record,
+            follow,
+            options.launching.report_to.as_ref(),
+            interrupt,
+        )
         .await
 }
 
@@ -581,7 +587,11 @@ async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result<HandOff, E
             interrupt,
         )
         .await?;
-        return Ok(HandOff::Ended(Finished::Batch(Box::new(summary))));
+        let report_to = options.launching.report_to.as_ref();
+        let finished = session
+            .end_batch(summary, target.run_dir, report_to)
+            .await?;
+        return Ok(HandOff::Ended(finished));
     }
     let handing = fanout::Handing {
         parent: parent(options, map, batch),

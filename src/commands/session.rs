@@ -10,10 +10,13 @@ use crate::aws::sfn::{self, Kind, StateMachine};
 use crate::aws::{self, AwsOptions};
 use crate::commands::Finished;
 use crate::error::Error;
-use crate::fanout::{self, MapFollow};
+use crate::fanout::{self, MapEnd, MapFollow};
 use crate::launch::Target;
+use crate::output::publish::ReportTo;
+use crate::output::render;
 use crate::record::batch_rows::BatchRows;
 use crate::record::run_dir::{ROWS, RunDir, RunInfo};
+use crate::record::summary::Summary;
 
 /// A command's AWS clients.
 pub(crate) struct Session {
@@ -48,16 +51,38 @@ impl Session {
         Ok(state_machine)
     }
 
+    /// The end of a command that went through a batch: its summary on stderr,
+    /// then the run's files uploaded if `--report-to` asks.
+    pub(crate) async fn end_batch(
+        &self,
+        summary: Summary,
+        run_dir: &RunDir,
+        report_to: Option<&ReportTo>,
+    ) -> Result<Finished, Error> {
+        render::log_summary(&summary);
+        if let Some(report_to) = report_to {
+            report_to
+                .upload_after(&self.clients.s3, run_dir, summary.exit_code)
+                .await?;
+        }
+        Ok(Finished::Batch(Box::new(summary)))
+    }
+
     /// The end of a command that follows a batch handed to a Distributed Map.
     pub(crate) async fn follow_map(
         &self,
         target: &Target<'_>,
         record: &mut fanout::Record,
-        follow: MapFollow<'_>,
+        follow: MapFollow,
+        report_to: Option<&ReportTo>,
         interrupt: &CancellationToken,
     ) -> Result<Finished, Error> {
-        let end = fanout::finish(&self.clients, target, record, follow, interrupt).await?;
-        Ok(Finished::from_map(end, interrupt))
+        match fanout::finish(&self.clients, target, record, follow, interrupt).await? {
+            MapEnd::Concluded(summary) => self.end_batch(*summary, target.run_dir, report_to).await,
+            MapEnd::StillInAws => Ok(Finished::StillInAws {
+                interrupted: interrupt.is_cancelled(),
+            }),
+        }
     }
 }
 

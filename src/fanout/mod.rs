@@ -41,7 +41,6 @@ use crate::model::pacing::Pacing;
 use crate::model::settings::{FollowOptions, MaxFailures};
 use crate::output::log::RowLog;
 use crate::output::progress::{FollowProgress, ProgressMode};
-use crate::output::publish::ReportTo;
 use crate::output::publish::upload_file;
 use crate::record::run_dir::{RESULTS, RunDir, write_atomically};
 use crate::record::runlog::{self, RunLog};
@@ -325,8 +324,9 @@ async fn find_map_run(
     None
 }
 
-/// How `finish` follows, and where the report goes.
-pub(crate) struct MapFollow<'a> {
+/// How `finish` follows.
+#[derive(Clone, Copy)]
+pub(crate) struct MapFollow {
     /// How long to follow, and how often to look.
     pub follow: FollowOptions,
     /// Whether the rows' executions are followed to their end too, once the Map
@@ -335,12 +335,10 @@ pub(crate) struct MapFollow<'a> {
     pub executions: bool,
     /// The progress display.
     pub progress: ProgressMode,
-    /// `--report-to`.
-    pub report_to: Option<&'a ReportTo>,
 }
 
 /// How following a batch handed to a Distributed Map ended.
-pub enum MapEnd {
+pub(crate) enum MapEnd {
     /// The parent ended, its results were read: the batch's summary.
     Concluded(Box<Summary>),
     /// Following stopped first (a timeout, a signal): the batch goes on in AWS.
@@ -356,11 +354,11 @@ pub(crate) async fn finish(
     clients: &aws::Clients,
     batch: &Target<'_>,
     record: &mut Record,
-    finishing: MapFollow<'_>,
+    map_follow: MapFollow,
     stop: &CancellationToken,
 ) -> Result<MapEnd, Error> {
     let started = std::time::Instant::now();
-    let (run_dir, follow, progress) = (batch.run_dir, finishing.follow, finishing.progress);
+    let (run_dir, follow, progress) = (batch.run_dir, map_follow.follow, map_follow.progress);
     let mut outcomes = Counts::default();
     if !record.results_read {
         let end = follow_parent(&clients.follow, run_dir, record, follow, progress, stop).await?;
@@ -377,7 +375,7 @@ pub(crate) async fn finish(
         outcomes = read_back(clients, batch, record, &end).await?;
     }
     // Express executions cannot be followed (and `.sync:2` is not used for them).
-    let follow_executions = finishing.executions && batch.state_machine.kind == Kind::Standard;
+    let follow_executions = map_follow.executions && batch.state_machine.kind == Kind::Standard;
     let ending = BatchEnd {
         follow: follow_executions.then_some((follow, progress)),
         // The Map made the calls, not this process.
@@ -388,7 +386,6 @@ pub(crate) async fn finish(
             pacing: Pacing::default(),
         },
         halted_at: None,
-        report_to: finishing.report_to,
     };
     let summary = launch::conclude(clients, batch, ending, stop).await?;
     Ok(MapEnd::Concluded(Box::new(summary)))
@@ -425,26 +422,28 @@ pub(crate) async fn redrive(
     Ok(())
 }
 
-/// `status` of a batch handed to a Distributed Map: prints the parent execution
-/// and its Map Run's item counts. Until its results are read into the run log,
-/// how the batch stands: running while nothing has failed, failing once a row has
-/// (in the Map Run, or as invalid here, among `counts`); `None` once they are
-/// read, when the run log speaks.
+/// How a batch handed to a Distributed Map stands, for `status`.
+pub(crate) struct MapStatus {
+    /// The parent execution's status, in AWS's word.
+    pub parent: String,
+    /// The Map Run and its item counts, when it has one and AWS described it.
+    pub map_run: Option<(String, Ends)>,
+    /// Whether the parent still runs (or a redrive of it is still to take effect).
+    pub running: bool,
+    /// Until the results are read into the run log, how the batch stands:
+    /// running while nothing has failed, failing once a row has (in the Map Run,
+    /// or as invalid here); `None` once they are read, when the run log speaks.
+    pub unread: Option<Standing>,
+}
+
+/// `status` of a batch handed to a Distributed Map: its parent execution and its
+/// Map Run's item counts. `counts` are the run log's.
 pub(crate) async fn status(
     client: &aws_sdk_sfn::Client,
     record: &Record,
     counts: &Counts,
-) -> Result<Option<Standing>, Error> {
+) -> Result<MapStatus, Error> {
     let parent = describe_parent(client, record).await?;
-    println!(
-        "handed to a Distributed Map: {} rows staged at {}",
-        record.rows, record.items
-    );
-    println!(
-        "parent execution {}: {}",
-        record.execution_arn,
-        parent.status.as_str()
-    );
     let map_run = map_run_of(client, record).await;
     let ended_badly = matches!(
         parent.status,
@@ -454,25 +453,28 @@ pub(crate) async fn status(
     // A parent that ended badly before its Map Run failed a row (its role cannot
     // read the items, say) fails the batch as much as a failed row does.
     let mut failing = counts.invalid > 0 || (ended_badly && !running);
-    if let Some(map_run) = map_run {
-        match item_counts(client, &map_run).await {
+    let map_run = match map_run {
+        Some(map_run) => match item_counts(client, &map_run).await {
             Ok(ends) => {
-                println!("Map Run {map_run}: {}", ends.human());
                 failing |= !ends.all_succeeded_so_far();
+                Some((map_run, ends))
             }
-            Err(e) => tracing::warn!("DescribeMapRun {map_run}: {e}"),
-        }
-    }
-    if record.results_read {
-        return Ok(None);
-    }
-    if !running {
-        println!("its results are not read yet: `sfn-batch watch` reads them");
-    }
-    Ok(Some(match failing {
-        true => Standing::Failing,
-        false => Standing::Running,
-    }))
+            Err(e) => {
+                tracing::warn!("DescribeMapRun {map_run}: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    Ok(MapStatus {
+        parent: parent.status.as_str().to_string(),
+        map_run,
+        running,
+        unread: (!record.results_read).then_some(match failing {
+            true => Standing::Failing,
+            false => Standing::Running,
+        }),
+    })
 }
 
 /// How `retry` takes up what failed in a batch handed to a Distributed Map.

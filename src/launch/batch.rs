@@ -29,7 +29,6 @@ use crate::model::settings::MaxFailures;
 use crate::output::log::RowLog;
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::publish::ReportTo;
-use crate::output::render;
 use crate::record::batch_rows::BatchRows;
 use crate::record::run_dir::{RESULTS, RunDir};
 use crate::record::runlog::{OffsetReader, RunLog};
@@ -238,30 +237,27 @@ pub(crate) async fn finish(
         follow,
         this_run,
         halted_at: launched.halted_at,
-        report_to: settings.report_to.as_ref(),
     };
     conclude(clients, target, ending, interrupt).await
 }
 
 /// How a command that went through a batch ends.
-pub(crate) struct BatchEnd<'a> {
+pub(crate) struct BatchEnd {
     /// Follow the executions to their end first, with this display.
     pub follow: Option<(FollowOptions, ProgressMode)>,
     /// What this invocation did.
     pub this_run: ThisRun,
     /// The failure count that stopped the launch (`--max-failures`), if it did.
     pub halted_at: Option<u64>,
-    /// `--report-to`.
-    pub report_to: Option<&'a ReportTo>,
 }
 
 /// The end of every command that went through a batch (`run`, `retry`, and a
 /// Distributed Map's `watch`): follows the executions if asked, writes the
-/// report and the summary, logs it, and uploads the run's files if asked.
+/// report and the summary from the run log, and returns the summary.
 pub(crate) async fn conclude(
     clients: &aws::Clients,
     target: &Target<'_>,
-    ending: BatchEnd<'_>,
+    ending: BatchEnd,
     interrupt: &CancellationToken,
 ) -> Result<Summary, Error> {
     let followed = match ending.follow {
@@ -287,14 +283,7 @@ pub(crate) async fn conclude(
         interrupted: interrupt.is_cancelled(),
         halted_at: ending.halted_at,
     };
-    let summary = Summary::write(target.run_dir, target.rows, facts)?;
-    render::log_summary(&summary);
-    if let Some(report_to) = ending.report_to {
-        report_to
-            .upload_after(&clients.s3, target.run_dir, summary.exit_code)
-            .await?;
-    }
-    Ok(summary)
+    Ok(Summary::write(target.run_dir, target.rows, facts)?)
 }
 
 /// `--max-running`: the window, and the follower that frees a place in it for each
