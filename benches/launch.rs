@@ -492,10 +492,20 @@ impl Report {
              The peer is benches/peers/boto3_launch.py (a boto3 ThreadPoolExecutor\n\
              sharing one client), run against the same stub on the same kind of manifest.\n\
              Ratios are the headline: absolute figures move with the machine.\n\n\
-             | figure | measured | target |\n|---|---|---|\n{}",
+             | figure | measured | target |\n|---|---|---|\n{}{}",
             self.text,
+            hand_written(&path),
             date = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
         );
         std::fs::write(path, text).unwrap();
     }
+}
+
+/// The hand-written part of BENCHMARKS.md (from its marker on), kept when the
+/// figures above it are written anew.
+fn hand_written(path: &Path) -> String {
+    const MARKER: &str = "<!-- Hand-written from here on.";
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.find(MARKER)
+        .map_or(String::new(), |at| format!("\n{}", &text[at..]))
 }
