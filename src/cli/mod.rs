@@ -4,6 +4,7 @@
 pub(crate) mod args;
 pub(crate) mod job;
 pub(crate) mod options;
+mod sources;
 
 use std::ffi::OsString;
 
@@ -34,4 +35,15 @@ pub fn parse(args: Vec<OsString>) -> Parsed {
         log_format: log.log_format.into(),
         cli: job::with_job_file(args, &matches),
     }
+}
+
+/// `sfn-batch completions SHELL`: the completion script, on stdout.
+pub(crate) fn completions(shell: clap_complete::Shell) {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "sfn-batch", &mut std::io::stdout());
+}
+
+/// `sfn-batch man DIR`: a man page per command, written into `dir`.
+pub(crate) fn man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    clap_mangen::generate_to(Cli::command(), dir)
 }

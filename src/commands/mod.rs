@@ -6,8 +6,7 @@ pub(crate) mod retry;
 pub(crate) mod run;
 mod session;
 
-use clap::CommandFactory;
-
+use crate::cli;
 use crate::cli::args::{Cli, Command};
 use crate::cli::options::{RetryOptions, RunOptions, StatusOptions, WatchOptions};
 use crate::error::Error;
@@ -32,16 +31,17 @@ pub fn execute(cli: Cli) -> Result<Finished, Error> {
             .and_then(|options| runtime().block_on(inspect::status(options))),
         Command::Report(args) => inspect::report(&args),
         Command::Completions { shell } => {
-            let mut command = Cli::command();
-            clap_complete::generate(shell, &mut command, "sfn-batch", &mut std::io::stdout());
+            cli::completions(shell);
             Ok(Finished::Printed)
         }
-        Command::Man { dir } => clap_mangen::generate_to(Cli::command(), &dir)
-            .map(|()| Finished::Printed)
-            .map_err(Error::run(format!(
-                "writing man pages into {}",
-                dir.display()
-            ))),
+        Command::Man { dir } => {
+            cli::man_pages(&dir)
+                .map(|()| Finished::Printed)
+                .map_err(Error::run(format!(
+                    "writing man pages into {}",
+                    dir.display()
+                )))
+        }
         Command::Retry(args) => RetryOptions::from_args(*args)
             .and_then(|options| runtime().block_on(retry::retry(options))),
     }
