@@ -217,15 +217,16 @@ struct Templates {
 /// `--name-template`, parsed.
 fn templates(args: &RunArgs, source: &Source) -> Result<Templates, Error> {
     let usage = |m: String| Error::Usage(m);
-    let output = args
-        .output_template
-        .clone()
-        .map(|text| {
-            let template =
-                TextTemplate::parse(&text).map_err(|e| usage(format!("--output-template: {e}")))?;
-            Ok::<_, Error>(Sourced { text, template })
-        })
-        .transpose()?;
+    let text_template = |flag: &str, text: &Option<String>| {
+        text.clone()
+            .map(|text| {
+                let template =
+                    TextTemplate::parse(&text).map_err(|e| usage(format!("{flag}: {e}")))?;
+                Ok::<_, Error>(Sourced { text, template })
+            })
+            .transpose()
+    };
+    let output = text_template("--output-template", &args.output_template)?;
     let input = match &args.input_template {
         Some(arg) => Some(read_arg_file(arg)?),
         // A listing's items have many fields; the state machine wants the pair.
@@ -244,20 +245,12 @@ fn templates(args: &RunArgs, source: &Source) -> Result<Templates, Error> {
         Ok::<_, Error>(Sourced { text, template })
     })
     .transpose()?;
-    let name = args
-        .name_template
-        .clone()
-        .map(|text| {
-            let template =
-                TextTemplate::parse(&text).map_err(|e| usage(format!("--name-template: {e}")))?;
-            if template.uses_name() {
-                return Err(usage(
-                    "--name-template cannot contain {name}, the name itself".into(),
-                ));
-            }
-            Ok(Sourced { text, template })
-        })
-        .transpose()?;
+    let name = text_template("--name-template", &args.name_template)?;
+    if name.as_ref().is_some_and(|name| name.template.uses_name()) {
+        return Err(usage(
+            "--name-template cannot contain {name}, the name itself".into(),
+        ));
+    }
     Ok(Templates {
         output,
         input,

@@ -115,10 +115,9 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
         .map_err(log_error("reading"))?;
     // Every launch is logged (or was never made): nothing is left unaccounted.
     retrying.end()?;
-    let summary =
-        launch::finish(&options.launching, clients, &target, launched, &interrupt).await?;
-    let report_to = options.launching.report_to.as_ref();
-    session.end_batch(summary, run_dir, report_to).await
+    session
+        .end_launch(&target, launched, &options.launching, &interrupt)
+        .await
 }
 
 /// `retry` of a batch handed to a Distributed Map: its parent execution is

@@ -11,7 +11,7 @@ use crate::aws::{self, AwsOptions};
 use crate::commands::Finished;
 use crate::error::Error;
 use crate::fanout::{self, MapEnd, MapFollow};
-use crate::launch::Target;
+use crate::launch::{self, LaunchEnd, Launching, Target};
 use crate::output::publish::ReportTo;
 use crate::output::render;
 use crate::record::batch_rows::BatchRows;
@@ -66,6 +66,21 @@ impl Session {
                 .await?;
         }
         Ok(Finished::Batch(Box::new(summary)))
+    }
+
+    /// The end of `run` and `retry` after a launch: the executions followed if
+    /// asked, then the summary shown and the run's files uploaded if asked.
+    pub(crate) async fn end_launch(
+        &self,
+        target: &Target<'_>,
+        launched: LaunchEnd,
+        settings: &Launching,
+        interrupt: &CancellationToken,
+    ) -> Result<Finished, Error> {
+        let end = launched.batch_end(settings, interrupt);
+        let summary = launch::conclude(&self.clients, target, end, interrupt).await?;
+        self.end_batch(summary, target.run_dir, settings.report_to.as_ref())
+            .await
     }
 
     /// The end of a command that follows a batch handed to a Distributed Map.

@@ -219,26 +219,21 @@ impl Consumer for FailureLimit {
     }
 }
 
-/// The end of `run` and `retry`: follows the executions to their end if asked
-/// (`--wait`, not after an interrupt), then writes the report and the summary.
-pub(crate) async fn finish(
-    settings: &Launching,
-    clients: &aws::Clients,
-    target: &Target<'_>,
-    launched: LaunchEnd,
-    interrupt: &CancellationToken,
-) -> Result<Summary, Error> {
-    let follow = match settings.wait {
-        Some(follow) if !interrupt.is_cancelled() => Some((follow, settings.progress)),
-        _ => None,
-    };
-    let this_run = ThisRun::new(launched.outcomes, launched.elapsed, launched.pacing);
-    let ending = BatchEnd {
-        follow,
-        this_run,
-        halted_at: launched.halted_at,
-    };
-    conclude(clients, target, ending, interrupt).await
+impl LaunchEnd {
+    /// How `run` and `retry` end after this launch: the executions followed to
+    /// their end if asked (`--wait`, not after an interrupt), then the report and
+    /// the summary.
+    pub(crate) fn batch_end(self, settings: &Launching, interrupt: &CancellationToken) -> BatchEnd {
+        let follow = match settings.wait {
+            Some(follow) if !interrupt.is_cancelled() => Some((follow, settings.progress)),
+            _ => None,
+        };
+        BatchEnd {
+            follow,
+            this_run: ThisRun::new(self.outcomes, self.elapsed, self.pacing),
+            halted_at: self.halted_at,
+        }
+    }
 }
 
 /// How a command that went through a batch ends.

@@ -7,4 +7,4 @@ pub(crate) mod follow;
 pub(crate) mod launcher;
 pub(crate) mod rate;
 
-pub(crate) use batch::{BatchEnd, LaunchEnd, Launching, Target, conclude, finish, launch};
+pub(crate) use batch::{BatchEnd, LaunchEnd, Launching, Target, conclude, launch};

@@ -328,6 +328,17 @@ mod tests {
         outcome
     }
 
+    /// A run log holding `lines`, in a folder that lives as long as the first value.
+    fn log_of(lines: &[Outcome]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let mut log = RunLog::append_to(&path, 0).unwrap();
+        for line in lines {
+            log.append(line).unwrap();
+        }
+        (dir, path)
+    }
+
     fn rows_read(path: &Path) -> (Vec<(u64, u64)>, u64) {
         let mut rows = Vec::new();
         let intact = read(path, |offset, outcome| rows.push((outcome.row, offset))).unwrap();
@@ -355,11 +366,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_skipped_then_cut_off_before_the_next_append() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("results.jsonl");
-        let mut log = RunLog::append_to(&path, 0).unwrap();
-        log.append(&started(1, "n1")).unwrap();
-        log.append(&started(2, "n2")).unwrap();
+        let (_dir, path) = log_of(&[started(1, "n1"), started(2, "n2")]);
         let whole = fs::metadata(&path).unwrap().len();
         OpenOptions::new()
             .append(true)
@@ -379,18 +386,12 @@ mod tests {
 
     #[test]
     fn a_resume_knows_each_row_by_the_name_it_started_under() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("results.jsonl");
-        let mut log = RunLog::append_to(&path, 0).unwrap();
-        log.append(&started(1, "a")).unwrap();
-        log.append(&started(2, "b")).unwrap();
         let mut failed = started(3, "c");
         failed.status = Status::Failed;
         failed.execution_arn = None;
-        log.append(&failed).unwrap();
         let mut elsewhere = started(4, "d");
         elsewhere.execution_arn = Some("arn:aws:states:us-east-1:1:execution:other:d".into());
-        log.append(&elsewhere).unwrap();
+        let (_dir, path) = log_of(&[started(1, "a"), started(2, "b"), failed, elsewhere]);
         let previous = previous(&path, EXECUTIONS).unwrap();
         let done = previous.done;
         assert_eq!(previous.intact, fs::metadata(&path).unwrap().len());

@@ -17,7 +17,7 @@ use crate::fanout::{
     stage::{Staged, Stager},
 };
 use crate::launch::launcher::Work;
-use crate::launch::{self, LaunchEnd, Target};
+use crate::launch::{LaunchEnd, Target};
 use crate::model::counts::Counts;
 use crate::model::pacing::Pacing;
 use crate::plan::source::ManifestError;
@@ -125,17 +125,8 @@ pub(super) async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result
             pacing: Pacing::default(),
             halted_at: None,
         };
-        let summary = launch::finish(
-            &options.launching,
-            &session.clients,
-            target,
-            launched,
-            interrupt,
-        )
-        .await?;
-        let report_to = options.launching.report_to.as_ref();
         let finished = session
-            .end_batch(summary, target.run_dir, report_to)
+            .end_launch(target, launched, &options.launching, interrupt)
             .await?;
         return Ok(HandOff::Ended(finished));
     }

@@ -62,10 +62,9 @@ pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
     }
     let clients = &session.clients;
     let launched = launch(&options, &batch, &target, resume, clients, &interrupt).await?;
-    let summary =
-        launch::finish(&options.launching, clients, &target, launched, &interrupt).await?;
-    let report_to = options.launching.report_to.as_ref();
-    session.end_batch(summary, &run_dir, report_to).await
+    session
+        .end_launch(&target, launched, &options.launching, &interrupt)
+        .await
 }
 
 /// `--dry-run`: every row checked and a few shown (with a Distributed Map, the
