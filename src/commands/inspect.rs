@@ -85,7 +85,7 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         options.run_dir.display()
     )))?;
     if let Some(record) = fanout::Record::read(&options.run_dir)? {
-        let map = fanout::status(&session.clients.follow, &record, &counts).await?;
+        let map = fanout::status(&session.clients.follow, &record, counts.invalid).await?;
         println!(
             "handed to a Distributed Map: {} rows staged at {}",
             record.rows, record.items

@@ -437,11 +437,11 @@ pub(crate) struct MapStatus {
 }
 
 /// `status` of a batch handed to a Distributed Map: its parent execution and its
-/// Map Run's item counts. `counts` are the run log's.
+/// Map Run's item counts; `invalid_rows`: the rows the run log has as invalid.
 pub(crate) async fn status(
     client: &aws_sdk_sfn::Client,
     record: &Record,
-    counts: &Counts,
+    invalid_rows: u64,
 ) -> Result<MapStatus, Error> {
     let parent = describe_parent(client, record).await?;
     let map_run = map_run_of(client, record).await;
@@ -452,7 +452,7 @@ pub(crate) async fn status(
     let running = still_runs(&parent, record);
     // A parent that ended badly before its Map Run failed a row (its role cannot
     // read the items, say) fails the batch as much as a failed row does.
-    let mut failing = counts.invalid > 0 || (ended_badly && !running);
+    let mut failing = invalid_rows > 0 || (ended_badly && !running);
     let map_run = match map_run {
         Some(map_run) => match item_counts(client, &map_run).await {
             Ok(ends) => {
