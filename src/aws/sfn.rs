@@ -345,7 +345,7 @@ async fn find_by_name(
 
 /// AWS's status of an execution, as following records it.
 pub(crate) fn final_status(status: &ExecutionStatus) -> FinalStatus {
-    FinalStatus::parse(status.as_str()).unwrap_or(FinalStatus::Running)
+    FinalStatus::from_word(status.as_str())
 }
 
 #[cfg(test)]

@@ -408,7 +408,7 @@ impl RetrySet {
     }
 
     /// Whether an execution that ended so (AWS's word) is retried.
-    pub(crate) fn has_ended(&self, final_status: FinalStatus) -> bool {
+    pub(crate) fn has_ended(&self, final_status: &FinalStatus) -> bool {
         match final_status {
             FinalStatus::Failed => self.failed,
             FinalStatus::TimedOut => self.timed_out,

@@ -16,12 +16,13 @@ use crate::model::pacing::Pacing;
 use crate::output::html;
 use crate::output::render;
 use crate::record::report::{self, LastOutcomes};
-use crate::record::run_dir::{RESULTS, SUMMARY};
+use crate::record::run_dir::{RESULTS, SUMMARY, read_info};
 use crate::record::summary::{RunFacts, Summary, ThisRun};
 
 pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     let session = Session::new(&options.aws).await;
     let mut earlier = EarlierRun::open(&options.run_dir)?;
+    let rows = earlier.rows()?;
     let interrupt = session::interrupt(None);
     let arn = &earlier.info.state_machine_arn;
     if let Some(mut record) = earlier.map.take() {
@@ -31,7 +32,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
             executions: true,
             progress: options.progress,
         };
-        let target = earlier.target(&state_machine);
+        let target = earlier.target(&state_machine, &rows);
         return session
             .follow_map(
                 &target,
@@ -43,12 +44,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
             .await;
     }
     let state_machine = session.state_machine(arn, Some("watch")).await?;
-    let EarlierRun {
-        run_dir,
-        info,
-        rows,
-        ..
-    } = earlier;
+    let EarlierRun { run_dir, info, .. } = earlier;
     let started = Instant::now();
     let followed = watch::follow_to_end(
         session.clients.follow.clone(),
@@ -78,7 +74,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
 /// so it works while the run is still going.
 pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
     let session = Session::new(&options.aws).await;
-    let info = crate::record::run_dir::read_info(&options.run_dir)?;
+    let info = read_info(&options.run_dir)?;
     let rows = batch_rows(&options.run_dir)?;
     let counts = report::tally(&options.run_dir, &rows).map_err(Error::run(format!(
         "reading the run log in {}",
@@ -104,7 +100,7 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
     let state_machine = session
         .state_machine(&info.state_machine_arn, Some("status"))
         .await?;
-    let log = options.run_dir.join(crate::record::run_dir::RESULTS);
+    let log = options.run_dir.join(RESULTS);
     let mut follow = Follow::from_log(session.clients.follow, &state_machine, &log, &rows)
         .map_err(Error::run(format!("reading {}", log.display())))?;
     if let Some(e) = follow.refresh().await {
@@ -134,7 +130,7 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
 /// lock: it works on a run still going, or on a copy of a run dir.
 pub(crate) fn report(args: &ReportArgs) -> Result<Finished, Error> {
     let run_dir = args.run_dir.as_path();
-    let info = crate::record::run_dir::read_info(run_dir)?;
+    let info = read_info(run_dir)?;
     let rows = batch_rows(run_dir)?;
     let reading = |what: &str| Error::run(format!("reading {}", run_dir.join(what).display()));
     let outcomes = LastOutcomes::read(&run_dir.join(RESULTS), &rows).map_err(reading(RESULTS))?;

@@ -22,9 +22,9 @@ use crate::commands::Finished;
 use crate::commands::session::{self, EarlierRun, Session};
 use crate::error::Error;
 use crate::fanout;
+use crate::launch;
 use crate::launch::follow::Follow;
 use crate::launch::launcher::{Again, Work};
-use crate::launch::{self};
 use crate::model::counts::Ends;
 use crate::model::final_status::FinalStatus;
 use crate::model::outcome::{Outcome, Status};
@@ -33,7 +33,7 @@ use crate::plan::Planner;
 use crate::plan::template::{InputTemplate, TextTemplate};
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::LastOutcomes;
-use crate::record::run_dir::{RESULTS, RETRYING, RUN_INFO, RunDir, RunInfo};
+use crate::record::run_dir::{RESULTS, RETRYING, RUN_INFO, RunDir, RunInfo, write_atomically};
 use crate::record::runlog::{OffsetReader, RunLog};
 
 /// Rows waiting for the launcher: bounds memory, not speed.
@@ -56,22 +56,21 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
             }
         }
     }
-    let following = match &options.launching {
-        _ if options.redrive => Some("retry --redrive"),
-        launching if launching.wait.is_some() => Some("--wait"),
-        launching if launching.max_running.is_some() => Some("--max-running"),
-        _ => None,
+    let following = if options.redrive {
+        Some("retry --redrive")
+    } else if options.launching.wait.is_some() {
+        Some("--wait")
+    } else if options.launching.max_running.is_some() {
+        Some("--max-running")
+    } else {
+        None
     };
     let state_machine = session
         .state_machine(&earlier.info.state_machine_arn, following)
         .await?;
     let clients = &session.clients;
-    let EarlierRun {
-        run_dir,
-        info,
-        rows,
-        ..
-    } = &earlier;
+    let rows = &earlier.rows()?;
+    let EarlierRun { run_dir, info, .. } = &earlier;
     let planner = planner(info)?;
     options.launching.launch.names_identify_inputs = info.name_template.is_none();
     let log_path = run_dir.file(RESULTS);
@@ -98,7 +97,7 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
     let retrying = Retrying::begin(run_dir, options.redrive)?;
     let to_do = picked.offsets.len() as u64;
     let (work, reader) = spawn_reader(planner, log_path.clone(), picked.offsets, options.redrive);
-    let target = earlier.target(&state_machine);
+    let target = earlier.target(&state_machine, rows);
     let launched = launch::launch(
         &options.launching,
         clients,
@@ -136,13 +135,14 @@ async fn redrive_map(
     let state_machine = session
         .state_machine(&earlier.info.state_machine_arn, None)
         .await?;
+    let rows = earlier.rows()?;
     let interrupt = session::interrupt(None);
     let follow = fanout::MapFollow {
         follow,
         executions: true,
         progress: options.launching.progress,
     };
-    let target = earlier.target(&state_machine);
+    let target = earlier.target(&state_machine, &rows);
     session
         .follow_map(
             &target,
@@ -191,7 +191,7 @@ impl Retrying {
             )));
         }
         let json = serde_json::to_vec(&Way { redrive }).expect("serializes");
-        crate::record::run_dir::write_atomically(&path, &json).map_err(failed)?;
+        write_atomically(&path, &json).map_err(failed)?;
         Ok(Retrying { path })
     }
 
@@ -224,7 +224,7 @@ fn planner(info: &RunInfo) -> Result<Planner, Error> {
 }
 
 /// Why a row is (or is not) launched again, by its last log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum RetryReason {
     StartFailed,
     /// Its execution ended so: FAILED, TIMED_OUT, ABORTED, UNKNOWN.
@@ -242,7 +242,7 @@ impl RetryReason {
             .execution_arn
             .as_deref()
             .is_none_or(|arn| arn.starts_with(executions));
-        match (outcome.status, outcome.final_status) {
+        match (outcome.status, &outcome.final_status) {
             _ if !ours => RetryReason::Other,
             (Status::NotAttempted, _) => RetryReason::NotAttempted,
             (Status::Failed, None) => RetryReason::StartFailed,
@@ -250,13 +250,13 @@ impl RetryReason {
             (Status::Started | Status::Existing | Status::Failed, Some(end))
                 if end.ended_badly() =>
             {
-                RetryReason::Ended(end)
+                RetryReason::Ended(end.clone())
             }
             _ => RetryReason::Other,
         }
     }
 
-    fn is_in(self, set: RetrySet) -> bool {
+    fn is_in(&self, set: RetrySet) -> bool {
         match self {
             RetryReason::StartFailed => set.start_failed,
             RetryReason::Ended(end) => set.has_ended(end),
@@ -300,7 +300,7 @@ fn pick(
             Some(_) => RetryReason::of(outcome, executions),
             None => RetryReason::NotAttempted,
         };
-        match reason {
+        match &reason {
             RetryReason::StartFailed => picked.start_failed += 1,
             RetryReason::Ended(end) => picked.ended.add(end),
             RetryReason::NotAttempted => picked.not_attempted += 1,
@@ -532,8 +532,8 @@ mod tests {
         let some = RetrySet::parse(&["timed_out".into(), "START_FAILED".into()]).unwrap();
         assert!(
             some.start_failed
-                && some.has_ended(FinalStatus::TimedOut)
-                && !some.has_ended(FinalStatus::Failed)
+                && some.has_ended(&FinalStatus::TimedOut)
+                && !some.has_ended(&FinalStatus::Failed)
         );
         assert!(RetrySet::parse(&["SUCCEEDED".into()]).is_err());
     }

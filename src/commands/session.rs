@@ -139,12 +139,10 @@ fn watch_signals(stop: CancellationToken) {
 }
 
 /// The run dir of an earlier run, for `watch` and `retry`: reopened, with what it
-/// was started with, its rows, and its Distributed Map record if it was handed to
-/// one.
+/// was started with, and its Distributed Map record if it was handed to one.
 pub(crate) struct EarlierRun {
     pub run_dir: RunDir,
     pub info: RunInfo,
-    pub rows: BatchRows,
     pub map: Option<fanout::Record>,
 }
 
@@ -153,19 +151,27 @@ impl EarlierRun {
     pub(crate) fn open(path: &Path) -> Result<EarlierRun, Error> {
         let (run_dir, info) = RunDir::reopen(path)?;
         Ok(EarlierRun {
-            rows: batch_rows(path)?,
             map: fanout::Record::read(path)?,
             run_dir,
             info,
         })
     }
 
-    /// Where the run's launches and ends go, with its state machine.
-    pub(crate) fn target<'a>(&'a self, state_machine: &'a StateMachine) -> Target<'a> {
+    /// The run's rows (`rows.json`), read when a command gets to them.
+    pub(crate) fn rows(&self) -> Result<BatchRows, Error> {
+        batch_rows(self.run_dir.path())
+    }
+
+    /// Where the run's launches and ends go, with its state machine and rows.
+    pub(crate) fn target<'a>(
+        &'a self,
+        state_machine: &'a StateMachine,
+        rows: &'a BatchRows,
+    ) -> Target<'a> {
         Target {
             batch_id: &self.info.batch_id,
             state_machine,
-            rows: &self.rows,
+            rows,
             run_dir: &self.run_dir,
         }
     }

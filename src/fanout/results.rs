@@ -106,7 +106,7 @@ impl ChildExecution {
             arn: text(&value["ExecutionArn"]),
             start_date: date(&value["StartDate"]),
             stop_date: date(&value["StopDate"]),
-            final_status: value["Status"].as_str().and_then(FinalStatus::parse),
+            final_status: value["Status"].as_str().map(FinalStatus::from_word),
             error: text(&value["Error"]),
             cause: text(&value["Cause"]),
         }
@@ -126,7 +126,7 @@ impl Verdict {
                     return Verdict::Existing;
                 }
                 let described = ChildExecution::described(entry.cause.as_deref());
-                match described.final_status {
+                match &described.final_status {
                     Some(status) if status.is_redrivable() => Verdict::Started(described),
                     _ => Verdict::Failed {
                         error: Some(error),
@@ -315,7 +315,7 @@ pub(crate) fn judge(
             execution_arn: Some(execution.arn.clone().unwrap_or(arn)),
             start_date: execution.start_date.clone(),
             stop_date: execution.stop_date.clone(),
-            final_status: execution.final_status,
+            final_status: execution.final_status.clone(),
             error: execution.error.clone(),
             cause: execution.cause.clone(),
             ..outcome

@@ -140,10 +140,10 @@ impl Follow {
             if !arn.starts_with(&ours) || !outcome.status.is_done() {
                 return Ok(());
             }
-            match outcome.final_status {
-                Some(status) if status != FinalStatus::Running => {
+            match &outcome.final_status {
+                Some(status) if *status != FinalStatus::Running => {
                     follow.ends.add(status);
-                    if status != FinalStatus::Succeeded {
+                    if *status != FinalStatus::Succeeded {
                         let failure = Failure {
                             error: outcome.error.clone(),
                             cause: outcome.cause.clone(),
@@ -261,17 +261,17 @@ impl Follow {
             };
             for open in execution.rows {
                 self.current.remove(&open.row);
-                self.ends.add(closed.status);
+                self.ends.add(&closed.status);
                 ended.push(Ended { open, closed });
             }
             if let Some(failure) = &closed.failure {
-                self.note_failure(&closed.arn, closed.status, failure);
+                self.note_failure(&closed.arn, &closed.status, failure);
             }
         }
         ended
     }
 
-    fn note_failure(&mut self, arn: &str, status: FinalStatus, failure: &Failure) {
+    fn note_failure(&mut self, arn: &str, status: &FinalStatus, failure: &Failure) {
         if self.failures.len() < FAILURES_NOTED {
             self.failures.push(format!(
                 "{arn}: {status}: {}: {}",
@@ -484,7 +484,7 @@ pub(crate) struct Failure {
 }
 
 fn end(outcome: &mut Outcome, closed: &Closed) {
-    outcome.final_status = Some(closed.status);
+    outcome.final_status = Some(closed.status.clone());
     if let Some(stop) = &closed.stop {
         outcome.stop_date = Some(crate::aws::sfn::rfc3339(stop));
         let started = outcome
@@ -561,12 +561,12 @@ mod tests {
     fn closed(name: &str, status: FinalStatus) -> Closed {
         Closed {
             arn: arn(name),
-            status,
-            stop: None,
             failure: (status != FinalStatus::Succeeded).then_some(Failure {
                 error: Some("Boom".into()),
                 cause: None,
             }),
+            status,
+            stop: None,
         }
     }
 

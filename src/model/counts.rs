@@ -78,14 +78,16 @@ pub struct Ends {
 }
 
 impl Ends {
-    pub(crate) fn add(&mut self, status: FinalStatus) {
+    pub(crate) fn add(&mut self, status: &FinalStatus) {
         match status {
             FinalStatus::Succeeded => self.succeeded += 1,
             FinalStatus::Failed => self.failed += 1,
             FinalStatus::TimedOut => self.timed_out += 1,
             FinalStatus::Aborted => self.aborted += 1,
             FinalStatus::Unknown => self.unknown += 1,
-            FinalStatus::Running | FinalStatus::PendingRedrive => self.running += 1,
+            FinalStatus::Running | FinalStatus::PendingRedrive | FinalStatus::Other(_) => {
+                self.running += 1
+            }
         }
     }
 

@@ -289,7 +289,7 @@ fn attention(summary: &Summary) -> String {
             o.row,
             text(&o.name),
             o.status.as_str(),
-            o.final_status.map_or("", FinalStatus::as_str),
+            o.final_status.as_ref().map_or("", FinalStatus::as_str),
             text(&o.error),
             text(&message.cloned()),
         );

@@ -193,7 +193,10 @@ impl Consumer for RowLog {
             run::Event::Launched { outcome, .. } => (outcome, outcome.status.as_str()),
             run::Event::Ended { outcome } => (
                 outcome,
-                outcome.final_status.map_or("", FinalStatus::as_str),
+                outcome
+                    .final_status
+                    .as_ref()
+                    .map_or("", FinalStatus::as_str),
             ),
             run::Event::Swept(_) | run::Event::Paced(_) => return,
         };

@@ -6,6 +6,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::model::final_status::FinalStatus;
 use crate::model::outcome::Outcome;
 use crate::record::batch_rows::BatchRows;
 use crate::record::report::LastOutcomes;
@@ -170,9 +171,7 @@ fn row_cells(outcome: &Outcome) -> [String; 5] {
         outcome.row.to_string(),
         outcome.name.clone().unwrap_or_default(),
         outcome.status.as_str().to_string(),
-        outcome
-            .final_status
-            .map_or(String::new(), |s| s.as_str().to_string()),
+        (outcome.final_status.as_ref()).map_or(String::new(), FinalStatus::to_string),
         error,
     ]
 }

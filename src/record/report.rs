@@ -199,11 +199,15 @@ impl Tally {
     fn add(&mut self, outcome: &Outcome) {
         self.counts.add(outcome.status);
         if outcome.status.is_done() {
-            self.ends
-                .add(outcome.final_status.unwrap_or(FinalStatus::Running));
+            self.ends.add(
+                outcome
+                    .final_status
+                    .as_ref()
+                    .unwrap_or(&FinalStatus::Running),
+            );
             self.followed |= outcome.final_status.is_some();
         }
-        let ended_badly = outcome.final_status.is_some_and(FinalStatus::ended_badly);
+        let ended_badly = (outcome.final_status.as_ref()).is_some_and(FinalStatus::needs_attention);
         if !outcome.status.is_done() || ended_badly {
             self.attention.rows += 1;
             if self.attention.first.len() < ATTENTION_SHOWN {
@@ -366,7 +370,7 @@ fn write_csv_record(
         number(o.latency_ms),
         text(&o.error),
         text(&o.message),
-        Cow::Borrowed(o.final_status.map_or("", FinalStatus::as_str)),
+        Cow::Borrowed(o.final_status.as_ref().map_or("", FinalStatus::as_str)),
         text(&o.stop_date),
         number(o.duration_seconds),
         text(&o.cause),

@@ -17,6 +17,7 @@ use crate::plan::Planner;
 use crate::plan::duplicates::{Duplicates, NameSpill};
 use crate::plan::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::record::batch_rows::BatchRows;
+use crate::record::run_dir::read_info;
 use crate::record::runlog::{Done, DoneRows};
 
 /// A batch: its id, the checked state machine, and how to go over its rows.
@@ -162,9 +163,7 @@ impl BatchPlan {
         // Resuming a changed batch keeps its id, so that unchanged rows keep their
         // names (the default id hashes the manifest, and would rename every row).
         let resumed_id = match (options.force_resume, &options.run_dir) {
-            (true, Some(dir)) => crate::record::run_dir::read_info(dir)
-                .ok()
-                .map(|info| info.batch_id),
+            (true, Some(dir)) => read_info(dir).ok().map(|info| info.batch_id),
             _ => None,
         };
         let id = options

@@ -17,7 +17,7 @@ use crate::cli::options::RunOptions;
 use crate::commands::Finished;
 use crate::commands::session::{self, Session};
 use crate::error::{Error, invalid_row_line};
-use crate::fanout::{self};
+use crate::fanout;
 use crate::launch::{self, LaunchEnd, Target};
 use crate::model::rows::Invalid;
 use crate::plan::source::{self, ManifestError};
