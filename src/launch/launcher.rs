@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::sfn::{CallError, ErrorClass, StateMachine, StepFunctions};
@@ -95,7 +95,7 @@ impl Backoff {
 /// place before its start; a started execution keeps it until the follower sees it
 /// closed. Executions still open from before a resume hold places too.
 pub(crate) struct Window {
-    places: Semaphore,
+    places: Arc<Semaphore>,
     /// Closes that free no place: the executions open from before beyond N.
     owed: AtomicU64,
 }
@@ -105,7 +105,7 @@ impl Window {
     /// open.
     pub(crate) fn new(max: u64, open: u64) -> Window {
         Window {
-            places: Semaphore::new(max.saturating_sub(open) as usize),
+            places: Arc::new(Semaphore::new(max.saturating_sub(open) as usize)),
             owed: AtomicU64::new(open.saturating_sub(max)),
         }
     }
@@ -163,6 +163,10 @@ impl<C: StepFunctions> Launcher<C> {
     /// flight finish, and rows that did not get an answer yield nothing (a resume
     /// picks them up).
     ///
+    /// Rows take their turns in order: a row's place in the window and its first
+    /// pacing token are taken before the next row's, so the first calls go out in
+    /// row order (`--reverse` and a manifest's order mean what they say, and an
+    /// interrupted run's untouched rows are the tail); answers come in any order.
     /// Each call runs as its own task, so that signing, serializing and parsing
     /// spread over every worker thread instead of the thread polling the stream.
     pub(crate) fn launch_all<'a>(
@@ -171,12 +175,21 @@ impl<C: StepFunctions> Launcher<C> {
         stop: &'a CancellationToken,
     ) -> impl Stream<Item = Outcome> + 'a {
         work.take_until(stop.cancelled())
-            .map(move |work| async move {
+            .then(move |work| async move {
                 match work {
-                    Work::Known(known) => Some(known),
-                    work => {
+                    Work::Known(_) => Some((work, None)),
+                    work => self.turn(stop).await.map(|turn| (work, Some(turn))),
+                }
+            })
+            .take_while(|turn| std::future::ready(turn.is_some()))
+            .filter_map(std::future::ready)
+            .map(move |(work, turn)| async move {
+                match (work, turn) {
+                    (Work::Known(known), _) => Some(known),
+                    (work, turn) => {
                         let (launcher, stop) = (self.clone(), stop.clone());
-                        tokio::spawn(async move { launcher.launch(work, &stop).await })
+                        let turn = turn.expect("a call has its turn");
+                        tokio::spawn(async move { launcher.launch(work, turn, &stop).await })
                             .await
                             .expect("a launch task panicked")
                     }
@@ -186,40 +199,54 @@ impl<C: StepFunctions> Launcher<C> {
             .filter_map(|outcome| async move { outcome })
     }
 
-    /// Launches one row, in its place in the window if there is one. `None` when
-    /// stopped first.
-    async fn launch(&self, work: Work, stop: &CancellationToken) -> Option<Outcome> {
-        let Some(window) = &self.window else {
-            return self.call(work, stop).await;
+    /// A row's turn: its place in the window, if there is one, then its first
+    /// pacing token. `None` when stopped first.
+    async fn turn(&self, stop: &CancellationToken) -> Option<Turn> {
+        let place = match &self.window {
+            Some(window) => Some(tokio::select! {
+                biased;
+                _ = stop.cancelled() => return None,
+                place = window.places.clone().acquire_owned() => {
+                    place.expect("the window never closes")
+                }
+            }),
+            None => None,
         };
-        let place = tokio::select! {
+        let sent = tokio::select! {
             biased;
             _ = stop.cancelled() => return None,
-            place = window.places.acquire() => place.expect("the window never closes"),
+            sent = self.pacer.ready() => sent,
         };
-        let outcome = self.call(work, stop).await;
+        Some(Turn { place, sent })
+    }
+
+    /// Launches one row in its turn. `None` when stopped first.
+    async fn launch(&self, work: Work, turn: Turn, stop: &CancellationToken) -> Option<Outcome> {
+        let outcome = match work {
+            Work::Start(launch) => self.start(launch, Some(turn.sent), stop).await,
+            Work::Again(again) => self.again(again, turn.sent, stop).await,
+            Work::Known(known) => Some(known),
+        };
         // A started execution holds its place until it closes; anything else
         // (failed, stopped, found closed already) gives it back now.
-        if outcome
-            .as_ref()
-            .is_some_and(|o| o.status == Status::Started)
+        if let Some(place) = turn.place
+            && outcome
+                .as_ref()
+                .is_some_and(|o| o.status == Status::Started)
         {
             place.forget();
         }
         outcome
     }
 
-    async fn call(&self, work: Work, stop: &CancellationToken) -> Option<Outcome> {
-        match work {
-            Work::Start(launch) => self.start(launch, stop).await,
-            Work::Again(again) => self.again(again, stop).await,
-            Work::Known(known) => Some(known),
-        }
-    }
-
     /// Launches a row again: redrives its execution if asked and AWS lets it, else
     /// starts it as planned, with the reason the redrive did not happen.
-    async fn again(&self, again: Again, stop: &CancellationToken) -> Option<Outcome> {
+    async fn again(
+        &self,
+        again: Again,
+        sent: Instant,
+        stop: &CancellationToken,
+    ) -> Option<Outcome> {
         let Again {
             launch,
             last,
@@ -228,14 +255,14 @@ impl<C: StepFunctions> Launcher<C> {
         let retries = last.retries + 1;
         let planned_name = last.planned_name().unwrap_or_default().to_string();
         let mut outcome = match redrive {
-            false => self.start(launch, stop).await?,
-            true => match self.redrive(&last, retries, stop).await? {
+            false => self.start(launch, Some(sent), stop).await?,
+            true => match self.redrive(&last, retries, sent, stop).await? {
                 Redriven::Yes { attempts, note } => Outcome {
                     message: note,
                     ..Outcome::redriven(last, attempts)
                 },
                 Redriven::Refused { reason } => {
-                    let mut outcome = self.start(launch, stop).await?;
+                    let mut outcome = self.start(launch, None, stop).await?;
                     let note = format!("not redriven: {reason}");
                     outcome.message = Some(match outcome.message {
                         Some(message) => format!("{message} ({note})"),
@@ -263,6 +290,7 @@ impl<C: StepFunctions> Launcher<C> {
         &self,
         last: &Outcome,
         retries: u32,
+        sent: Instant,
         stop: &CancellationToken,
     ) -> Option<Redriven> {
         let arn = last.execution_arn.as_deref().unwrap_or_default();
@@ -270,7 +298,9 @@ impl<C: StepFunctions> Launcher<C> {
         // retry run again after a crash) is answered, not redriven a second time.
         let token = format!("sfn-batch-retry-{retries}");
         let (result, tries) = self
-            .paced(stop, || self.client.redrive_execution(arn, &token))
+            .paced(Some(sent), stop, || {
+                self.client.redrive_execution(arn, &token)
+            })
             .await?;
         let attempts = tries.attempts;
         let error = match result {
@@ -312,11 +342,17 @@ impl<C: StepFunctions> Launcher<C> {
         })
     }
 
-    /// Starts one row, retrying what may succeed later. `None` when stopped first.
-    async fn start(&self, launch: Launch, stop: &CancellationToken) -> Option<Outcome> {
+    /// Starts one row, retrying what may succeed later; `sent`: the first call's
+    /// pacing token, when the row's turn took it. `None` when stopped first.
+    async fn start(
+        &self,
+        launch: Launch,
+        sent: Option<Instant>,
+        stop: &CancellationToken,
+    ) -> Option<Outcome> {
         let arn = &self.state_machine.arn;
         let (result, tries) = self
-            .paced(stop, || {
+            .paced(sent, stop, || {
                 self.client
                     .start_execution(arn, &launch.name, &launch.input)
             })
@@ -334,9 +370,11 @@ impl<C: StepFunctions> Launcher<C> {
 
     /// Makes a call in its turn under the pacer, again after a backoff while it is
     /// throttled or fails transiently, up to the row's attempt budget; returns the
-    /// last answer and the calls made. `None` when stopped first.
+    /// last answer and the calls made. `None` when stopped first. `first`: the
+    /// first call's pacing token, taken already in the row's turn.
     async fn paced<T, F>(
         &self,
+        mut first: Option<Instant>,
         stop: &CancellationToken,
         mut call: impl FnMut() -> F,
     ) -> Option<(Result<T, CallError>, Tries)>
@@ -345,10 +383,13 @@ impl<C: StepFunctions> Launcher<C> {
     {
         let mut tries = Tries::default();
         loop {
-            let sent = tokio::select! {
-                biased;
-                _ = stop.cancelled() => return None,
-                sent = self.pacer.ready() => sent,
+            let sent = match first.take() {
+                Some(sent) => sent,
+                None => tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return None,
+                    sent = self.pacer.ready() => sent,
+                },
             };
             tries.attempts += 1;
             let began = Instant::now();
@@ -435,6 +476,13 @@ impl<C: StepFunctions> Launcher<C> {
             }
         }
     }
+}
+
+/// A row's turn to be launched: its place in the window (given back unless its
+/// execution started) and its first call's pacing token.
+struct Turn {
+    place: Option<OwnedSemaphorePermit>,
+    sent: Instant,
 }
 
 #[cfg(test)]

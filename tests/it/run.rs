@@ -555,3 +555,32 @@ async fn usage_errors_exit_2() {
         .assert()
         .code(2);
 }
+
+/// Under pacing and concurrency, calls go out in row order, so that `--reverse`
+/// (newest first) and a manifest's order mean what they say.
+#[tokio::test]
+async fn rows_start_in_row_order() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    for reverse in [false, true] {
+        let work = Workdir::new();
+        let mut run = work.run_from(&sm.arn, &["--dates", "2024-01-01..2024-01-12"]);
+        // One call every 200 ms, 16 in flight at most: each answer comes before the
+        // next call, so the run log's order is the order the calls went out in.
+        run.args(["--input-template", r#"{"date": "{date}"}"#])
+            .args(["--rate", "5", "--burst", "1", "--concurrency", "16"]);
+        if reverse {
+            run.arg("--reverse");
+        }
+        run.assert().success();
+        let dates: Vec<String> = work
+            .results()
+            .iter()
+            .map(|r| r["fields"]["date"].as_str().unwrap().to_string())
+            .collect();
+        let mut expected: Vec<String> = (1..=12).map(|d| format!("2024-01-{d:02}")).collect();
+        if reverse {
+            expected.reverse();
+        }
+        assert_eq!(dates, expected, "--reverse {reverse}");
+    }
+}
