@@ -14,7 +14,7 @@ use crate::model::counts::Counts;
 use crate::model::counts::Standing;
 use crate::model::pacing::Pacing;
 use crate::output::html;
-use crate::output::render;
+use crate::output::{self, render};
 use crate::record::report::{self, LastOutcomes};
 use crate::record::run_dir::{RESULTS, SUMMARY, read_info};
 use crate::record::summary::{RunFacts, Summary, ThisRun};
@@ -148,13 +148,9 @@ pub(crate) fn report(args: &ReportArgs) -> Result<Finished, Error> {
                 .map_err(Error::run(format!("writing {}", path.display())))?;
             tracing::info!("wrote {}", path.display());
         }
-        None => render::write(
-            args.format.into(),
-            &summary,
-            &outcomes,
-            &rows,
-            std::io::stdout().lock(),
-        )
+        None => output::to_stdout(|out| {
+            render::write(args.format.into(), &summary, &outcomes, &rows, out)
+        })
         .map_err(Error::run("writing the report"))?,
     }
     Ok(Finished::Printed)

@@ -191,3 +191,31 @@ fn a_summary_older_than_the_run_log_is_not_believed() {
     assert!(!table.contains("this run:"), "{table}");
     assert!(!table.contains("following took"), "{table}");
 }
+
+/// `report | head`: a reader that leaves early is no error, whatever the format,
+/// under a real pipe (a report of 20,000 rows is far larger than a pipe's buffer).
+#[test]
+fn a_reader_that_leaves_early_ends_it_quietly() {
+    let work = tempfile::tempdir().unwrap();
+    for file in ["run.json", "results.jsonl"] {
+        std::fs::copy(
+            format!("{FIXTURES}/report-run/{file}"),
+            work.path().join(file),
+        )
+        .unwrap();
+    }
+    std::fs::write(work.path().join("rows.json"), "[[1,20000]]").unwrap();
+    let binary = env!("CARGO_BIN_EXE_sfn-batch");
+    for format in ["json", "csv", "json", "csv", "json"] {
+        let script = format!(
+            "set -o pipefail; '{binary}' report '{}' --format {format} | head -3 > /dev/null",
+            work.path().display()
+        );
+        let output = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{format}: {output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{format}");
+    }
+}
