@@ -16,12 +16,12 @@ use crate::model::pacing::Pacing;
 use crate::output::html;
 use crate::output::{self, render};
 use crate::record::report::{self, LastOutcomes};
-use crate::record::run_dir::{RESULTS, SUMMARY, read_info};
+use crate::record::run_dir::{Holder, RESULTS, SUMMARY, read_info};
 use crate::record::summary::{RunFacts, Summary, ThisRun};
 
 pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     let session = Session::new(&options.aws).await;
-    let mut earlier = EarlierRun::open(&options.run_dir)?;
+    let mut earlier = EarlierRun::open(&options.run_dir, "following")?;
     let rows = earlier.rows()?;
     let interrupt = session::interrupt(None);
     let arn = &earlier.info.state_machine_arn;
@@ -80,6 +80,22 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         "reading the run log in {}",
         options.run_dir.display()
     )))?;
+    // A live process still at work on the run dir: not finished, whatever its
+    // log says so far (rows it has not reached yet are not "not attempted").
+    let holder = Holder::of(&options.run_dir);
+    if let Some(holder) = &holder {
+        println!(
+            "pid {} is still {}: {} of {} rows started",
+            holder.pid,
+            holder.doing,
+            counts.started + counts.existing,
+            rows.len()
+        );
+    }
+    let standing = |standing| match holder {
+        Some(_) => Standing::Running,
+        None => standing,
+    };
     if let Some(record) = fanout::Record::read(&options.run_dir)? {
         let map = fanout::status(&session.clients.follow, &record, counts.invalid).await?;
         println!(
@@ -90,11 +106,11 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         if let Some((map_run, ends)) = &map.map_run {
             println!("Map Run {map_run}: {}", ends.human());
         }
-        if let Some(standing) = map.unread {
+        if let Some(unread) = map.unread {
             if !map.running {
                 println!("its results are not read yet: `sfn-batch watch` reads them");
             }
-            return Ok(Finished::Status(standing));
+            return Ok(Finished::Status(standing(unread)));
         }
     }
     let state_machine = session
@@ -123,7 +139,7 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
     for failure in follow.failures() {
         println!("failed: {failure}");
     }
-    Ok(Finished::Status(Standing::of(&counts, &ends)))
+    Ok(Finished::Status(standing(Standing::of(&counts, &ends))))
 }
 
 /// `sfn-batch report`: the run's picture from its run log, on stdout. No AWS, no

@@ -147,9 +147,9 @@ pub(crate) struct EarlierRun {
 }
 
 impl EarlierRun {
-    /// Reopens the run dir at `path`.
-    pub(crate) fn open(path: &Path) -> Result<EarlierRun, Error> {
-        let (run_dir, info) = RunDir::reopen(path)?;
+    /// Reopens the run dir at `path`, to do `doing` with it (`following`).
+    pub(crate) fn open(path: &Path, doing: &str) -> Result<EarlierRun, Error> {
+        let (run_dir, info) = RunDir::reopen(path, doing)?;
         Ok(EarlierRun {
             map: fanout::Record::read(path)?,
             run_dir,

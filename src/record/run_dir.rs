@@ -113,7 +113,7 @@ impl Locked {
     /// (with a warning) and `open` records the new one in `run.json`.
     pub(crate) fn new(path: &Path, info: RunInfo, force: bool) -> Result<Locked, RunDirError> {
         let lock = match path.is_dir() {
-            true => Some(lock(path)?),
+            true => Some(lock(path, LAUNCHING)?),
             false => None,
         };
         let recorded = match path.join(RUN_INFO).exists() {
@@ -164,7 +164,7 @@ impl Locked {
             Some(lock) => lock,
             None => {
                 fs::create_dir_all(path).map_err(io_error)?;
-                let lock = lock(path)?;
+                let lock = lock(path, LAUNCHING)?;
                 // Neither checked nor read: it must hold no run.
                 if path.join(RUN_INFO).exists() || path.join(RESULTS).exists() {
                     return Err(io_error(io::Error::other(
@@ -188,9 +188,10 @@ impl Locked {
 
 impl RunDir {
     /// Reopens the run dir of an earlier run, locked, with what it was started with.
-    pub(crate) fn reopen(path: &Path) -> Result<(RunDir, RunInfo), RunDirError> {
+    /// `doing`: what this process does with it, for `status` to tell (`following`).
+    pub(crate) fn reopen(path: &Path, doing: &str) -> Result<(RunDir, RunInfo), RunDirError> {
         let info = read_info(path)?;
-        let lock = lock(path)?;
+        let lock = lock(path, doing)?;
         let dir = RunDir {
             path: path.to_path_buf(),
             _lock: lock,
@@ -238,9 +239,12 @@ pub(crate) fn read_info(dir: &Path) -> Result<RunInfo, RunDirError> {
     })
 }
 
-/// Takes the run dir's lock, and writes our pid into the lock file for the message
-/// of whoever finds it taken.
-fn lock(dir: &Path) -> Result<File, RunDirError> {
+/// What `run` does with its run dir while it holds the lock.
+const LAUNCHING: &str = "launching";
+
+/// Takes the run dir's lock, and writes our pid and what we do (`launching`) into
+/// the lock file, for the message a second process gives and for `status`.
+fn lock(dir: &Path, doing: &str) -> Result<File, RunDirError> {
     let path = dir.join(LOCK);
     let io_error = |source| RunDirError::Io {
         path: dir.to_path_buf(),
@@ -256,11 +260,7 @@ fn lock(dir: &Path) -> Result<File, RunDirError> {
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
-            let holder = fs::read_to_string(&path).unwrap_or_default();
-            let holder = match holder.trim() {
-                "" => "unknown".to_string(),
-                pid => pid.to_string(),
-            };
+            let holder = Holder::read(&path).map_or("unknown".to_string(), |h| h.pid);
             return Err(RunDirError::Locked {
                 path: dir.to_path_buf(),
                 holder,
@@ -269,8 +269,44 @@ fn lock(dir: &Path) -> Result<File, RunDirError> {
         Err(fs::TryLockError::Error(e)) => return Err(io_error(e)),
     }
     file.set_len(0).map_err(io_error)?;
-    writeln!(file, "{}", std::process::id()).map_err(io_error)?;
+    writeln!(file, "{} {doing}", std::process::id()).map_err(io_error)?;
     Ok(file)
+}
+
+/// The live process that holds a run dir's lock.
+pub(crate) struct Holder {
+    /// Its pid.
+    pub pid: String,
+    /// What it does with the run dir: `launching`, `following`, `retrying`.
+    pub doing: String,
+}
+
+impl Holder {
+    /// The process holding the lock of the run dir `dir`, if one does. Probed with
+    /// a shared lock, taken and given back at once.
+    pub(crate) fn of(dir: &Path) -> Option<Holder> {
+        let path = dir.join(LOCK);
+        let file = File::open(&path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => None,
+            Err(fs::TryLockError::WouldBlock) => Some(Holder::read(&path).unwrap_or(Holder {
+                pid: "unknown".to_string(),
+                doing: LAUNCHING.to_string(),
+            })),
+            Err(fs::TryLockError::Error(_)) => None,
+        }
+    }
+
+    /// What the lock file at `path` says (a lock taken before it said what its
+    /// process does was `run`'s).
+    fn read(path: &Path) -> Option<Holder> {
+        let text = fs::read_to_string(path).ok()?;
+        let mut words = text.split_whitespace();
+        Some(Holder {
+            pid: words.next()?.to_string(),
+            doing: words.next().unwrap_or(LAUNCHING).to_string(),
+        })
+    }
 }
 
 fn difference(recorded: &RunInfo, now: &RunInfo) -> Option<String> {

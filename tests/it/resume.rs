@@ -123,7 +123,7 @@ async fn a_second_process_on_the_same_run_dir_is_refused() {
     let lock = work.path().join("run/lock");
     let pid = first.id().to_string();
     for _ in 0..100 {
-        if std::fs::read_to_string(&lock).is_ok_and(|l| l.trim() == pid) {
+        if std::fs::read_to_string(&lock).is_ok_and(|l| l.split_whitespace().next() == Some(&pid)) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -138,6 +138,34 @@ async fn a_second_process_on_the_same_run_dir_is_refused() {
     assert_eq!(first.wait_with_output().unwrap().status.code(), Some(130));
     work.run(&sm.arn, "jobs.csv").assert().code(0);
     assert_each_row_started_once(&sm.arn, &work, 20).await;
+}
+
+/// `status` while `run` is still launching: the live process is named, and the
+/// run is not finished (3) rather than failed; once it is killed, the rows it never
+/// reached are not attempted (1).
+#[tokio::test]
+async fn status_during_a_launch_names_the_launcher_and_is_not_finished() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write("jobs.csv", numbered_rows(20));
+    let launching = work.spawn_run(&sm.arn, "jobs.csv", &["--rate", "2", "--burst", "1"]);
+    let pid = launching.id().to_string();
+    let log = work.path().join("run/results.jsonl");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log).is_ok_and(|l| l.lines().count() >= 2) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = || work.sfn_batch().args(["status", "run"]).assert();
+    status().code(3).stdout(predicate::str::contains(format!(
+        "pid {pid} is still launching: "
+    )));
+    send_signal(launching.id(), "KILL");
+    launching.wait_with_output().unwrap();
+    status()
+        .code(1)
+        .stdout(predicate::str::contains("is still").not());
 }
 
 #[tokio::test]
