@@ -9,7 +9,8 @@ pub(crate) const SUCCESS: i32 = 0;
 pub(crate) const FAILURES: i32 = 1;
 /// Bad usage, configuration or manifest: nothing was started.
 pub(crate) const USAGE: i32 = 2;
-/// `status` only: nothing has failed so far, but executions still run.
+/// `status` only: not finished yet (a process still launching into the run dir,
+/// or executions still running with nothing failed so far).
 pub(crate) const IN_PROGRESS: i32 = 3;
 /// Interrupted by Ctrl-C or SIGTERM, after a clean stop.
 pub(crate) const INTERRUPTED: i32 = 130;
