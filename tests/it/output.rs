@@ -81,7 +81,11 @@ fn stderr_of(work: &Workdir, args: &str, terminal: bool) -> String {
     let mut process = match terminal {
         true => {
             let mut script = std::process::Command::new("script");
-            script.args(["-qec", &command, "/dev/null"]);
+            // A terminal that draws, whatever the caller's TERM (cron and CI may
+            // set none).
+            script
+                .args(["-qec", &command, "/dev/null"])
+                .env("TERM", "xterm-256color");
             script
         }
         false => {
