@@ -216,7 +216,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "s3://BUCKET/PREFIX/", env = "SFN_BATCH_REPORT_TO")]
     pub report_to: Option<String>,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
 
@@ -225,7 +225,7 @@ pub struct StatusArgs {
     /// The run directory of the run to show.
     pub run_dir: PathBuf,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
 
@@ -264,7 +264,7 @@ pub struct RetryArgs {
     #[command(flatten)]
     pub launch: LaunchArgs,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
 
@@ -447,7 +447,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub launch: LaunchArgs,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
 

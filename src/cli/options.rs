@@ -88,10 +88,15 @@ fn launching(args: LaunchArgs, names_identify_inputs: bool) -> Result<Launching,
     // million calls is already far past any account's bucket.
     if !(args.rate.is_finite() && args.rate >= MIN_RATE) {
         return Err(usage(format!(
-            "--rate must be a number of calls per second of at least {MIN_RATE:e} \
+            "--rate must be a number of calls per second of at least {MIN_RATE:.7} \
              (one a day), not {}",
             args.rate
         )));
+    }
+    if args.follow.timeout.is_some() && !args.wait {
+        return Err(usage(
+            "--timeout bounds the following of --wait: give --wait too, or drop --timeout".into(),
+        ));
     }
     if args.burst > MAX_BURST {
         return Err(usage(format!("--burst must be at most {MAX_BURST}")));

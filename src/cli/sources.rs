@@ -60,6 +60,20 @@ fn manifest(args: &RunArgs) -> Result<(Source, ParseOptions), Error> {
         ));
     };
     let location = Location::parse(manifest);
+    let looks_like_a_url = manifest.contains("://") || manifest.starts_with("s3:");
+    match &location {
+        Location::S3 { key, .. } if key.is_empty() => {
+            return Err(usage(format!(
+                "--manifest {manifest} names a bucket, not an object: give s3://BUCKET/KEY"
+            )));
+        }
+        Location::File(path) if looks_like_a_url && !path.exists() => {
+            return Err(usage(format!(
+                "--manifest takes a path, `-` (stdin) or s3://BUCKET/KEY, not {manifest}"
+            )));
+        }
+        _ => {}
+    }
     let format = match (args.format, &location) {
         (Some(format), _) => format.into(),
         (None, Location::Stdin) => {

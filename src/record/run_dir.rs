@@ -224,6 +224,12 @@ pub(crate) fn read_info(dir: &Path) -> Result<RunInfo, RunDirError> {
         path: dir.to_path_buf(),
         source,
     };
+    if !dir.exists() {
+        return Err(error(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no such directory: give the run dir of an earlier run",
+        )));
+    }
     let bytes = fs::read(dir.join(RUN_INFO)).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => error(io::Error::new(
             e.kind(),

@@ -584,3 +584,57 @@ async fn rows_start_in_row_order() {
         assert_eq!(dates, expected, "--reverse {reverse}");
     }
 }
+
+/// The small mistakes of a first try get messages that say what to do, and exit 2.
+#[test]
+fn small_mistakes_say_what_to_do() {
+    let work = Workdir::new();
+    work.write("m.csv", "k\nv\n");
+    let validate = |extra: &[&str]| {
+        let mut cmd = work.sfn_batch();
+        cmd.args(["validate", "--state-machine", "x"]).args(extra);
+        cmd
+    };
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--manifest", "https://example.com/a.csv"],
+            "--manifest takes a path, `-` (stdin) or s3://BUCKET/KEY, not https://example.com/a.csv",
+        ),
+        (
+            &["--manifest", "s3:/bad.csv"],
+            "--manifest takes a path, `-` (stdin) or s3://BUCKET/KEY, not s3:/bad.csv",
+        ),
+        (
+            &["--manifest", "s3://bucket"],
+            "--manifest s3://bucket names a bucket, not an object: give s3://BUCKET/KEY",
+        ),
+        (
+            &["--manifest", "m.csv", "--rate", "0"],
+            "at least 0.0000116 (one a day), not 0",
+        ),
+        (
+            &["--manifest", "m.csv", "--timeout", "1h"],
+            "--timeout bounds the following of --wait",
+        ),
+        (&["--manifest", "missing.csv"], "missing.csv"),
+    ];
+    for (args, message) in cases {
+        validate(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
+    work.sfn_batch()
+        .args(["status", "no-such-run"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "run dir no-such-run: no such directory",
+        ));
+    // The AWS flags under a heading of their own, not under "Following".
+    work.sfn_batch()
+        .args(["run", "-h"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("AWS:\n      --region"));
+}
