@@ -1,5 +1,6 @@
 //! Why a command failed. `commands::exit_code` maps each error to an exit code.
 
+use crate::aws::NotConfigured;
 use crate::aws::sfn::StateMachineError;
 use crate::model::rows::Invalid;
 use crate::plan::source::{ManifestError, place};
@@ -18,6 +19,9 @@ pub enum Error {
     /// The manifest could not be read or parsed.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// AWS cannot be called as configured (no region, no credentials).
+    #[error(transparent)]
+    Aws(#[from] NotConfigured),
     /// The state machine could not be used.
     #[error(transparent)]
     StateMachine(#[from] StateMachineError),

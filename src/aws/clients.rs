@@ -7,6 +7,8 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_sfn::config::ProvideCredentials;
 use aws_sdk_sfn::config::StalledStreamProtectionConfig;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -36,8 +38,15 @@ pub(crate) struct Clients {
     pub region: String,
 }
 
-/// Loads the standard AWS configuration with `options` on top, and builds the clients.
-pub(crate) async fn clients(options: &AwsOptions) -> Clients {
+/// AWS cannot be called as configured: no region, or no credentials. Says which,
+/// and how to fix it; the SDK's own account of it is logged at `-v`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotConfigured(String);
+
+/// Loads the standard AWS configuration with `options` on top, checks that it names
+/// a region and finds credentials, and builds the clients.
+pub(crate) async fn clients(options: &AwsOptions) -> Result<Clients, NotConfigured> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &options.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
@@ -53,6 +62,14 @@ pub(crate) async fn clients(options: &AwsOptions) -> Clients {
         )
         .load()
         .await;
+    let region = config.region().map(ToString::to_string).ok_or_else(|| {
+        NotConfigured(
+            "no AWS region is configured: pass --region, set AWS_REGION, or give the \
+             profile a region"
+                .to_string(),
+        )
+    })?;
+    check_credentials(&config).await?;
     // The launcher owns retries (with its own pacing and attempt count): the SDK's
     // would multiply them, so StartExecution gets exactly one attempt per call.
     // Stalled-stream protection checks the throughput of every request and response
@@ -80,15 +97,45 @@ pub(crate) async fn clients(options: &AwsOptions) -> Clients {
                 .build(),
         )
         .build();
-    Clients {
+    Ok(Clients {
         sfn: aws_sdk_sfn::Client::from_conf(sfn),
         follow: aws_sdk_sfn::Client::from_conf(follow),
         s3: aws_sdk_s3::Client::from_conf(s3),
-        region: config
-            .region()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "(no region configured)".to_string()),
-    }
+        region,
+    })
+}
+
+/// Asks the configuration's credential chain for credentials once, before any
+/// call: without them, every call would fail with a long chain of the SDK's
+/// errors (IMDS, SSO, profiles) instead of one line that says what to do.
+async fn check_credentials(config: &aws_config::SdkConfig) -> Result<(), NotConfigured> {
+    const HOW: &str = "use a profile (--profile or AWS_PROFILE), set AWS_ACCESS_KEY_ID and \
+                       AWS_SECRET_ACCESS_KEY, or sign in with `aws sso login`";
+    let Some(provider) = config.credentials_provider() else {
+        return Err(NotConfigured(format!(
+            "no AWS credentials are configured: {HOW}"
+        )));
+    };
+    provider
+        .provide_credentials()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::debug!(
+                "the AWS SDK found no credentials: {}",
+                DisplayErrorContext(&e)
+            );
+            let why = match &e {
+                CredentialsError::CredentialsNotLoaded(_) => {
+                    "no AWS credentials were found".to_string()
+                }
+                CredentialsError::ProviderTimedOut(_) => {
+                    "looking for AWS credentials timed out".to_string()
+                }
+                _ => format!("no AWS credentials could be loaded ({})", innermost(&e)),
+            };
+            NotConfigured(format!("{why}: {HOW} (-v shows what the AWS SDK tried)"))
+        })
 }
 
 /// One line saying what went wrong with a call: the service's code and message, or
@@ -101,12 +148,55 @@ where
 {
     match error {
         SdkError::ServiceError(e) => match e.err().code() {
-            Some(code) => format!("{code}: {}", e.err().message().unwrap_or("no message")),
+            Some(code) => format!(
+                "{code}: {}{}",
+                e.err().message().unwrap_or("no message"),
+                credentials_hint(code)
+            ),
             None => format!(
                 "HTTP {} without an AWS error code or message",
                 e.raw().status().as_u16()
             ),
         },
-        other => DisplayErrorContext(other).to_string(),
+        // The chain of causes in words; the SDK's full account (with its debug
+        // dump) only at `-v`.
+        other => {
+            tracing::debug!("{}", DisplayErrorContext(other));
+            let mut text = other.to_string();
+            let mut source = other.source();
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+/// The first cause of an error, in its own words.
+fn innermost(error: &(dyn StdError + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string().trim_end_matches('.').to_string()
+}
+
+/// What to do about an answer that is about the credentials, not the call.
+fn credentials_hint(code: &str) -> &'static str {
+    match code {
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            " (the credentials have expired: renew them, with `aws sso login` or new keys)"
+        }
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch" => {
+            " (AWS does not know these credentials: check the profile or the keys)"
+        }
+        "AccessDenied" | "AccessDeniedException" => {
+            " (the credentials may not do this: check the policy of the user or role)"
+        }
+        _ => "",
     }
 }

@@ -4,5 +4,5 @@
 mod clients;
 pub(crate) mod sfn;
 
-pub(crate) use clients::{AwsOptions, Clients, clients, error_text};
+pub(crate) use clients::{AwsOptions, Clients, NotConfigured, clients, error_text};
 pub(crate) mod s3_url;

@@ -20,7 +20,7 @@ use crate::record::run_dir::{Holder, RESULTS, SUMMARY, read_info};
 use crate::record::summary::{RunFacts, Summary, ThisRun};
 
 pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
-    let session = Session::new(&options.aws).await;
+    let session = Session::new(&options.aws).await?;
     let mut earlier = EarlierRun::open(&options.run_dir, "following")?;
     let rows = earlier.rows()?;
     let interrupt = session::interrupt(None);
@@ -73,7 +73,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
 /// Prints the run's picture from its log, refreshed from AWS once; writes nothing,
 /// so it works while the run is still going.
 pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
-    let session = Session::new(&options.aws).await;
+    let session = Session::new(&options.aws).await?;
     let info = read_info(&options.run_dir)?;
     let rows = batch_rows(&options.run_dir)?;
     let counts = report::tally(&options.run_dir, &rows).map_err(Error::run(format!(

@@ -40,7 +40,7 @@ use crate::record::runlog::{OffsetReader, RunLog};
 const WORK_BUFFER: usize = 1024;
 
 pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> {
-    let session = Session::new(&options.aws).await;
+    let session = Session::new(&options.aws).await?;
     let mut earlier = EarlierRun::open(&options.run_dir, "retrying")?;
     // Rows its Map Run never reached: `run` cannot resume them there (it would
     // stage every row again), so `retry` launches them.

@@ -24,11 +24,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// Clients for `aws`, as the standard AWS configuration and the flags say.
-    pub(crate) async fn new(aws: &AwsOptions) -> Session {
-        Session {
-            clients: aws::clients(aws).await,
-        }
+    /// Clients for `aws`, as the standard AWS configuration and the flags say;
+    /// an error when it names no region or finds no credentials.
+    pub(crate) async fn new(aws: &AwsOptions) -> Result<Session, Error> {
+        Ok(Session {
+            clients: aws::clients(aws).await?,
+        })
     }
 
     /// The state machine `arn` (or bare name) names. `following` names what would

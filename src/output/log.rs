@@ -7,6 +7,7 @@
 //! `level`, `message` and the event's fields; a `summary` field holds the
 //! end-of-run summary as a JSON object, the same as `summary.json`.
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::io::Write;
 use std::sync::Mutex;
@@ -38,6 +39,8 @@ const JSON_FIELDS: [&str; 1] = ["summary"];
 /// The bar on screen, if any: a log line is written while it is cleared. Weak, so
 /// that a bar dropped without being finished (a run ending in an error) is gone.
 static BAR: Mutex<Option<WeakProgressBar>> = Mutex::new(None);
+/// Other crates' warnings and errors said so far.
+static SAID: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// Whether stderr is for people: plain text, and not `-q`.
 static FOR_PEOPLE: AtomicBool = AtomicBool::new(true);
 
@@ -52,7 +55,14 @@ pub fn init(verbosity: i8, format: LogFormat) {
         1 => "debug",
         _ => "trace",
     };
-    let others = if verbosity >= 3 { "debug" } else { "warn" };
+    // The AWS SDK's own warnings (a credential provider that found nothing, a
+    // missing config file) are its account of what it tried: `-v` shows them, and
+    // errors always reach the user as sfn-batch's own words.
+    let others = match verbosity {
+        ..=0 => "error",
+        1 | 2 => "warn",
+        _ => "debug",
+    };
     // RUST_LOG adds to these (a later directive for the same target wins), so that
     // RUST_LOG=hyper=debug cannot silence sfn-batch's own errors.
     let extra = std::env::var("RUST_LOG").unwrap_or_default();
@@ -86,6 +96,17 @@ impl<S: Subscriber> Layer<S> for Lines {
         let mut fields = JsonFields::default();
         event.record(&mut fields);
         let level = *event.metadata().level();
+        // Another crate's warning is said once: the SDK repeats some (a missing
+        // config file, once per client).
+        if level <= Level::WARN
+            && !event.metadata().target().starts_with("sfn_batch")
+            && !SAID
+                .lock()
+                .expect("said lock")
+                .insert(fields.message.clone())
+        {
+            return;
+        }
         let line = match self.format {
             LogFormat::Text => text_line(level, &fields.message),
             LogFormat::Json => json_line(level, fields),

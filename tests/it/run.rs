@@ -638,3 +638,70 @@ fn small_mistakes_say_what_to_do() {
         .success()
         .stdout(predicate::str::contains("AWS:\n      --region"));
 }
+
+/// The binary with none of the shell's AWS settings and an empty home (no
+/// `~/.aws`), IMDS off: what a machine without AWS configured gives it.
+fn unconfigured(work: &Workdir) -> assert_cmd::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sfn-batch"));
+    fixture::without_shell_settings(cmd.current_dir(work.path()))
+        .env("HOME", work.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    assert_cmd::Command::from_std(cmd)
+}
+
+/// No credentials or no region: one line that says which and what to do, exit 2,
+/// and the AWS SDK's account of it only with -v.
+#[test]
+fn missing_credentials_or_region_say_so_in_one_line() {
+    let work = Workdir::new();
+    work.write("m.csv", "k\nv\n");
+    let run = ["run", "--state-machine", "sm", "--manifest", "m.csv"];
+    let no_credentials = "sfn-batch: no AWS credentials were found: use a profile \
+                          (--profile or AWS_PROFILE), set AWS_ACCESS_KEY_ID and \
+                          AWS_SECRET_ACCESS_KEY, or sign in with `aws sso login`";
+    for endpoint in [None, Some(fixture::endpoint())] {
+        let mut cmd = unconfigured(&work);
+        cmd.args(run).env("AWS_REGION", "us-east-1");
+        if let Some(endpoint) = &endpoint {
+            cmd.env("AWS_ENDPOINT_URL", endpoint);
+        }
+        let output = cmd.assert().code(2).get_output().clone();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with(no_credentials), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    unconfigured(&work)
+        .args(run)
+        .args(["-v"])
+        .env("AWS_REGION", "us-east-1")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Attempted:"));
+    unconfigured(&work).args(run).assert().code(2).stderr(
+        "sfn-batch: no AWS region is configured: pass --region, set AWS_REGION, \
+             or give the profile a region\n",
+    );
+}
+
+/// The AWS SDK's warnings (a config file named but missing) only with -v, once.
+#[tokio::test]
+async fn the_sdks_warnings_only_with_v_and_once() {
+    let sm = state_machine(&sfn().await, PASS).await;
+    let work = Workdir::new();
+    work.write("m.csv", "k\nv\n");
+    let warning = "config file overridden via environment variable not found";
+    let run = |verbose: bool| {
+        let mut cmd = work.run(&sm.arn, "m.csv");
+        cmd.args(["--dry-run"])
+            .env("AWS_CONFIG_FILE", work.path().join("missing-config"));
+        if verbose {
+            cmd.arg("-v");
+        }
+        let output = cmd.assert().success().get_output().clone();
+        String::from_utf8_lossy(&output.stderr)
+            .matches(warning)
+            .count()
+    };
+    assert_eq!(run(false), 0);
+    assert_eq!(run(true), 1);
+}

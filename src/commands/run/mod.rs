@@ -34,7 +34,7 @@ use distributed::{ToMap, parent, run_distributed};
 /// resume skips those started), follows them if asked, and writes the summary.
 /// With `--dry-run`, stops after the check.
 pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
-    let session = Session::new(&options.aws).await;
+    let session = Session::new(&options.aws).await?;
     let batch = prepare(&options, &session).await?;
     if options.dry_run {
         return dry_run(&options, &batch).await;
