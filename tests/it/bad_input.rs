@@ -433,3 +433,32 @@ async fn a_truncated_gzip_file() {
         ])
         .await;
 }
+
+/// A quote never closed swallows the rest of the file: named where it starts, not
+/// as a row with too few fields.
+#[tokio::test]
+async fn an_unterminated_quote() {
+    Case::new(
+        "quote.csv",
+        "input,output\ns3://a/1.csv,s3://b/1/\n\"s3://a/2.csv,s3://b/2/\ns3://a/3.csv,s3://b/3/\n",
+    )
+    .await
+    .unreadable(&[
+        "quote.csv: row 2 (line 3): has an unterminated quote starting on line 3: it runs \
+         to the end of the file",
+    ])
+    .await;
+}
+
+/// A ragged file: every bad record up to 20 is named, then how many there are.
+#[tokio::test]
+async fn every_ragged_record_up_to_twenty() {
+    Case::new("ragged.csv", "id,v\n1,a\n2\n3,c\n4,d,e\n5,e\n")
+        .await
+        .unreadable(&[
+            "ragged.csv: row 2 (line 3): has 1 fields, the header has 2\n\
+             ragged.csv: row 4 (line 5): has 3 fields, the header has 2\n\
+             2 records do not have as many fields as the header",
+        ])
+        .await;
+}

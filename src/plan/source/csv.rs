@@ -21,7 +21,10 @@ pub(super) fn read(
         .has_headers(false)
         .from_reader(Tap::new(reader));
     let mut record = csv::StringRecord::new();
-    if next(&mut csv, &mut record, None, at)?.is_none() {
+    if next(&mut csv, &mut record, None, at)
+        .map_err(Unread::into_error)?
+        .is_none()
+    {
         return Ok(());
     }
     let header: Vec<String> = record
@@ -54,10 +57,25 @@ pub(super) fn read(
             format!("column `{}` appears twice in the header", dup.1),
         ));
     }
+    let mut ragged = Ragged::default();
+    // The last record read, if it was ragged with an odd number of quotes.
+    let mut open_quote = None;
     for row in 1.. {
-        let Some(line) = next(&mut csv, &mut record, Some(row), at)? else {
-            break;
+        let line = match next(&mut csv, &mut record, Some(row), at) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(Unread::Ragged(RaggedRecord { error, odd_quotes })) => {
+                open_quote = odd_quotes.then_some((error.row, error.line));
+                ragged.add(error);
+                continue;
+            }
+            Err(Unread::Fatal(error)) => return Err(error),
         };
+        open_quote = None;
+        // Past a ragged record, the file is only read on for the others.
+        if ragged.count > 0 {
+            continue;
+        }
         let fields: Fields = header
             .iter()
             .zip(record.iter())
@@ -71,7 +89,82 @@ pub(super) fn read(
             break;
         }
     }
-    Ok(())
+    if let Some((row, line)) = open_quote {
+        let start = line.map_or(String::new(), |l| format!(" starting on line {l}"));
+        return Err(at(
+            row,
+            line,
+            format!("has an unterminated quote{start}: it runs to the end of the file"),
+        ));
+    }
+    ragged.into_result()
+}
+
+/// How many ragged records are named in the error.
+const RAGGED_SHOWN: usize = 20;
+
+/// Records with more or fewer fields than the header: the first few, and how many.
+#[derive(Default)]
+struct Ragged {
+    first: Vec<ManifestError>,
+    count: u64,
+}
+
+impl Ragged {
+    fn add(&mut self, error: ManifestError) {
+        self.count += 1;
+        if self.first.len() < RAGGED_SHOWN {
+            self.first.push(error);
+        }
+    }
+
+    /// One error naming the first ragged records, one a line.
+    fn into_result(self) -> Result<(), ManifestError> {
+        let mut errors = self.first.into_iter();
+        let Some(mut first) = errors.next() else {
+            return Ok(());
+        };
+        for error in errors {
+            first.message += &format!("\n{error}");
+        }
+        let more = self.count.saturating_sub(RAGGED_SHOWN as u64);
+        if more > 0 {
+            first.message += &format!("\n... and {more} more");
+        }
+        if self.count > 1 {
+            first.message += &format!(
+                "\n{} records do not have as many fields as the header",
+                self.count
+            );
+        }
+        Err(first)
+    }
+}
+
+/// Why a record could not be read.
+enum Unread {
+    /// It has more or fewer fields than the header: the records after it can still
+    /// be read, to name them too.
+    Ragged(RaggedRecord),
+    /// Nothing after it can be trusted.
+    Fatal(ManifestError),
+}
+
+/// A record with more or fewer fields than the header.
+struct RaggedRecord {
+    error: ManifestError,
+    /// Whether its bytes, and those read after it, hold an odd number of quotes:
+    /// when it is the last record, a quote it opened was never closed and took the
+    /// rest of the file into one field.
+    odd_quotes: bool,
+}
+
+impl Unread {
+    fn into_error(self) -> ManifestError {
+        match self {
+            Unread::Ragged(RaggedRecord { error, .. }) | Unread::Fatal(error) => error,
+        }
+    }
 }
 
 /// Reads the next record; returns the line it starts on, or `None` at the end.
@@ -80,7 +173,7 @@ fn next<R: Read>(
     record: &mut csv::StringRecord,
     row: Option<u64>,
     at: ErrorAt,
-) -> Result<Option<u64>, ManifestError> {
+) -> Result<Option<u64>, Unread> {
     let read = csv.read_record(record);
     let mut line_of = |p: &csv::Position| p.line() + csv.get_mut().newlines_from(p.byte());
     match read {
@@ -90,7 +183,7 @@ fn next<R: Read>(
             // A NUL is valid UTF-8 but no CSV a person wrote has one: it is nearly
             // always a UTF-16 export (spreadsheet "Unicode text") or a binary file.
             match record.iter().position(|field| field.contains('\0')) {
-                Some(field) => Err(at(
+                Some(field) => Err(Unread::Fatal(at(
                     row,
                     Some(line),
                     format!(
@@ -98,13 +191,19 @@ fn next<R: Read>(
                          save it as UTF-8 text",
                         field + 1
                     ),
-                )),
+                ))),
                 None => Ok(Some(line)),
             }
         }
         Err(e) => {
             let line = e.position().map(&mut line_of);
-            Err(error(e, row, line, at))
+            let ragged = matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. });
+            let odd_quotes = csv.get_ref().quotes() % 2 == 1;
+            let error = error(e, row, line, at);
+            Err(match ragged {
+                true => Unread::Ragged(RaggedRecord { error, odd_quotes }),
+                false => Unread::Fatal(error),
+            })
         }
     }
 }
@@ -154,6 +253,13 @@ impl<R> Tap<R> {
             .take_while(|&&b| b == b'\r' || b == b'\n')
             .filter(|&&b| b == b'\n')
             .count() as u64
+    }
+}
+
+impl<R> Tap<R> {
+    /// Quotes among the bytes read since the last record's start.
+    fn quotes(&self) -> usize {
+        self.window.iter().filter(|&&b| b == b'"').count()
     }
 }
 

@@ -393,6 +393,51 @@ mod tests {
     }
 
     #[test]
+    fn an_unterminated_quote_is_named_where_it_starts() {
+        let err = read(
+            Format::Csv,
+            "in,out\ns3://a/1.csv,s3://b/1/\n\"s3://a/2.csv,s3://b/2/\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: row 2 (line 3): has an unterminated quote starting on line 3: it runs to the \
+             end of the file"
+        );
+    }
+
+    #[test]
+    fn a_ragged_file_names_its_first_twenty_bad_records() {
+        let rows: String = (1..=30)
+            .map(|i| match i % 2 {
+                0 => format!("{i}\n"),
+                _ => format!("{i},x\n"),
+            })
+            .collect();
+        let err = read(Format::Csv, format!("a,b\n{rows}")).unwrap_err();
+        let text = err.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "m: row 2 (line 3): has 1 fields, the header has 2"
+        );
+        assert_eq!(
+            lines[1],
+            "m: row 4 (line 5): has 1 fields, the header has 2"
+        );
+        assert_eq!(lines.len(), 15 + 1, "{text}");
+        assert_eq!(
+            lines.last().unwrap(),
+            &"15 records do not have as many fields as the header"
+        );
+        let many: String = (1..=25).map(|i| format!("{i}\n")).collect();
+        let text = read(Format::Csv, format!("a,b\n{many}"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("\n... and 5 more\n25 records"), "{text}");
+    }
+
+    #[test]
     fn jsonl_rows_and_lines_differ_by_blank_lines() {
         let items = read(Format::Jsonl, "{\"a\":1}\n\n{\"a\":\"x\u{2028}y\"}\n").unwrap();
         assert_eq!(lines(&items), [Some(1), Some(3)]);
