@@ -16,6 +16,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches, 
 
 use crate::cli::args::Cli;
 use crate::error::Error;
+use crate::plan::suggest;
 
 /// The flag of `run` and `validate` that names a job file.
 const JOB: &str = "job";
@@ -66,6 +67,36 @@ impl JobFile {
         })
     }
 
+    /// Every key that is not a flag of `command`, one a line, with the closest
+    /// flag where one is close.
+    fn check_keys(&self, command: &Command) -> Result<(), Error> {
+        let keys: Vec<&str> = command
+            .get_arguments()
+            .filter(|arg| arg.get_long().is_some() && arg.get_id() != JOB)
+            .map(|arg| arg.get_id().as_str())
+            .collect();
+        let unknown: Vec<String> = (self.table.iter())
+            .filter(|(key, _)| !keys.contains(&key.as_str()))
+            .map(|(key, value)| {
+                let hint = suggest::closest(key, keys.iter().copied())
+                    .map_or(String::new(), |name| format!(" (did you mean `{name}`?)"));
+                format!(
+                    "job file {}:{}: unknown key `{key}`{hint}",
+                    self.path.display(),
+                    self.line(value)
+                )
+            })
+            .collect();
+        match unknown.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Usage(format!(
+                "{}\nthe keys are the long flags of `sfn-batch run`, in snake_case: \
+                 state_machine, input_template, max_running...",
+                unknown.join("\n")
+            ))),
+        }
+    }
+
     /// The flags this file gives `command`, leaving out those `given` already has
     /// from the command line or the environment, and those a given flag excludes
     /// (`--dates` on the command line wins over the file's `manifest`).
@@ -79,6 +110,7 @@ impl JobFile {
                 )
             })
             .collect();
+        self.check_keys(command)?;
         let mut flags = Vec::new();
         for (key, value) in &self.table {
             let line = self.line(value);
@@ -91,13 +123,7 @@ impl JobFile {
             let arg = command
                 .get_arguments()
                 .find(|arg| arg.get_id() == key.as_str() && arg.get_long().is_some())
-                .filter(|_| key != JOB)
-                .ok_or_else(|| {
-                    error(format!(
-                        "unknown key `{key}` (the keys are the long flags of `sfn-batch run`, \
-                         in snake_case: state_machine, input_template, max_running...)"
-                    ))
-                })?;
+                .expect("the keys are checked");
             if given.iter().any(|other| excludes(command, other, arg)) {
                 continue;
             }
@@ -337,6 +363,16 @@ run_dir = "runs/{date}"
             let error = flags(text, &[]).unwrap_err();
             assert!(error.contains(expected), "{text:?}: {error}");
         }
+        let error = flags("concurency = 4\nrate = 5\nwaitt = true\n", &[]).unwrap_err();
+        let lines: Vec<&str> = error.lines().collect();
+        assert!(
+            lines[0].ends_with("JOB:1: unknown key `concurency` (did you mean `concurrency`?)"),
+            "{error}"
+        );
+        assert!(
+            lines[1].ends_with("JOB:3: unknown key `waitt` (did you mean `wait`?)"),
+            "{error}"
+        );
         let error = flags("rate = \n", &[]).unwrap_err();
         assert!(
             error.contains("job file") && error.contains("line 1"),

@@ -3,15 +3,15 @@
 //! jitter up to the row's attempt budget.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::sfn::{CallError, ErrorClass, StateMachine, StepFunctions};
 use crate::launch::rate::Pacer;
+use crate::launch::window::Window;
 use crate::model::outcome::{Outcome, Status};
 use crate::model::rows::Launch;
 
@@ -88,36 +88,6 @@ impl Backoff {
         let doublings = attempt.saturating_sub(1).min(16);
         let ceiling = self.base.saturating_mul(1 << doublings).min(self.max);
         ceiling.mul_f64(fastrand::f64())
-    }
-}
-
-/// `--max-running`: at most N of the run's executions open at once. A row takes a
-/// place before its start; a started execution keeps it until the follower sees it
-/// closed. Executions still open from before a resume hold places too.
-pub(crate) struct Window {
-    places: Arc<Semaphore>,
-    /// Closes that free no place: the executions open from before beyond N.
-    owed: AtomicU64,
-}
-
-impl Window {
-    /// A window of `max` places, with `open` executions from before a resume already
-    /// open.
-    pub(crate) fn new(max: u64, open: u64) -> Window {
-        Window {
-            places: Arc::new(Semaphore::new(max.saturating_sub(open) as usize)),
-            owed: AtomicU64::new(open.saturating_sub(max)),
-        }
-    }
-
-    /// One of the run's executions closed.
-    pub(crate) fn closed(&self) {
-        let paid = self
-            .owed
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| o.checked_sub(1));
-        if paid.is_err() {
-            self.places.add_permits(1);
-        }
     }
 }
 

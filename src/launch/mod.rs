@@ -6,5 +6,6 @@ mod batch;
 pub(crate) mod follow;
 pub(crate) mod launcher;
 pub(crate) mod rate;
+pub(crate) mod window;
 
 pub(crate) use batch::{BatchEnd, LaunchEnd, Launching, Target, conclude, launch};

@@ -6,6 +6,7 @@ pub(crate) mod duplicates;
 mod planner;
 pub(crate) mod source;
 pub(crate) mod spill;
+pub(crate) mod suggest;
 pub(crate) mod template;
 
 pub use planner::*;

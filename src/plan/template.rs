@@ -103,6 +103,18 @@ pub struct TextTemplate {
 }
 
 impl TextTemplate {
+    /// The row fields its placeholders name, in order (`{row}`, `{batch}` and
+    /// `{name}` are not fields).
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|segment| match segment {
+            Segment::Field(field)
+            | Segment::Bucket(field)
+            | Segment::Key(field)
+            | Segment::Formatted { field, .. } => Some(field.as_str()),
+            Segment::Text(_) | Segment::Row | Segment::Batch | Segment::Name => None,
+        })
+    }
+
     /// Parses the placeholders; an unclosed or unmatched brace, or an empty `{}`, is an
     /// error.
     pub fn parse(text: &str) -> Result<TextTemplate, TemplateError> {
@@ -323,6 +335,13 @@ enum Node {
 }
 
 impl InputTemplate {
+    /// The row fields its placeholders name, in order.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut fields = Vec::new();
+        self.root.fields(&mut fields);
+        fields
+    }
+
     /// Parses the JSON; its string values become templates.
     pub fn parse(json: &str) -> Result<InputTemplate, TemplateError> {
         if json.contains(RESERVED_KEY) {
@@ -423,6 +442,15 @@ impl Json {
 }
 
 impl Node {
+    fn fields<'a>(&'a self, into: &mut Vec<&'a str>) {
+        match self {
+            Node::Literal(_) => {}
+            Node::Text(text) => into.extend(text.fields()),
+            Node::Array(nodes) => nodes.iter().for_each(|node| node.fields(into)),
+            Node::Object(members) => members.iter().for_each(|(_, node)| node.fields(into)),
+        }
+    }
+
     fn parse(value: Value) -> Result<Node, TemplateError> {
         Ok(match value {
             Value::String(s) => match TextTemplate::parse(&s)? {

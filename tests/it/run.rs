@@ -290,16 +290,32 @@ async fn invalid_rows_stop_everything_and_are_named() {
         "bad2.csv",
         "input,output\ns3://r/1,s3://o/1\ns3://r/2,s3://o/2\n",
     );
+    let template = [
+        "--input-template",
+        r#"{"In": "{input}", "Missing": "{nope}"}"#,
+    ];
+    // In a CSV every row has the header's fields: a template field none has is one
+    // error, before any row.
     work.run(&sm.arn, "bad2.csv")
-        .args([
-            "--input-template",
-            r#"{"In": "{input}", "Missing": "{nope}"}"#,
-        ])
+        .args(template)
         .assert()
         .code(2)
         .stderr(
-            predicate::str::contains("bad2.csv: row 1 (line 2): the row has no field `nope`")
-                .and(predicate::str::contains("bad2.csv: row 2 (line 3)"))
+            "sfn-batch: --input-template uses {nope}, a field no row of bad2.csv has; its \
+             rows have: input, output\n",
+        );
+    // In JSON Lines each row brings its own fields: each row without it is named.
+    work.write(
+        "bad3.jsonl",
+        "{\"input\": \"s3://r/1\"}\n{\"input\": \"s3://r/2\"}\n",
+    );
+    work.run(&sm.arn, "bad3.jsonl")
+        .args(template)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("bad3.jsonl: row 1 (line 1): the row has no field `nope`")
+                .and(predicate::str::contains("bad3.jsonl: row 2 (line 2)"))
                 .and(predicate::str::contains(
                     "2 of 2 rows are invalid; nothing was started",
                 )),
@@ -704,4 +720,42 @@ async fn the_sdks_warnings_only_with_v_and_once() {
     };
     assert_eq!(run(false), 0);
     assert_eq!(run(true), 1);
+}
+
+/// A template field no row has, where the fields are known up front, is one error
+/// naming the fields there are; and a check that will fail calls its invalid rows
+/// errors, a check that skips them warnings.
+#[test]
+fn a_field_no_row_has_is_one_error() {
+    let work = Workdir::new();
+    work.write("m.csv", fixture::numbered_rows(10));
+    work.sfn_batch()
+        .args(["validate", "--state-machine", "x", "--manifest", "m.csv"])
+        .args(["--input-template", r#"{"x": "{nn}"}"#])
+        .assert()
+        .code(2)
+        .stderr(
+            "sfn-batch: --input-template uses {nn}, a field no row of m.csv has (did you \
+             mean `n`?); its rows have: n\n",
+        );
+    work.write("m.jsonl", "{\"a\": \"x\"}\n{\"b\": \"y\"}\n");
+    let validate = || {
+        let mut cmd = work.sfn_batch();
+        cmd.args(["validate", "--state-machine", "x", "--manifest", "m.jsonl"])
+            .args(["--input-template", r#"{"x": "{a}"}"#]);
+        cmd
+    };
+    validate()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "sfn-batch: m.jsonl: row 2 (line 2): ",
+        ));
+    validate()
+        .arg("--skip-invalid")
+        .assert()
+        .code(0)
+        .stderr(predicate::str::starts_with(
+            "warning: m.jsonl: row 2 (line 2): ",
+        ));
 }

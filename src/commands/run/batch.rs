@@ -16,6 +16,7 @@ use crate::model::rows::{Invalid, Launch, Planned};
 use crate::plan::Planner;
 use crate::plan::duplicates::{Duplicates, NameSpill};
 use crate::plan::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
+use crate::plan::suggest;
 use crate::record::batch_rows::BatchRows;
 use crate::record::run_dir::read_info;
 use crate::record::runlog::{Done, DoneRows};
@@ -199,6 +200,7 @@ pub(super) async fn check(
     batch: &BatchPlan,
     done: DoneRows,
 ) -> Result<Checked, Error> {
+    fields_of_templates(options, batch.pass.manifest())?;
     let pass = batch.pass.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let mut checked = Checked {
@@ -311,4 +313,52 @@ pub(super) fn default_batch_id(manifest: &ManifestFile, state_machine_arn: &str)
     hasher.update(b"\n");
     hasher.update(manifest.identity().as_bytes());
     format!("{stem}-{}", &hex::encode(hasher.finalize())[..8])
+}
+
+/// Where every row has the same fields, known up front (a CSV header, a listing's
+/// or a date range's fields), a template naming a field that none has is one
+/// error, with the fields there are, not the same error for every row.
+fn fields_of_templates(options: &RunOptions, manifest: &ManifestFile) -> Result<(), Error> {
+    let Some(mut known) = options.source.known_fields(manifest, options.parse)? else {
+        return Ok(());
+    };
+    if options.output_template.is_some() {
+        known.push("output".to_string());
+    }
+    let input = options.input_template.as_ref();
+    let used = [
+        (
+            "--output-template",
+            options
+                .output_template
+                .as_ref()
+                .map(|t| t.template.fields().collect()),
+        ),
+        ("--input-template", input.map(|t| t.template.fields())),
+        (
+            "--name-template",
+            options
+                .name_template
+                .as_ref()
+                .map(|t| t.template.fields().collect()),
+        ),
+    ];
+    for (flag, fields) in used {
+        let unknown = fields
+            .unwrap_or_default()
+            .into_iter()
+            .find(|field: &&str| !known.iter().any(|k| k == field));
+        if let Some(field) = unknown {
+            let hint = match suggest::closest(field, known.iter().map(String::as_str)) {
+                Some(name) => format!(" (did you mean `{name}`?)"),
+                None => String::new(),
+            };
+            return Err(Error::Usage(format!(
+                "{flag} uses {{{field}}}, a field no row of {} has{hint}; its rows have: {}",
+                manifest.display_name(),
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }

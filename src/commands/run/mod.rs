@@ -72,7 +72,13 @@ pub(crate) async fn run(options: RunOptions) -> Result<Finished, Error> {
 async fn dry_run(options: &RunOptions, batch: &BatchPlan) -> Result<Finished, Error> {
     let checked = check(options, batch, DoneRows::default()).await?;
     let manifest = batch.pass.manifest().display_name();
-    print_checked(manifest, &checked, "dry run", "nothing was started");
+    print_checked(
+        manifest,
+        &checked,
+        options.skip_invalid,
+        "dry run",
+        "nothing was started",
+    );
     if let Some(map) = &options.distributed_map {
         let parent = parent(options, map, batch);
         println!(
@@ -155,7 +161,13 @@ pub(crate) async fn validate(options: RunOptions) -> Result<Finished, Error> {
     // Default names hash a stand-in ARN here: not worth showing.
     checked.samples.clear();
     let manifest = batch.pass.manifest().display_name();
-    print_checked(manifest, &checked, "validate", "AWS was not called");
+    print_checked(
+        manifest,
+        &checked,
+        options.skip_invalid,
+        "validate",
+        "AWS was not called",
+    );
     Ok(Finished::Checked {
         invalid: checked.invalid,
         skip_invalid: options.skip_invalid,
@@ -258,7 +270,9 @@ async fn launch(
 }
 
 /// What the first pass found: a few rows, the first invalid ones, the counts.
-fn print_checked(manifest: &str, checked: &Checked, title: &str, ending: &str) {
+/// The rows a check shows, and its verdict. Invalid rows are errors when they will
+/// fail the check (exit 2), warnings under `--skip-invalid`.
+fn print_checked(manifest: &str, checked: &Checked, skip_invalid: bool, title: &str, ending: &str) {
     for launch in &checked.samples {
         println!(
             "{manifest}{}: {}",
@@ -267,7 +281,14 @@ fn print_checked(manifest: &str, checked: &Checked, title: &str, ending: &str) {
         );
         println!("  {}", launch.input);
     }
-    warn_invalid_rows(manifest, &checked.first_invalid);
+    match skip_invalid {
+        true => warn_invalid_rows(manifest, &checked.first_invalid),
+        false => {
+            for row in &checked.first_invalid {
+                tracing::error!("{}", invalid_row_line(manifest, row));
+            }
+        }
+    }
     println!(
         "{title}: {} rows, {} valid, {} invalid; {ending}",
         checked.rows.len(),

@@ -181,6 +181,9 @@ fn parse_point(text: &str) -> Result<DateTime, String> {
         .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM)"))
 }
 
+/// The fields of a date range's item.
+pub(super) const FIELDS: [&str; 6] = ["date", "datetime", "year", "month", "day", "hour"];
+
 /// `date`, `datetime`, `year`, `month`, `day`, `hour`.
 fn fields(t: DateTime) -> Fields {
     let text = |s: String| Value::String(s);
@@ -264,6 +267,7 @@ mod tests {
             serde_json::to_string(&f).unwrap(),
             r#"{"date":"2024-07-04","datetime":"2024-07-04T05:00:00Z","year":"2024","month":"07","day":"04","hour":"05"}"#
         );
+        assert!(f.keys().eq(FIELDS), "FIELDS names what a step has");
     }
 
     #[test]

@@ -180,6 +180,20 @@ pub(super) async fn spool(
     Ok((file, tally))
 }
 
+/// The fields of a listed object (a common prefix has all but the last three).
+pub(super) const FIELDS: [&str; 10] = [
+    "input",
+    "bucket",
+    "key",
+    "relative",
+    "basename",
+    "stem",
+    "ext",
+    "size",
+    "last_modified",
+    "etag",
+];
+
 struct Entry<'a> {
     key: &'a str,
     /// `None` for a common prefix.
@@ -282,6 +296,7 @@ mod tests {
             serde_json::to_string(&f).unwrap(),
             r#"{"input":"s3://bk/raw/2024/a b+c=d%.tar.gz","bucket":"bk","key":"raw/2024/a b+c=d%.tar.gz","relative":"2024/a b+c=d%.tar.gz","basename":"a b+c=d%.tar.gz","stem":"a b+c=d%.tar","ext":"gz","size":42,"last_modified":"2024-01-02T03:04:05Z","etag":"abc"}"#
         );
+        assert!(f.keys().eq(FIELDS), "FIELDS names what an object has");
         let prefix = Entry {
             key: "raw/dt=2024-01-01/",
             object: None,

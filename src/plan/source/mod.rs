@@ -139,6 +139,38 @@ impl Source {
         }
     }
 
+    /// The fields every item has, when they are known before the items are read: a
+    /// CSV manifest's header (read from `file`, the source made local), a
+    /// listing's or a date range's own. `None` where each item brings its own
+    /// (JSON, items from a program).
+    pub(crate) fn known_fields(
+        &self,
+        file: &ManifestFile,
+        parse: ParseOptions,
+    ) -> Result<Option<Vec<String>>, ManifestError> {
+        let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        Ok(match self {
+            Source::Manifest(_) if parse.format == Format::Csv => {
+                // Every row has the header's columns: the first row's fields are them.
+                let mut header = None;
+                for_each_item(file, parse, |item| {
+                    header = Some(item.fields.keys().cloned().collect());
+                    Flow::Stop
+                })?;
+                header
+            }
+            Source::Manifest(_) | Source::Items(_) => None,
+            Source::Listing(listing) => {
+                let mut fields = names(&listing::FIELDS);
+                if let Some((_, date)) = listing.prefixes.first() {
+                    fields.extend(date.keys().cloned());
+                }
+                Some(fields)
+            }
+            Source::Dates(_) => Some(names(&dates::FIELDS)),
+        })
+    }
+
     /// Makes the source a local file read twice (see `ManifestFile`): a manifest is
     /// used in place or spooled; a listing or a date range is written out as JSON
     /// Lines items.
