@@ -46,10 +46,11 @@ impl Counts {
         Status::ALL.iter().map(|&s| self.get(s)).sum()
     }
 
-    /// `10 rows: 8 started, 1 existing, 1 failed, 0 invalid, 0 not attempted`.
+    /// `10 rows: 8 started, 1 existing, 1 failed to start, 0 invalid, 0 not
+    /// attempted` ("failed to start", never the bare word an execution ends with).
     pub fn human(&self, rows: u64) -> String {
         format!(
-            "{rows} rows: {} started, {} existing, {} failed, {} invalid, {} not attempted",
+            "{rows} rows: {} started, {} existing, {} failed to start, {} invalid, {} not attempted",
             self.started, self.existing, self.failed, self.invalid, self.not_attempted
         )
     }
@@ -106,10 +107,10 @@ impl Ends {
         self.failed + self.timed_out + self.aborted + self.unknown + self.running == 0
     }
 
-    /// One line for a person: `3 running, 5 succeeded, 1 failed, ...`.
+    /// One line for a person, in AWS's words: `3 RUNNING, 5 SUCCEEDED, 1 FAILED, ...`.
     pub fn human(&self) -> String {
         let mut text = format!(
-            "{} running, {} succeeded, {} failed, {} timed out, {} aborted",
+            "{} RUNNING, {} SUCCEEDED, {} FAILED, {} TIMED_OUT, {} ABORTED",
             self.running, self.succeeded, self.failed, self.timed_out, self.aborted
         );
         if self.unknown > 0 {

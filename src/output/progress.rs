@@ -35,7 +35,11 @@ enum Display {
 }
 
 impl Display {
+    /// Nothing to show when there is nothing to do (a resume of a finished run).
     fn new(mode: ProgressMode, total: u64) -> Display {
+        if total == 0 {
+            return Display::Hidden;
+        }
         match mode {
             ProgressMode::Bar | ProgressMode::Auto => {
                 let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -187,7 +191,7 @@ impl Progress {
     fn counts_text(&self) -> String {
         let c = &self.counts;
         format!(
-            "started {} · existing {} · failed {} · invalid {} · {:.1} rows/s · pace {:.1}/s · throttles {}",
+            "started {} · existing {} · failed to start {} · invalid {} · {:.1} rows/s · pace {:.1}/s · throttles {}",
             c.started,
             c.existing,
             c.failed,

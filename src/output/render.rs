@@ -62,14 +62,20 @@ pub(crate) fn table(summary: &Summary) -> String {
     let s = summary;
     let mut text = format!("{}\n", s.counts.human(s.rows));
     if let Some(this_run) = &s.this_run {
-        text += &format!(
-            "this run: {} rows in {:.1}s ({:.1} starts/s; pace {:.1}/s, {} throttles)\n",
-            this_run.outcomes.total(),
-            this_run.elapsed_seconds,
-            this_run.calls_per_second,
-            this_run.pacing.pace,
-            this_run.pacing.throttles,
-        );
+        text += &match this_run.outcomes.total() {
+            0 => format!(
+                "this run: no row launched, {:.1}s\n",
+                this_run.elapsed_seconds
+            ),
+            rows => format!(
+                "this run: {} in {:.1}s ({:.1} calls/s; pace {:.1}/s, {})\n",
+                count(rows, "row"),
+                this_run.elapsed_seconds,
+                this_run.calls_per_second,
+                this_run.pacing.pace,
+                count(this_run.pacing.throttles, "throttle"),
+            ),
+        };
     }
     // A killed run (or one still going) has no report yet: `report` is its view.
     if let Some(report) = written(s, REPORT) {
@@ -77,13 +83,6 @@ pub(crate) fn table(summary: &Summary) -> String {
     }
     if let Some(followed) = &s.followed {
         text += &format!("executions: {}\n", followed.ends.human());
-        let calls = &followed.calls;
-        if calls.sweeps > 0 {
-            text += &format!(
-                "following took {} ListExecutions and {} DescribeExecution calls in {} sweeps\n",
-                calls.list_executions, calls.describe_execution, calls.sweeps
-            );
-        }
     }
     if !s.attention.first.is_empty() {
         text += &format!("rows that need attention: {}\n", s.attention.rows);
@@ -101,7 +100,7 @@ pub(crate) fn markdown(summary: &Summary) -> String {
     let c = &s.counts;
     let mut text = format!(
         "## sfn-batch: batch `{}`\n\nState machine `{}`, run dir `{}`.\n\n\
-         | rows | started | existing | failed | invalid | not attempted |\n\
+         | rows | started | existing | failed to start | invalid | not attempted |\n\
          |---:|---:|---:|---:|---:|---:|\n\
          | {} | {} | {} | {} | {} | {} |\n",
         s.batch_id,
@@ -117,7 +116,7 @@ pub(crate) fn markdown(summary: &Summary) -> String {
     if let Some(followed) = &s.followed {
         let e = &followed.ends;
         text += &format!(
-            "\n| executions | running | succeeded | failed | timed out | aborted | unknown |\n\
+            "\n| executions | RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED | unknown to AWS |\n\
              |---|---:|---:|---:|---:|---:|---:|\n\
              | {} | {} | {} | {} | {} | {} | {} |\n",
             e.ended() + e.running,
@@ -244,8 +243,25 @@ fn next_steps(s: &Summary) -> String {
 }
 
 /// On stderr, at the end of a command: the `table` view for a person, or with
-/// `--log-format json` one line holding the whole summary as `summary.json` does.
+/// `--log-format json` one line holding the whole summary as `summary.json` does;
+/// at `-v`, what following cost in API calls.
 pub(crate) fn log_summary(summary: &Summary) {
     let json = serde_json::to_string(summary).expect("summary serializes");
     tracing::info!(summary = %json, "{}", table(summary).trim_end());
+    if let Some(calls) = summary.followed.map(|f| f.calls).filter(|c| c.sweeps > 0) {
+        tracing::debug!(
+            "following took {} and {} in {}",
+            count(calls.list_executions, "ListExecutions call"),
+            count(calls.describe_execution, "DescribeExecution call"),
+            count(calls.sweeps, "sweep"),
+        );
+    }
+}
+
+/// `1 row`, `2 rows`.
+fn count(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
 }

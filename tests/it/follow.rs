@@ -59,9 +59,13 @@ async fn wait_records_how_each_execution_ended() {
         .args(["--wait", "--poll", "0.5"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(
-            "executions: 0 running, 2 succeeded, 1 failed",
-        ));
+        .stderr(
+            predicate::str::contains("executions: 0 RUNNING, 2 SUCCEEDED, 1 FAILED")
+                .and(predicate::str::contains(
+                    "3 rows: 3 started, 0 existing, 0 failed to start",
+                ))
+                .and(predicate::str::contains("following took").not()),
+        );
     assert_eq!(
         final_statuses(&work),
         BTreeMap::from([
@@ -106,15 +110,23 @@ async fn watch_and_status_follow_an_earlier_run() {
         predicate::str::contains("3 rows: 3 started")
             .and(predicate::str::contains("oldest running")),
     );
+    // `watch` launches nothing: it says so, without a rate; at -v, what following
+    // cost, in plural where it is plural.
     work.sfn_batch()
-        .args(["watch", "run", "--poll", "0.5", "--progress", "none"])
+        .args(["watch", "run", "--poll", "0.5", "--progress", "none", "-v"])
         .assert()
         .code(0)
-        .stderr(predicate::str::contains(
-            "executions: 0 running, 3 succeeded",
-        ));
+        .stderr(
+            predicate::str::contains("executions: 0 RUNNING, 3 SUCCEEDED")
+                .and(predicate::str::contains("this run: no row launched, "))
+                .and(predicate::str::contains("calls/s").not())
+                .and(
+                    predicate::str::is_match(r"following took \d+ ListExecutions calls? and")
+                        .unwrap(),
+                ),
+        );
     status().code(0).stdout(predicate::str::contains(
-        "executions: 0 running, 3 succeeded",
+        "executions: 0 RUNNING, 3 SUCCEEDED",
     ));
     let finals: Vec<String> = final_statuses(&work).into_values().map(|e| e.0).collect();
     assert_eq!(finals, ["SUCCEEDED"; 3]);

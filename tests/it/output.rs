@@ -66,13 +66,17 @@ async fn quiet_says_nothing_when_all_went_well() {
         .assert()
         .success()
         .stderr("");
-    // Without -q, the same (resumed) run reports.
+    // Without -q, the same (resumed) run reports; with nothing left to do, it
+    // shows no progress of 0/0 rows.
     work.run(&sm.arn, "rows.csv")
+        .args(["--progress", "lines"])
         .assert()
         .success()
-        .stderr(predicate::str::contains(
-            "resuming run: 2 rows already started",
-        ));
+        .stderr(
+            predicate::str::contains("resuming run: 2 rows already started")
+                .and(predicate::str::contains("this run: no row launched"))
+                .and(predicate::str::contains("progress:").not()),
+        );
 }
 
 /// stderr of `sfn-batch ARGS`, run on a pseudo-terminal when `terminal`.

@@ -57,7 +57,7 @@ fn a_run_dir_without_a_run_log_is_all_not_attempted() {
         .assert()
         .success()
         .stdout(predicates::str::contains(
-            "7 rows: 0 started, 0 existing, 0 failed, 0 invalid, 7 not attempted",
+            "7 rows: 0 started, 0 existing, 0 failed to start, 0 invalid, 7 not attempted",
         ));
 }
 

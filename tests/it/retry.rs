@@ -73,7 +73,7 @@ async fn failed_executions_start_again_under_new_names() {
         .stderr(
             predicate::str::contains("executions ended 2 FAILED")
                 .and(predicate::str::contains("launching 2 again"))
-                .and(predicate::str::contains("0 running, 3 succeeded")),
+                .and(predicate::str::contains("0 RUNNING, 3 SUCCEEDED")),
         );
     let retried = last_lines(&work);
     assert_eq!(retried[&1], first[&1], "the succeeded row is left alone");
@@ -101,7 +101,7 @@ async fn failed_executions_start_again_under_new_names() {
         .args(["status", "run"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("0 running, 3 succeeded"));
+        .stdout(predicate::str::contains("0 RUNNING, 3 SUCCEEDED"));
     let report = work.read("run/report.csv");
     assert_eq!(report.matches("-r1,started,").count(), 2, "{report}");
     launch()
