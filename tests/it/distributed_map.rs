@@ -568,7 +568,7 @@ async fn status_calls_nothing_a_success_before_the_results_are_read() {
     setup.parent_ended().await;
     let status = setup.status_when_every_row_succeeded(None).code(3);
     let stdout = String::from_utf8(status.get_output().stdout.clone()).unwrap();
-    assert!(stdout.contains("2 succeeded"), "{stdout}");
+    assert!(stdout.contains("2 SUCCEEDED"), "{stdout}");
     assert!(stdout.contains("results are not read yet"), "{stdout}");
     // A parent that ended badly fails the batch, whatever its Map Run counted.
     setup

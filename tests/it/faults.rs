@@ -65,7 +65,7 @@ async fn max_attempts_bounds_the_calls_of_a_row() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "3 rows: 0 started, 0 existing, 3 failed",
+            "3 rows: 0 started, 0 existing, 3 failed to start",
         ));
     assert!(fixture::executions(&sfn().await, &sm.arn).await.is_empty());
     assert_eq!(

@@ -141,7 +141,7 @@ async fn a_timeout_reports_what_still_runs() {
         .args(["--wait", "--timeout", "1s", "--poll", "0.5"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("executions: 2 running"));
+        .stderr(predicate::str::contains("executions: 2 RUNNING"));
     let finals: Vec<String> = final_statuses(&work).into_values().map(|e| e.0).collect();
     assert_eq!(finals, ["RUNNING"; 2]);
 }

@@ -189,7 +189,7 @@ async fn a_changed_manifest_is_refused_unless_forced() {
         .assert()
         .code(0)
         .stderr(predicate::str::contains(
-            "5 rows: 5 started, 0 existing, 0 failed",
+            "5 rows: 5 started, 0 existing, 0 failed to start",
         ));
     let held = fixture::executions(&sfn().await, &sm.arn).await;
     assert_eq!(

@@ -531,7 +531,7 @@ async fn a_name_taken_by_a_different_execution_is_a_failure() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "3 rows: 2 started, 0 existing, 1 failed",
+            "3 rows: 2 started, 0 existing, 1 failed to start",
         ));
     let failed = logged(&work)
         .into_iter()
