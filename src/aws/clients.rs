@@ -2,12 +2,14 @@
 //! environment credentials, `AWS_REGION`, `AWS_ENDPOINT_URL[_SFN|_S3]`).
 
 use std::error::Error as StdError;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{SharedCredentialsProvider, future};
 use aws_sdk_sfn::config::ProvideCredentials;
 use aws_sdk_sfn::config::StalledStreamProtectionConfig;
 use aws_sdk_sfn::config::http::HttpResponse;
@@ -63,13 +65,20 @@ pub(crate) async fn clients(options: &AwsOptions) -> Result<Clients, NotConfigur
         .load()
         .await;
     let region = config.region().map(ToString::to_string).ok_or_else(|| {
-        NotConfigured(
-            "no AWS region is configured: pass --region, set AWS_REGION, or give the \
-             profile a region"
-                .to_string(),
-        )
+        // A profile that does not exist gives no region either, without an error.
+        let profile = (options.profile.clone())
+            .or_else(|| std::env::var("AWS_PROFILE").ok())
+            .map_or(String::new(), |p| format!(" (is there a profile `{p}`?)"));
+        NotConfigured(format!(
+            "no AWS region is configured{profile}: pass --region, set AWS_REGION, or give \
+             the profile a region"
+        ))
     })?;
-    check_credentials(&config).await?;
+    let credentials = check_credentials(&config).await?;
+    let config = config
+        .into_builder()
+        .credentials_provider(credentials)
+        .build();
     // The launcher owns retries (with its own pacing and attempt count): the SDK's
     // would multiply them, so StartExecution gets exactly one attempt per call.
     // Stalled-stream protection checks the throughput of every request and response
@@ -108,7 +117,9 @@ pub(crate) async fn clients(options: &AwsOptions) -> Result<Clients, NotConfigur
 /// Asks the configuration's credential chain for credentials once, before any
 /// call: without them, every call would fail with a long chain of the SDK's
 /// errors (IMDS, SSO, profiles) instead of one line that says what to do.
-async fn check_credentials(config: &aws_config::SdkConfig) -> Result<(), NotConfigured> {
+async fn check_credentials(
+    config: &aws_config::SdkConfig,
+) -> Result<SharedCredentialsProvider, NotConfigured> {
     const HOW: &str = "use a profile (--profile or AWS_PROFILE), set AWS_ACCESS_KEY_ID and \
                        AWS_SECRET_ACCESS_KEY, or sign in with `aws sso login`";
     let Some(provider) = config.credentials_provider() else {
@@ -119,7 +130,12 @@ async fn check_credentials(config: &aws_config::SdkConfig) -> Result<(), NotConf
     provider
         .provide_credentials()
         .await
-        .map(|_| ())
+        .map(|first| {
+            SharedCredentialsProvider::new(Checked {
+                first,
+                chain: provider.clone(),
+            })
+        })
         .map_err(|e| {
             tracing::debug!(
                 "the AWS SDK found no credentials: {}",
@@ -136,6 +152,28 @@ async fn check_credentials(config: &aws_config::SdkConfig) -> Result<(), NotConf
             };
             NotConfigured(format!("{why}: {HOW} (-v shows what the AWS SDK tried)"))
         })
+}
+
+/// The credential chain, answering first with the credentials the check fetched,
+/// until they are about to expire: the chain is not asked twice for them (an SSO
+/// round trip, or a `credential_process` that prompts).
+#[derive(Debug)]
+struct Checked {
+    first: Credentials,
+    chain: SharedCredentialsProvider,
+}
+
+impl ProvideCredentials for Checked {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let margin = SystemTime::now() + Duration::from_secs(300);
+        match self.first.expiry().is_none_or(|expiry| expiry > margin) {
+            true => future::ProvideCredentials::ready(Ok(self.first.clone())),
+            false => self.chain.provide_credentials(),
+        }
+    }
 }
 
 /// One line saying what went wrong with a call: the service's code and message, or
@@ -198,5 +236,25 @@ fn credentials_hint(code: &str) -> &'static str {
             " (the credentials may not do this: check the policy of the user or role)"
         }
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_about_the_credentials_say_what_to_do() {
+        assert!(credentials_hint("ExpiredTokenException").contains("expired"));
+        assert!(credentials_hint("UnrecognizedClientException").contains("does not know"));
+        assert!(credentials_hint("AccessDeniedException").contains("may not do this"));
+        assert_eq!(credentials_hint("ThrottlingException"), "");
+    }
+
+    #[test]
+    fn the_first_cause_is_told_in_its_own_words() {
+        let inner = std::io::Error::other("request forbidden: IMDS is disabled.");
+        let outer = CredentialsError::provider_error(inner);
+        assert_eq!(innermost(&outer), "request forbidden: IMDS is disabled");
     }
 }

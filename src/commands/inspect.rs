@@ -73,19 +73,21 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
 /// Prints the run's picture from its log, refreshed from AWS once; writes nothing,
 /// so it works while the run is still going.
 pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
-    let session = Session::new(&options.aws).await?;
+    // A live process still at work on the run dir: not finished, whatever its log
+    // says so far. Asked first, so that a run ending meanwhile is not taken for
+    // one that stopped short.
+    let holder = Holder::of(&options.run_dir);
     let info = read_info(&options.run_dir)?;
     let rows = batch_rows(&options.run_dir)?;
     let counts = report::tally(&options.run_dir, &rows).map_err(Error::run(format!(
         "reading the run log in {}",
         options.run_dir.display()
     )))?;
-    // A live process still at work on the run dir: not finished, whatever its
-    // log says so far (rows it has not reached yet are not "not attempted").
-    let holder = Holder::of(&options.run_dir);
+    let session = Session::new(&options.aws).await?;
+    let mut out = String::new();
     if let Some(holder) = &holder {
-        println!(
-            "pid {} is still {}: {} of {} rows started",
+        out += &format!(
+            "pid {} is still {}: {} of {} rows started\n",
             holder.pid,
             holder.doing,
             counts.started + counts.existing,
@@ -98,18 +100,22 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
     };
     if let Some(record) = fanout::Record::read(&options.run_dir)? {
         let map = fanout::status(&session.clients.follow, &record, counts.invalid).await?;
-        println!(
-            "handed to a Distributed Map: {} rows staged at {}",
+        out += &format!(
+            "handed to a Distributed Map: {} rows staged at {}\n",
             record.rows, record.items
         );
-        println!("parent execution {}: {}", record.execution_arn, map.parent);
+        out += &format!(
+            "parent execution {}: {}\n",
+            record.execution_arn, map.parent
+        );
         if let Some((map_run, ends)) = &map.map_run {
-            println!("Map Run {map_run}: {}", ends.human());
+            out += &format!("Map Run {map_run}: {}\n", ends.human());
         }
         if let Some(unread) = map.unread {
             if !map.running {
-                println!("its results are not read yet: `sfn-batch watch` reads them");
+                out += "its results are not read yet: `sfn-batch watch` reads them\n";
             }
+            print(&out)?;
             return Ok(Finished::Status(standing(unread)));
         }
     }
@@ -123,23 +129,33 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         tracing::warn!("could not refresh from AWS ({e}): as the run log last recorded it");
     }
     let ends = follow.ends();
-    println!(
-        "run dir {}: batch {}, state machine {}",
+    out += &format!(
+        "run dir {}: batch {}, state machine {}\n",
         options.run_dir.display(),
         info.batch_id,
         info.state_machine_arn
     );
-    println!("{}", counts.human(rows.len()));
-    println!("executions: {}", ends.human());
+    out += &match holder {
+        Some(_) => counts.human_so_far(rows.len()),
+        None => counts.human(rows.len()),
+    };
+    out += &format!("\nexecutions: {}\n", ends.human());
     if let Some((arn, since)) = follow.oldest_running() {
         let since =
             jiff::Timestamp::from_second(since).map_or(since.to_string(), |t| t.to_string());
-        println!("oldest running: {arn}, since {since}");
+        out += &format!("oldest running: {arn}, since {since}\n");
     }
     for failure in follow.failures() {
-        println!("failed: {failure}");
+        out += &format!("failed: {failure}\n");
     }
+    print(&out)?;
     Ok(Finished::Status(standing(Standing::of(&counts, &ends))))
+}
+
+/// `status`'s picture on stdout, at once: a reader that leaves early is no error.
+fn print(text: &str) -> Result<(), Error> {
+    output::to_stdout(|out| out.write_all(text.as_bytes()))
+        .map_err(Error::run("writing the status"))
 }
 
 /// `sfn-batch report`: the run's picture from its run log, on stdout. No AWS, no

@@ -256,6 +256,9 @@ pub(crate) async fn conclude(
     ending: BatchEnd,
     interrupt: &CancellationToken,
 ) -> Result<Summary, Error> {
+    if ending.follow.is_some() {
+        target.run_dir.now_doing("following");
+    }
     let followed = match ending.follow {
         Some((follow, progress)) => Some(
             watch::follow_to_end(

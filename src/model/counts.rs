@@ -49,8 +49,18 @@ impl Counts {
     /// `10 rows: 8 started, 1 existing, 1 failed to start, 0 invalid, 0 not
     /// attempted` ("failed to start", never the bare word an execution ends with).
     pub fn human(&self, rows: u64) -> String {
+        self.line(rows, "not attempted")
+    }
+
+    /// The same while a process is still at work on the batch: the rows it has
+    /// not come to are not reached yet, rather than not attempted.
+    pub(crate) fn human_so_far(&self, rows: u64) -> String {
+        self.line(rows, "not reached yet")
+    }
+
+    fn line(&self, rows: u64, not_attempted: &str) -> String {
         format!(
-            "{rows} rows: {} started, {} existing, {} failed to start, {} invalid, {} not attempted",
+            "{rows} rows: {} started, {} existing, {} failed to start, {} invalid, {} {not_attempted}",
             self.started, self.existing, self.failed, self.invalid, self.not_attempted
         )
     }

@@ -39,7 +39,7 @@ const JSON_FIELDS: [&str; 1] = ["summary"];
 /// The bar on screen, if any: a log line is written while it is cleared. Weak, so
 /// that a bar dropped without being finished (a run ending in an error) is gone.
 static BAR: Mutex<Option<WeakProgressBar>> = Mutex::new(None);
-/// Other crates' warnings and errors said so far.
+/// Other crates' warnings said so far, by target and message.
 static SAID: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// Whether stderr is for people: plain text, and not `-q`.
 static FOR_PEOPLE: AtomicBool = AtomicBool::new(true);
@@ -97,13 +97,11 @@ impl<S: Subscriber> Layer<S> for Lines {
         event.record(&mut fields);
         let level = *event.metadata().level();
         // Another crate's warning is said once: the SDK repeats some (a missing
-        // config file, once per client).
-        if level <= Level::WARN
-            && !event.metadata().target().starts_with("sfn_batch")
-            && !SAID
-                .lock()
-                .expect("said lock")
-                .insert(fields.message.clone())
+        // config file, once per client). Its errors are all said.
+        let target = event.metadata().target();
+        if level == Level::WARN
+            && !target.starts_with("sfn_batch")
+            && !(SAID.lock().expect("said lock")).insert(format!("{target} {}", fields.message))
         {
             return;
         }

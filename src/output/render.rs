@@ -68,7 +68,7 @@ pub(crate) fn table(summary: &Summary) -> String {
                 this_run.elapsed_seconds
             ),
             rows => format!(
-                "this run: {} in {:.1}s ({:.1} calls/s; pace {:.1}/s, {})\n",
+                "this run: {} in {:.1}s ({:.1} rows/s; pace {:.1}/s, {})\n",
                 count(rows, "row"),
                 this_run.elapsed_seconds,
                 this_run.calls_per_second,
@@ -222,7 +222,7 @@ fn next_steps(s: &Summary) -> String {
         .followed
         .is_some_and(|f| f.ends.failed + f.ends.timed_out + f.ends.aborted > 0);
     if let Some(failed) = written(s, FAILED).filter(|_| s.counts.failed > 0) {
-        text += &format!("failed rows: {failed}\n");
+        text += &format!("rows that failed to start: {failed}\n");
     }
     if s.counts.failed > 0 || unsuccessful {
         text += &format!(

@@ -104,13 +104,16 @@ pub struct TextTemplate {
 
 impl TextTemplate {
     /// The row fields its placeholders name, in order (`{row}`, `{batch}` and
-    /// `{name}` are not fields).
-    pub fn fields(&self) -> impl Iterator<Item = &str> {
+    /// `{name}` are not fields): each as written (`file.key`) and the field it
+    /// falls back to (`file`), as rendering looks them up.
+    pub fn fields(&self) -> impl Iterator<Item = (String, &str)> {
         self.segments.iter().filter_map(|segment| match segment {
-            Segment::Field(field)
-            | Segment::Bucket(field)
-            | Segment::Key(field)
-            | Segment::Formatted { field, .. } => Some(field.as_str()),
+            Segment::Field(field) => Some((field.clone(), field.as_str())),
+            Segment::Bucket(field) => Some((format!("{field}.bucket"), field.as_str())),
+            Segment::Key(field) => Some((format!("{field}.key"), field.as_str())),
+            Segment::Formatted { field, format } => {
+                Some((format!("{field}:{format}"), field.as_str()))
+            }
             Segment::Text(_) | Segment::Row | Segment::Batch | Segment::Name => None,
         })
     }
@@ -335,8 +338,8 @@ enum Node {
 }
 
 impl InputTemplate {
-    /// The row fields its placeholders name, in order.
-    pub fn fields(&self) -> Vec<&str> {
+    /// The row fields its placeholders name, in order (see `TextTemplate::fields`).
+    pub fn fields(&self) -> Vec<(String, &str)> {
         let mut fields = Vec::new();
         self.root.fields(&mut fields);
         fields
@@ -442,7 +445,7 @@ impl Json {
 }
 
 impl Node {
-    fn fields<'a>(&'a self, into: &mut Vec<&'a str>) {
+    fn fields<'a>(&'a self, into: &mut Vec<(String, &'a str)>) {
         match self {
             Node::Literal(_) => {}
             Node::Text(text) => into.extend(text.fields()),

@@ -91,7 +91,7 @@ pub enum RunDirError {
 /// it is released when the process ends in any way, SIGKILL included.
 pub(crate) struct RunDir {
     path: PathBuf,
-    _lock: File,
+    lock: File,
 }
 
 /// A run dir about to be opened: locked and checked against the run if it exists,
@@ -181,7 +181,7 @@ impl Locked {
         }
         Ok(RunDir {
             path: path.to_path_buf(),
-            _lock: lock,
+            lock,
         })
     }
 }
@@ -194,12 +194,20 @@ impl RunDir {
         let lock = lock(path, doing)?;
         let dir = RunDir {
             path: path.to_path_buf(),
-            _lock: lock,
+            lock,
         };
         Ok((dir, info))
     }
 
     /// The folder.
+    /// Says in the lock file what this process does with the run dir now
+    /// (`following`), for `status`; best effort, as nothing else reads it.
+    pub(crate) fn now_doing(&self, doing: &str) {
+        use std::os::unix::fs::FileExt;
+        let text = format!("{} {doing}\n", std::process::id());
+        let _ = (self.lock.set_len(0)).and_then(|()| self.lock.write_all_at(text.as_bytes(), 0));
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -245,8 +253,10 @@ pub(crate) fn read_info(dir: &Path) -> Result<RunInfo, RunDirError> {
     })
 }
 
-/// What `run` does with its run dir while it holds the lock.
+/// What `run` does with its run dir while it holds the lock, until it follows.
 const LAUNCHING: &str = "launching";
+/// What a process holding the lock does, when the lock file does not say.
+const IN_USE: &str = "using the run dir";
 
 /// Takes the run dir's lock, and writes our pid and what we do (`launching`) into
 /// the lock file, for the message a second process gives and for `status`.
@@ -263,7 +273,7 @@ fn lock(dir: &Path, doing: &str) -> Result<File, RunDirError> {
         .write(true)
         .open(&path)
         .map_err(io_error)?;
-    match file.try_lock() {
+    match try_lock(&file) {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
             let holder = Holder::read(&path).map_or("unknown".to_string(), |h| h.pid);
@@ -277,6 +287,20 @@ fn lock(dir: &Path, doing: &str) -> Result<File, RunDirError> {
     file.set_len(0).map_err(io_error)?;
     writeln!(file, "{} {doing}", std::process::id()).map_err(io_error)?;
     Ok(file)
+}
+
+/// Takes the lock, waiting a moment for it: `status` holds it (shared) for an
+/// instant to see whether a process is at work.
+fn try_lock(file: &File) -> Result<(), fs::TryLockError> {
+    for _ in 0..10 {
+        match file.try_lock() {
+            Err(fs::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            done => return done,
+        }
+    }
+    file.try_lock()
 }
 
 /// The live process that holds a run dir's lock.
@@ -297,20 +321,19 @@ impl Holder {
             Ok(()) => None,
             Err(fs::TryLockError::WouldBlock) => Some(Holder::read(&path).unwrap_or(Holder {
                 pid: "unknown".to_string(),
-                doing: LAUNCHING.to_string(),
+                doing: IN_USE.to_string(),
             })),
             Err(fs::TryLockError::Error(_)) => None,
         }
     }
 
-    /// What the lock file at `path` says (a lock taken before it said what its
-    /// process does was `run`'s).
+    /// What the lock file at `path` says (an older sfn-batch wrote its pid alone).
     fn read(path: &Path) -> Option<Holder> {
         let text = fs::read_to_string(path).ok()?;
         let mut words = text.split_whitespace();
         Some(Holder {
             pid: words.next()?.to_string(),
-            doing: words.next().unwrap_or(LAUNCHING).to_string(),
+            doing: words.next().unwrap_or(IN_USE).to_string(),
         })
     }
 }

@@ -119,7 +119,7 @@ async fn watch_and_status_follow_an_earlier_run() {
         .stderr(
             predicate::str::contains("executions: 0 RUNNING, 3 SUCCEEDED")
                 .and(predicate::str::contains("this run: no row launched, "))
-                .and(predicate::str::contains("calls/s").not())
+                .and(predicate::str::contains("rows/s").not())
                 .and(
                     predicate::str::is_match(r"following took \d+ ListExecutions calls? and")
                         .unwrap(),

@@ -158,9 +158,11 @@ async fn status_during_a_launch_names_the_launcher_and_is_not_finished() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let status = || work.sfn_batch().args(["status", "run"]).assert();
-    status().code(3).stdout(predicate::str::contains(format!(
-        "pid {pid} is still launching: "
-    )));
+    status().code(3).stdout(
+        predicate::str::contains(format!("pid {pid} is still launching: "))
+            .and(predicate::str::contains("not reached yet"))
+            .and(predicate::str::contains("not attempted").not()),
+    );
     send_signal(launching.id(), "KILL");
     launching.wait_with_output().unwrap();
     status()

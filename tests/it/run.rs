@@ -738,6 +738,13 @@ fn a_field_no_row_has_is_one_error() {
             "sfn-batch: --input-template uses {nn}, a field no row of m.csv has (did you \
              mean `n`?); its rows have: n\n",
         );
+    // `{file.key}` is a column named so, before it is the key of a column `file`.
+    work.write("k.csv", "file.key,b\nx,y\n");
+    work.sfn_batch()
+        .args(["validate", "--state-machine", "x", "--manifest", "k.csv"])
+        .args(["--input-template", r#"{"k": "{file.key}"}"#])
+        .assert()
+        .code(0);
     work.write("m.jsonl", "{\"a\": \"x\"}\n{\"b\": \"y\"}\n");
     let validate = || {
         let mut cmd = work.sfn_batch();

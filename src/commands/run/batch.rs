@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::aws::sfn::StateMachine;
-use crate::cli::options::RunOptions;
+use crate::cli::options::{RunOptions, Sourced};
 use crate::error::{Error, INVALID_ROWS_SHOWN};
 use crate::launch::launcher::Work;
 use crate::model::outcome::Outcome;
@@ -17,6 +17,7 @@ use crate::plan::Planner;
 use crate::plan::duplicates::{Duplicates, NameSpill};
 use crate::plan::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::plan::suggest;
+use crate::plan::template::TextTemplate;
 use crate::record::batch_rows::BatchRows;
 use crate::record::run_dir::read_info;
 use crate::record::runlog::{Done, DoneRows};
@@ -322,43 +323,44 @@ fn fields_of_templates(options: &RunOptions, manifest: &ManifestFile) -> Result<
     let Some(mut known) = options.source.known_fields(manifest, options.parse)? else {
         return Ok(());
     };
-    if options.output_template.is_some() {
+    if options.output_template.is_some() && !known.iter().any(|k| k == "output") {
         known.push("output".to_string());
     }
-    let input = options.input_template.as_ref();
     let used = [
         (
             "--output-template",
-            options
-                .output_template
-                .as_ref()
-                .map(|t| t.template.fields().collect()),
+            text_fields(options.output_template.as_ref()),
         ),
-        ("--input-template", input.map(|t| t.template.fields())),
+        (
+            "--input-template",
+            (options.input_template.as_ref()).map_or(Vec::new(), |t| t.template.fields()),
+        ),
         (
             "--name-template",
-            options
-                .name_template
-                .as_ref()
-                .map(|t| t.template.fields().collect()),
+            text_fields(options.name_template.as_ref()),
         ),
     ];
+    let is_known = |name: &str| known.iter().any(|k| k == name);
     for (flag, fields) in used {
         let unknown = fields
-            .unwrap_or_default()
             .into_iter()
-            .find(|field: &&str| !known.iter().any(|k| k == field));
-        if let Some(field) = unknown {
+            .find(|(written, field)| !is_known(written) && !is_known(field));
+        if let Some((written, field)) = unknown {
             let hint = match suggest::closest(field, known.iter().map(String::as_str)) {
                 Some(name) => format!(" (did you mean `{name}`?)"),
                 None => String::new(),
             };
             return Err(Error::Usage(format!(
-                "{flag} uses {{{field}}}, a field no row of {} has{hint}; its rows have: {}",
+                "{flag} uses {{{written}}}, a field no row of {} has{hint}; its rows have: {}",
                 manifest.display_name(),
                 known.join(", ")
             )));
         }
     }
     Ok(())
+}
+
+/// The fields a text template names, if it is given.
+fn text_fields(template: Option<&Sourced<TextTemplate>>) -> Vec<(String, &str)> {
+    template.map_or(Vec::new(), |t| t.template.fields().collect())
 }

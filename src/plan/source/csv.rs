@@ -58,20 +58,25 @@ pub(super) fn read(
         ));
     }
     let mut ragged = Ragged::default();
-    // The last record read, if it was ragged with an odd number of quotes.
-    let mut open_quote = None;
+    // Where the last record read starts: a quote it opened and never closed took
+    // the rest of the file into its last field.
+    let mut last = (None, None);
+    let mut at_the_end = false;
     for row in 1.. {
         let line = match next(&mut csv, &mut record, Some(row), at) {
             Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(Unread::Ragged(RaggedRecord { error, odd_quotes })) => {
-                open_quote = odd_quotes.then_some((error.row, error.line));
+            Ok(None) => {
+                at_the_end = true;
+                break;
+            }
+            Err(Unread::Ragged(error)) => {
+                last = (error.row, error.line);
                 ragged.add(error);
                 continue;
             }
             Err(Unread::Fatal(error)) => return Err(error),
         };
-        open_quote = None;
+        last = (Some(row), Some(line));
         // Past a ragged record, the file is only read on for the others.
         if ragged.count > 0 {
             continue;
@@ -89,7 +94,8 @@ pub(super) fn read(
             break;
         }
     }
-    if let Some((row, line)) = open_quote {
+    if at_the_end && csv.get_ref().ends_inside_quotes(delimiter) {
+        let (row, line) = last;
         let start = line.map_or(String::new(), |l| format!(" starting on line {l}"));
         return Err(at(
             row,
@@ -145,24 +151,15 @@ impl Ragged {
 enum Unread {
     /// It has more or fewer fields than the header: the records after it can still
     /// be read, to name them too.
-    Ragged(RaggedRecord),
+    Ragged(ManifestError),
     /// Nothing after it can be trusted.
     Fatal(ManifestError),
-}
-
-/// A record with more or fewer fields than the header.
-struct RaggedRecord {
-    error: ManifestError,
-    /// Whether its bytes, and those read after it, hold an odd number of quotes:
-    /// when it is the last record, a quote it opened was never closed and took the
-    /// rest of the file into one field.
-    odd_quotes: bool,
 }
 
 impl Unread {
     fn into_error(self) -> ManifestError {
         match self {
-            Unread::Ragged(RaggedRecord { error, .. }) | Unread::Fatal(error) => error,
+            Unread::Ragged(error) | Unread::Fatal(error) => error,
         }
     }
 }
@@ -198,10 +195,9 @@ fn next<R: Read>(
         Err(e) => {
             let line = e.position().map(&mut line_of);
             let ragged = matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. });
-            let odd_quotes = csv.get_ref().quotes() % 2 == 1;
             let error = error(e, row, line, at);
             Err(match ragged {
-                true => Unread::Ragged(RaggedRecord { error, odd_quotes }),
+                true => Unread::Ragged(error),
                 false => Unread::Fatal(error),
             })
         }
@@ -257,9 +253,27 @@ impl<R> Tap<R> {
 }
 
 impl<R> Tap<R> {
-    /// Quotes among the bytes read since the last record's start.
-    fn quotes(&self) -> usize {
-        self.window.iter().filter(|&&b| b == b'"').count()
+    /// Whether the bytes from the last record's start to the end of the file end
+    /// inside a quoted field: a quote opens a field only at its start, and `""`
+    /// within one is a quote, as the CSV parser reads them. Called at the end of
+    /// the file, when those bytes are all that is left in the window.
+    fn ends_inside_quotes(&self, delimiter: u8) -> bool {
+        let mut inside = false;
+        let mut at_field_start = true;
+        let mut bytes = self.window.iter().copied().peekable();
+        while let Some(byte) = bytes.next() {
+            match (inside, byte) {
+                (true, b'"') if bytes.peek() == Some(&b'"') => {
+                    bytes.next();
+                }
+                (true, b'"') => inside = false,
+                (true, _) => {}
+                (false, b'"') if at_field_start => inside = true,
+                (false, _) => {}
+            }
+            at_field_start = !inside && (byte == delimiter || byte == b'\n' || byte == b'\r');
+        }
+        inside
     }
 }
 

@@ -180,7 +180,10 @@ pub(super) async fn spool(
     Ok((file, tally))
 }
 
-/// The fields of a listed object (a common prefix has all but the last three).
+/// How many of `FIELDS` a common prefix has: all but the last three.
+pub(super) const PREFIX_FIELDS: usize = 7;
+
+/// The fields of a listed object.
 pub(super) const FIELDS: [&str; 10] = [
     "input",
     "bucket",

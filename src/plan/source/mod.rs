@@ -161,7 +161,13 @@ impl Source {
             }
             Source::Manifest(_) | Source::Items(_) => None,
             Source::Listing(listing) => {
-                let mut fields = names(&listing::FIELDS);
+                // With --delimiter the items are common prefixes: no size, time or
+                // ETag.
+                let kept = match listing.delimiter {
+                    Some(_) => &listing::FIELDS[..listing::PREFIX_FIELDS],
+                    None => &listing::FIELDS[..],
+                };
+                let mut fields = names(kept);
                 if let Some((_, date)) = listing.prefixes.first() {
                     fields.extend(date.keys().cloned());
                 }
@@ -436,6 +442,34 @@ mod tests {
             "m: row 2 (line 3): has an unterminated quote starting on line 3: it runs to the \
              end of the file"
         );
+    }
+
+    #[test]
+    fn a_quote_left_open_in_the_last_column_is_named_too() {
+        let err = read(Format::Csv, "in,out\na,b\nc,\"d\ne,f\ng,h\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: row 2 (line 3): has an unterminated quote starting on line 3: it runs to the \
+             end of the file"
+        );
+        // A quote inside an unquoted field is a character, and "" within quotes a quote.
+        let err = read(Format::Csv, "name,height\nbob,5'11\"\nann,5'2\",x\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m: row 2 (line 3): has 3 fields, the header has 2"
+        );
+        // Read only up to a row (`Flow::Stop`), the file is not judged past it.
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"in,out\na,b\n\"c,d\n").unwrap();
+        let manifest = ManifestFile::local("m", file.path());
+        let csv = ParseOptions {
+            format: Format::Csv,
+            delimiter: b',',
+        };
+        let first = for_each_item(&manifest, csv, |_| Flow::Stop);
+        assert!(first.is_ok(), "{first:?}");
+        let items = read(Format::Csv, "a,b\n\"say \"\"hi\"\"\",2\n").unwrap();
+        assert_eq!(items[0].fields["a"], "say \"hi\"");
     }
 
     #[test]
