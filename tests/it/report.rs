@@ -18,6 +18,19 @@ fn report(args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// A run dir holding these files of the fixture's.
+fn fixture_files(files: &[&str]) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    for file in files {
+        std::fs::copy(
+            format!("{FIXTURES}/report-run/{file}"),
+            work.path().join(file),
+        )
+        .unwrap();
+    }
+    work
+}
+
 #[test]
 fn table() {
     insta::assert_snapshot!(report(&[]));
@@ -43,14 +56,7 @@ fn json() {
 
 #[test]
 fn a_run_dir_without_a_run_log_is_all_not_attempted() {
-    let work = tempfile::tempdir().unwrap();
-    for file in ["run.json", "rows.json"] {
-        std::fs::copy(
-            format!("{FIXTURES}/report-run/{file}"),
-            work.path().join(file),
-        )
-        .unwrap();
-    }
+    let work = fixture_files(&["run.json", "rows.json"]);
     sfn_batch()
         .arg("report")
         .arg(work.path())
@@ -196,14 +202,7 @@ fn a_summary_older_than_the_run_log_is_not_believed() {
 /// under a real pipe (a report of 20,000 rows is far larger than a pipe's buffer).
 #[test]
 fn a_reader_that_leaves_early_ends_it_quietly() {
-    let work = tempfile::tempdir().unwrap();
-    for file in ["run.json", "results.jsonl"] {
-        std::fs::copy(
-            format!("{FIXTURES}/report-run/{file}"),
-            work.path().join(file),
-        )
-        .unwrap();
-    }
+    let work = fixture_files(&["run.json", "results.jsonl"]);
     std::fs::write(work.path().join("rows.json"), "[[1,20000]]").unwrap();
     let binary = env!("CARGO_BIN_EXE_sfn-batch");
     for format in ["json", "csv", "json", "csv", "json"] {
