@@ -200,24 +200,23 @@ where
         // dump) only at `-v`.
         other => {
             tracing::debug!("{}", DisplayErrorContext(other));
-            let mut text = other.to_string();
-            let mut source = other.source();
-            while let Some(cause) = source {
-                text = format!("{text}: {cause}");
-                source = cause.source();
-            }
-            text
+            let causes: Vec<String> = causes(other).map(|e| e.to_string()).collect();
+            causes.join(": ")
         }
     }
 }
 
+/// An error and its causes, outermost first.
+fn causes<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&e| e.source())
+}
+
 /// The first cause of an error, in its own words.
 fn innermost(error: &(dyn StdError + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string().trim_end_matches('.').to_string()
+    let first = causes(error).last().expect("an error is its own cause");
+    first.to_string().trim_end_matches('.').to_string()
 }
 
 /// What to do about an answer that is about the credentials, not the call.

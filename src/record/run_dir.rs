@@ -2,7 +2,7 @@
 //! process at a time), and the names of its files.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -203,9 +203,7 @@ impl RunDir {
     /// Says in the lock file what this process does with the run dir now
     /// (`following`), for `status`; best effort, as nothing else reads it.
     pub(crate) fn now_doing(&self, doing: &str) {
-        use std::os::unix::fs::FileExt;
-        let text = format!("{} {doing}\n", std::process::id());
-        let _ = (self.lock.set_len(0)).and_then(|()| self.lock.write_all_at(text.as_bytes(), 0));
+        let _ = say_doing(&self.lock, doing);
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -266,7 +264,7 @@ fn lock(dir: &Path, doing: &str) -> Result<File, RunDirError> {
         path: dir.to_path_buf(),
         source,
     };
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
@@ -284,9 +282,16 @@ fn lock(dir: &Path, doing: &str) -> Result<File, RunDirError> {
         }
         Err(fs::TryLockError::Error(e)) => return Err(io_error(e)),
     }
-    file.set_len(0).map_err(io_error)?;
-    writeln!(file, "{} {doing}", std::process::id()).map_err(io_error)?;
+    say_doing(&file, doing).map_err(io_error)?;
     Ok(file)
+}
+
+/// Writes our pid and what we do into the lock file `file`, over what it held.
+fn say_doing(file: &File, doing: &str) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let text = format!("{} {doing}\n", std::process::id());
+    file.set_len(0)?;
+    file.write_all_at(text.as_bytes(), 0)
 }
 
 /// Takes the lock, waiting a moment for it: `status` holds it (shared) for an

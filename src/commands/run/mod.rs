@@ -132,7 +132,7 @@ async fn open_run_dir(
         });
     }
     if checked.invalid > 0 {
-        warn_invalid_rows(manifest, &checked.first_invalid);
+        log_invalid_rows(manifest, &checked.first_invalid, true);
         tracing::warn!(
             "{} invalid rows will be recorded in the report, not started",
             checked.invalid
@@ -281,14 +281,7 @@ fn print_checked(manifest: &str, checked: &Checked, skip_invalid: bool, title: &
         );
         println!("  {}", launch.input);
     }
-    match skip_invalid {
-        true => warn_invalid_rows(manifest, &checked.first_invalid),
-        false => {
-            for row in &checked.first_invalid {
-                tracing::error!("{}", invalid_row_line(manifest, row));
-            }
-        }
-    }
+    log_invalid_rows(manifest, &checked.first_invalid, skip_invalid);
     println!(
         "{title}: {} rows, {} valid, {} invalid; {ending}",
         checked.rows.len(),
@@ -297,9 +290,13 @@ fn print_checked(manifest: &str, checked: &Checked, skip_invalid: bool, title: &
     );
 }
 
-/// One warning per invalid row shown, naming the file, row and line.
-fn warn_invalid_rows(manifest: &str, rows: &[Invalid]) {
-    for row in rows {
-        tracing::warn!("{}", invalid_row_line(manifest, row));
+/// One line per invalid row shown, naming the file, row and line: a warning when
+/// the rows are `skipped` (`--skip-invalid`), else an error.
+fn log_invalid_rows(manifest: &str, rows: &[Invalid], skipped: bool) {
+    for row in rows.iter().map(|row| invalid_row_line(manifest, row)) {
+        match skipped {
+            true => tracing::warn!("{row}"),
+            false => tracing::error!("{row}"),
+        }
     }
 }
