@@ -123,9 +123,10 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         .state_machine(&info.state_machine_arn, Some("status"))
         .await?;
     let log = options.run_dir.join(RESULTS);
-    let mut follow = Follow::from_log(session.clients.follow, &state_machine, &log, &rows)
-        .map_err(Error::run(format!("reading {}", log.display())))?;
-    if let Some(e) = follow.refresh().await {
+    let reading = || Error::run(format!("reading {}", log.display()));
+    let mut follow =
+        Follow::from_log(session.clients.follow, &state_machine, &log, &rows).map_err(reading())?;
+    if let Some(e) = follow.refresh().await.map_err(reading())? {
         tracing::warn!("could not refresh from AWS ({e}): as the run log last recorded it");
     }
     let ends = follow.ends();
@@ -140,7 +141,7 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         None => counts.human(rows.len()),
     };
     out += &format!("\nexecutions: {}\n", ends.human());
-    if let Some((arn, since)) = follow.oldest_running() {
+    if let Some((arn, since)) = follow.oldest_running().map_err(reading())? {
         let since =
             jiff::Timestamp::from_second(since).map_or(since.to_string(), |t| t.to_string());
         out += &format!("oldest running: {arn}, since {since}\n");

@@ -81,10 +81,7 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
         let mut follow = Follow::from_log(clients.follow.clone(), &state_machine, &log_path, rows)
             .map_err(log_error("reading"))?;
         if !follow.is_done() {
-            follow
-                .log_ends_once(&log_path)
-                .await
-                .map_err(log_error("writing"))?;
+            follow.log_ends_once().await.map_err(log_error("writing"))?;
         }
     }
     let executions = state_machine.execution_arn("");

@@ -32,7 +32,7 @@ use crate::output::progress::{Progress, ProgressMode};
 use crate::output::publish::ReportTo;
 use crate::record::batch_rows::BatchRows;
 use crate::record::run_dir::{RESULTS, RunDir};
-use crate::record::runlog::{OffsetReader, RunLog};
+use crate::record::runlog::RunLog;
 use crate::record::summary::{RunFacts, Summary, ThisRun};
 use std::num::NonZeroU32;
 
@@ -290,7 +290,6 @@ pub(crate) async fn conclude(
 struct Windowed {
     window: Arc<Window>,
     follow: Follow,
-    lines: OffsetReader,
     poll: tokio::time::Interval,
 }
 
@@ -311,7 +310,6 @@ impl Windowed {
         Ok(Windowed {
             window: Arc::new(Window::new(max, follow.open_executions())),
             follow,
-            lines: OffsetReader::open(log_path)?,
             poll,
         })
     }
@@ -327,7 +325,7 @@ impl Windowed {
     }
 
     async fn free_closed(&mut self, log: &mut RunLog) -> std::io::Result<()> {
-        for _ in 0..self.follow.log_ends(log, &mut self.lines, &mut ()).await? {
+        for _ in 0..self.follow.log_ends(log, &mut ()).await? {
             self.window.closed();
         }
         Ok(())
@@ -342,8 +340,7 @@ impl Consumer for Windowed {
         };
         if let (Status::Started, Some(arn)) = (outcome.status, &outcome.execution_arn) {
             let start = outcome.start_date.as_deref();
-            self.follow
-                .add_open(outcome.row, arn.clone(), *offset, start);
+            self.follow.add_open(outcome.row, arn, *offset, start);
         }
     }
 }

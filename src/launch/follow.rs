@@ -12,7 +12,8 @@
 //! ListExecutions sweeps or DescribeExecution look-ups, is one piece of bookkeeping.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::primitives::DateTime;
@@ -51,32 +52,44 @@ const FAILURES_NOTED: usize = 5;
 /// ListExecutions' largest page.
 const PAGE: i32 = 1000;
 
-/// A started row whose execution has not been seen closed.
-#[derive(Debug, Clone)]
-pub(crate) struct Open {
-    row: u64,
-    /// Where its last log line starts.
+/// An open execution, in 16 bytes: where the log line that started it begins
+/// (the line holds its row and ARN), and when it started.
+#[derive(Debug, Clone, Copy)]
+struct OpenExecution {
     offset: u64,
+    /// Seconds since the epoch; `UNKNOWN_START` when the log does not say.
+    started: i64,
 }
 
-/// An open execution: its start (seconds since the epoch, when known) and the
-/// rows whose last line it is (none when a row was launched again under a new
-/// name: then only the window waits for it).
-#[derive(Debug, Clone, Default)]
-struct OpenExecution {
-    started: Option<i64>,
-    rows: Vec<Open>,
+const UNKNOWN_START: i64 = i64::MIN;
+
+/// The key of an execution among the open ones: a 64-bit hash of its ARN. Two
+/// ARNs sharing one (odds near 1 in 10^7 at a million open) cannot end the wrong
+/// row: an end is checked against the ARN on the execution's own log line.
+fn arn_key(arn: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(arn)
 }
 
 /// The run's started rows, as the log has them: those still open, and how the
-/// closed ones ended.
+/// closed ones ended. What it keeps per open execution is small, for a run may have
+/// millions open: 16 bytes in a hash table keyed by 8 (about 25 to 57 bytes with
+/// the table's spare room), and a bit for its row. The ARN and row are read back
+/// from the log when needed: for a look-up, an end, or the oldest one.
 pub(crate) struct Follow {
     client: aws_sdk_sfn::Client,
     /// Unqualified: ListExecutions of it covers every version and alias.
     state_machine_arn: String,
-    open: HashMap<String, OpenExecution>,
-    /// Each open row's execution.
-    current: HashMap<u64, String>,
+    open: HashMap<u64, OpenExecution>,
+    /// The rows whose last line is an open execution.
+    open_rows: BatchRows,
+    /// Rows launched again under a new name while an earlier execution of theirs
+    /// was open (a changed manifest resumed with `--force-resume`), with the key of
+    /// the one that is theirs now: the earlier one holds a place in the window
+    /// only, and its end ends no row. Empty in a run of one manifest.
+    relaunched: HashMap<u64, u64>,
+    log: PathBuf,
+    /// Opened on first need: a run killed before its first outcome has no log.
+    lines: Option<OffsetReader>,
     ends: Ends,
     failures: Vec<String>,
     /// Sweeps in a row that found nothing and failed.
@@ -93,13 +106,6 @@ pub(crate) struct Closed {
     status: FinalStatus,
     stop: Option<DateTime>,
     failure: Option<Failure>,
-}
-
-/// A row whose execution was seen closed, to log.
-pub(crate) struct Ended<'a> {
-    /// The row, and where its last log line starts.
-    pub open: Open,
-    closed: &'a Closed,
 }
 
 /// DescribeExecution calls a sweep may make, and the gap between two: its quota
@@ -125,7 +131,10 @@ impl Follow {
             client,
             state_machine_arn: state_machine.unqualified_arn(),
             open: HashMap::new(),
-            current: HashMap::new(),
+            open_rows: BatchRows::default(),
+            relaunched: HashMap::new(),
+            log: log.to_path_buf(),
+            lines: None,
             ends: Ends::default(),
             failures: Vec::new(),
             failed_sweeps: 0,
@@ -151,12 +160,7 @@ impl Follow {
                         follow.note_failure(arn, status, &failure);
                     }
                 }
-                _ => follow.add_open(
-                    outcome.row,
-                    arn.clone(),
-                    offset,
-                    outcome.start_date.as_deref(),
-                ),
+                _ => follow.add_open(outcome.row, arn, offset, outcome.start_date.as_deref()),
             }
             Ok(())
         })?;
@@ -166,7 +170,7 @@ impl Follow {
     /// How the rows' executions stand now.
     pub(crate) fn ends(&self) -> Ends {
         Ends {
-            running: self.current.len() as u64,
+            running: self.open_rows.len(),
             ..self.ends
         }
     }
@@ -181,38 +185,58 @@ impl Follow {
         self.open.is_empty()
     }
 
-    /// A row whose last line is an open execution. A row launched again under a
-    /// new name leaves its earlier execution to the window only.
-    pub(crate) fn add_open(
-        &mut self,
-        row: u64,
-        arn: String,
-        offset: u64,
-        start_date: Option<&str>,
-    ) {
-        if let Some(earlier) = self.current.insert(row, arn.clone())
-            && let Some(execution) = self.open.get_mut(&earlier)
-        {
-            execution.rows.retain(|o| o.row != row);
+    /// A row whose last line, at `offset`, is an open execution. A row launched
+    /// again under a new name leaves its earlier execution to the window only.
+    pub(crate) fn add_open(&mut self, row: u64, arn: &str, offset: u64, start_date: Option<&str>) {
+        let key = arn_key(arn);
+        if self.open_rows.contains(row) {
+            self.relaunched.insert(row, key);
         }
+        self.open_rows.insert(row);
         let started = start_date
             .and_then(|d| d.parse::<jiff::Timestamp>().ok())
-            .map(|t| t.as_second());
-        let execution = self.open.entry(arn).or_default();
-        execution.started = execution.started.or(started);
-        execution.rows.push(Open { row, offset });
+            .map_or(UNKNOWN_START, |t| t.as_second());
+        self.open
+            .entry(key)
+            .or_insert(OpenExecution { offset, started });
     }
 
-    /// One look at AWS, each end appended to the log (`lines` reads it), then
-    /// given to `on`; returns how many executions ended. A look that fails is a
-    /// warning and the next one tries again; several in a row are an error.
+    /// The log line that started an open execution.
+    fn line_at(&mut self, offset: u64) -> std::io::Result<Outcome> {
+        let lines = match &mut self.lines {
+            Some(lines) => lines,
+            none => none.insert(OffsetReader::open(&self.log)?),
+        };
+        lines.outcome_at(offset)
+    }
+
+    /// The ARN of an open execution, from its log line.
+    fn arn_of(&mut self, key: u64) -> std::io::Result<String> {
+        let offset = self.open[&key].offset;
+        let line = self.line_at(offset)?;
+        line.execution_arn.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the run log's line at byte {offset} has no execution ARN"),
+            )
+        })
+    }
+
+    /// Whether an open execution (by key) is its row's: a row launched again
+    /// under a new name has a newer one.
+    fn is_rows(&self, key: u64, row: u64) -> bool {
+        self.relaunched.get(&row).is_none_or(|&now| now == key)
+    }
+
+    /// One look at AWS, each end appended to the log, then given to `on`; returns
+    /// how many executions ended. A look that fails is a warning and the next one
+    /// tries again; several in a row are an error.
     pub(crate) async fn log_ends(
         &mut self,
         log: &mut RunLog,
-        lines: &mut OffsetReader,
         on: &mut impl Consumer,
     ) -> std::io::Result<u64> {
-        let (closed, error) = self.sweep().await;
+        let (closed, error) = self.sweep().await?;
         if let Some(error) = error {
             self.failed_sweeps = if closed.is_empty() {
                 self.failed_sweeps + 1
@@ -228,47 +252,62 @@ impl Follow {
         } else {
             self.failed_sweeps = 0;
         }
-        for ended in self.take_closed(&closed) {
-            let mut outcome = lines.outcome_at(ended.open.offset)?;
-            end(&mut outcome, ended.closed);
+        let mut ended = 0;
+        for (line, closed) in self.take_closed(&closed)? {
+            ended += 1;
+            let Some(mut outcome) = line else {
+                continue;
+            };
+            end(&mut outcome, closed);
             log.append(&outcome)?;
             on.consume(&Event::Ended { outcome: &outcome });
         }
-        Ok(closed.len() as u64)
+        Ok(ended)
     }
 
-    /// One look at AWS, each end appended to the log at `log_path` (the one
-    /// `from_log` read); returns how many executions ended.
-    pub(crate) async fn log_ends_once(&mut self, log_path: &Path) -> std::io::Result<u64> {
-        let mut log = RunLog::append_to(log_path, self.intact)?;
-        let mut lines = OffsetReader::open(log_path)?;
-        self.log_ends(&mut log, &mut lines, &mut ()).await
+    /// One look at AWS, each end appended to the log `from_log` read; returns how
+    /// many executions ended.
+    pub(crate) async fn log_ends_once(&mut self) -> std::io::Result<u64> {
+        let mut log = RunLog::append_to(&self.log, self.intact)?;
+        self.log_ends(&mut log, &mut ()).await
     }
 
     /// One look at AWS without logging (`status`).
-    pub(crate) async fn refresh(&mut self) -> Option<String> {
-        let (closed, error) = self.sweep().await;
-        self.take_closed(&closed);
-        error
+    pub(crate) async fn refresh(&mut self) -> std::io::Result<Option<String>> {
+        let (closed, error) = self.sweep().await?;
+        self.take_closed(&closed)?;
+        Ok(error)
     }
 
-    /// Takes closed executions off the open ones; returns the rows they end.
-    fn take_closed<'a>(&mut self, closed: &'a [Closed]) -> Vec<Ended<'a>> {
-        let mut ended = Vec::new();
+    /// Takes closed executions off the open ones. Returns each one taken, with
+    /// the log line of the row it ends (none for an execution its row left behind).
+    fn take_closed<'a>(
+        &mut self,
+        closed: &'a [Closed],
+    ) -> std::io::Result<Vec<(Option<Outcome>, &'a Closed)>> {
+        let mut taken = Vec::new();
         for closed in closed {
-            let Some(execution) = self.open.remove(&closed.arn) else {
+            let key = arn_key(&closed.arn);
+            let Some(execution) = self.open.get(&key) else {
                 continue;
             };
-            for open in execution.rows {
-                self.current.remove(&open.row);
-                self.ends.add(&closed.status);
-                ended.push(Ended { open, closed });
+            let line = self.line_at(execution.offset)?;
+            if line.execution_arn.as_deref() != Some(closed.arn.as_str()) {
+                continue; // Another execution sharing the key: not ours.
             }
+            self.open.remove(&key);
             if let Some(failure) = &closed.failure {
                 self.note_failure(&closed.arn, &closed.status, failure);
             }
+            let ends_row = self.is_rows(key, line.row);
+            if ends_row {
+                self.open_rows.remove(line.row);
+                self.relaunched.remove(&line.row);
+                self.ends.add(&closed.status);
+            }
+            taken.push((ends_row.then_some(line), closed));
         }
-        ended
+        Ok(taken)
     }
 
     fn note_failure(&mut self, arn: &str, status: &FinalStatus, failure: &Failure) {
@@ -288,52 +327,49 @@ impl Follow {
 
     /// The open execution that started first (of those whose start is known): its
     /// ARN and start (seconds since the epoch).
-    pub(crate) fn oldest_running(&self) -> Option<(&str, i64)> {
-        self.open
-            .iter()
-            .filter_map(|(arn, e)| Some((arn.as_str(), e.started?)))
-            .min_by_key(|(_, started)| *started)
+    pub(crate) fn oldest_running(&mut self) -> std::io::Result<Option<(String, i64)>> {
+        let oldest = (self.open.iter())
+            .filter(|(_, e)| e.started != UNKNOWN_START)
+            .min_by_key(|(_, e)| e.started)
+            .map(|(&key, e)| (key, e.started));
+        oldest
+            .map(|(key, started)| Ok((self.arn_of(key)?, started)))
+            .transpose()
     }
 
     /// One look at AWS: the executions seen closed, with a failure's error and
     /// cause, and the first error met on the way (what was found is kept).
-    async fn sweep(&mut self) -> (Vec<Closed>, Option<String>) {
+    async fn sweep(&mut self) -> std::io::Result<(Vec<Closed>, Option<String>)> {
         self.calls.sweeps += 1;
         let mut closed = Vec::new();
         let mut error = None;
-        let mut budget = DESCRIBES_PER_SWEEP;
         // Executions to describe one by one: all, when few are open; else those
         // whose start is unknown (no page of a listing can be stopped at them).
-        let mut to_describe: Vec<String> = match self.open.len() <= DESCRIBE_AT_MOST {
-            true => self.open.keys().cloned().collect(),
-            false => {
-                match self.list_closed().await {
-                    Ok(listed) => closed = listed,
-                    Err(e) => error = Some(e),
-                }
-                self.open
-                    .iter()
-                    .filter(|(_, e)| e.started.is_none())
-                    .map(|(arn, _)| arn.clone())
-                    .collect()
+        let mut to_describe = Vec::new();
+        if self.open.len() <= DESCRIBE_AT_MOST {
+            to_describe.extend(self.open.keys());
+        } else {
+            match self.list_closed().await {
+                Ok(listed) => closed = listed,
+                Err(e) => error = Some(e),
             }
-        };
+            let unknown = self.open.iter().filter(|(_, e)| e.started == UNKNOWN_START);
+            to_describe.extend(unknown.map(|(&key, _)| key).take(DESCRIBES_PER_SWEEP));
+        }
         // A listed failure still needs its error and cause: within the budget; the
         // rest stay open, to be found again by the next look.
         let mut listed_failures = Vec::new();
-        closed.retain_mut(|c| match c.status {
+        closed.retain(|c| match c.status {
             FinalStatus::Succeeded => true,
             _ => {
-                listed_failures.push(c.arn.clone());
+                listed_failures.push(arn_key(&c.arn));
                 false
             }
         });
         to_describe.splice(0..0, listed_failures);
-        for arn in to_describe {
-            if budget == 0 {
-                break;
-            }
-            budget -= 1;
+        to_describe.truncate(DESCRIBES_PER_SWEEP);
+        for key in to_describe {
+            let arn = self.arn_of(key)?;
             match self.describe(&arn).await {
                 Ok(Some(found)) => closed.push(found),
                 Ok(None) => {}
@@ -343,7 +379,7 @@ impl Follow {
             }
             tokio::time::sleep(DESCRIBE_GAP).await;
         }
-        (closed, error)
+        Ok((closed, error))
     }
 
     /// The execution, if it has closed. One that AWS does not know (past its 90
@@ -392,7 +428,8 @@ impl Follow {
     /// Pages ListExecutions per terminal status, newest first, back to the oldest
     /// open execution whose start is known.
     async fn list_closed(&mut self) -> Result<Vec<Closed>, String> {
-        let Some(oldest) = self.open.values().filter_map(|e| e.started).min() else {
+        let known = self.open.values().map(|e| e.started);
+        let Some(oldest) = known.filter(|&s| s != UNKNOWN_START).min() else {
             return Ok(Vec::new());
         };
         let mut closed = Vec::new();
@@ -419,7 +456,7 @@ impl Follow {
                         break;
                     }
                     let arn = e.execution_arn();
-                    if self.open.contains_key(arn) && seen.insert(arn.to_string()) {
+                    if self.open.contains_key(&arn_key(arn)) && seen.insert(arn.to_string()) {
                         closed.push(Closed {
                             arn: arn.to_string(),
                             status: final_status(&status),
@@ -440,20 +477,18 @@ impl Follow {
     /// Sweeps every `poll` until every started row has ended, the `deadline`
     /// passes, or `stop` fires; logs each end as it is seen, and at the end marks
     /// the rows still open as RUNNING. `on` takes each end once it is logged, and
-    /// the picture after each sweep. `log_path` is the log `from_log` read (its
-    /// intact part is appended to).
+    /// the picture after each sweep. The log `from_log` read is appended to, after
+    /// its intact part.
     pub(crate) async fn run(
         &mut self,
-        log_path: &Path,
         poll: Duration,
         deadline: Option<Instant>,
         stop: &CancellationToken,
         on: &mut impl Consumer,
     ) -> std::io::Result<()> {
-        let mut log = RunLog::append_to(log_path, self.intact)?;
-        let mut lines = OffsetReader::open(log_path)?;
+        let mut log = RunLog::append_to(&self.log, self.intact)?;
         while !self.is_done() {
-            self.log_ends(&mut log, &mut lines, on).await?;
+            self.log_ends(&mut log, on).await?;
             on.consume(&Event::Swept(self.ends()));
             let past_deadline = deadline.is_some_and(|d| Instant::now() + poll > d);
             if self.is_done() || past_deadline {
@@ -464,10 +499,14 @@ impl Follow {
                 _ = tokio::time::sleep(poll) => {}
             }
         }
-        // Still running: say so in the log, so the report does.
-        for execution in self.open.values() {
-            for open in &execution.rows {
-                let mut outcome = lines.outcome_at(open.offset)?;
+        // Still running: say so in the log, so the report does. In log order,
+        // which reads the log once, forwards.
+        let mut offsets: Vec<u64> = self.open.values().map(|e| e.offset).collect();
+        offsets.sort_unstable();
+        for offset in offsets {
+            let mut outcome = self.line_at(offset)?;
+            let key = arn_key(outcome.execution_arn.as_deref().unwrap_or_default());
+            if self.is_rows(key, outcome.row) {
                 outcome.final_status = Some(FinalStatus::Running);
                 log.append(&outcome)?;
                 on.consume(&Event::Ended { outcome: &outcome });
@@ -522,13 +561,7 @@ pub(crate) async fn follow_to_end(
     let mut display = FollowProgress::new(progress, ends.running + ends.ended());
     let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
     follow
-        .run(
-            &log_path,
-            options.poll,
-            deadline,
-            stop,
-            &mut (RowLog, &mut display),
-        )
+        .run(options.poll, deadline, stop, &mut (RowLog, &mut display))
         .await
         .map_err(Error::run(&context))?;
     display.finish();
@@ -570,8 +603,9 @@ mod tests {
         }
     }
 
-    /// A follow of a log with these lines, for rows 1 to `rows`. No call is made.
-    fn follow_of(lines: &[Outcome], rows: u64) -> Follow {
+    /// A follow of a log with these lines, for rows 1 to `rows`, and the folder
+    /// holding the log. No call is made.
+    fn follow_of(lines: &[Outcome], rows: u64) -> (tempfile::TempDir, Follow) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(RESULTS);
         let mut log = RunLog::append_to(&path, 0).unwrap();
@@ -586,12 +620,22 @@ mod tests {
             .build();
         let client = aws_sdk_sfn::Client::from_conf(config);
         let state_machine = StateMachine::offline(SM).unwrap();
-        Follow::from_log(client, &state_machine, &path, &batch).unwrap()
+        let follow = Follow::from_log(client, &state_machine, &path, &batch).unwrap();
+        (dir, follow)
+    }
+
+    /// The rows the closed executions end.
+    fn rows_ended(follow: &mut Follow, seen: &[Closed]) -> Vec<u64> {
+        let taken = follow.take_closed(seen).unwrap();
+        taken
+            .iter()
+            .filter_map(|(line, _)| Some(line.as_ref()?.row))
+            .collect()
     }
 
     #[test]
     fn the_log_says_which_executions_are_open_and_how_the_others_ended() {
-        let follow = follow_of(
+        let (_dir, follow) = follow_of(
             &[
                 started(1, "a", None),
                 started(2, "b", None),
@@ -610,33 +654,56 @@ mod tests {
 
     #[test]
     fn closed_executions_end_their_rows_once() {
-        let mut follow = follow_of(&[started(1, "a", None), started(2, "b", None)], 2);
+        let (_dir, mut follow) = follow_of(&[started(1, "a", None), started(2, "b", None)], 2);
         let seen = [
             closed("a", FinalStatus::Failed),
             closed("a", FinalStatus::Failed),
         ];
-        let ended = follow.take_closed(&seen);
-        assert_eq!(ended.len(), 1);
-        assert_eq!(ended[0].open.row, 1);
+        assert_eq!(rows_ended(&mut follow, &seen), [1]);
         let ends = follow.ends();
         assert_eq!((ends.failed, ends.running), (1, 1));
         assert_eq!(follow.failures().len(), 1);
-        follow.take_closed(&[closed("b", FinalStatus::Succeeded)]);
+        assert_eq!(
+            rows_ended(&mut follow, &[closed("b", FinalStatus::Succeeded)]),
+            [2]
+        );
         assert!(follow.is_done());
         assert!(!follow.ends().all_succeeded_so_far());
     }
 
     #[test]
+    fn an_execution_is_found_again_by_its_log_line() {
+        let (_dir, mut follow) = follow_of(&[started(1, "a", None), started(2, "b", None)], 2);
+        assert_eq!(follow.arn_of(arn_key(&arn("b"))).unwrap(), arn("b"));
+        // Not open: ends nothing.
+        assert!(rows_ended(&mut follow, &[closed("z", FinalStatus::Failed)]).is_empty());
+        assert_eq!(follow.open_executions(), 2);
+    }
+
+    #[test]
     fn a_row_launched_again_leaves_its_earlier_execution_to_the_window() {
-        let mut follow = follow_of(&[started(1, "a", None)], 1);
-        follow.add_open(1, arn("a-r1"), 0, None);
+        let (dir, mut follow) = follow_of(&[started(1, "a", None)], 1);
+        let path = dir.path().join(RESULTS);
+        let mut log = RunLog::append_to(&path, follow.intact).unwrap();
+        let offset = log.append(&started(1, "a-r1", None)).unwrap();
+        follow.add_open(1, &arn("a-r1"), offset, None);
         // Two executions hold places in the window; one row is open.
         assert_eq!(follow.open_executions(), 2);
         assert_eq!(follow.ends().running, 1);
         // The earlier one closing ends no row.
-        let seen = [closed("a", FinalStatus::Failed)];
-        assert!(follow.take_closed(&seen).is_empty());
+        assert!(rows_ended(&mut follow, &[closed("a", FinalStatus::Failed)]).is_empty());
         assert_eq!(follow.ends().failed, 0);
         assert_eq!(follow.open_executions(), 1);
+        // The row's own one ends it.
+        assert_eq!(
+            rows_ended(&mut follow, &[closed("a-r1", FinalStatus::Succeeded)]),
+            [1]
+        );
+        assert_eq!((follow.ends().running, follow.ends().succeeded), (0, 1));
+    }
+
+    #[test]
+    fn an_open_execution_takes_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<OpenExecution>(), 16);
     }
 }
