@@ -67,7 +67,7 @@ impl Stager {
             input: &launch.input,
         };
         serde_json::to_writer(&mut self.items, &item)?;
-        serde_json::to_writer(&mut self.staged, &Outcome::staged(launch))?;
+        serde_json::to_writer(&mut self.staged, &Outcome::not_attempted(launch))?;
         self.staged.write_all(b"\n")?;
         self.rows += 1;
         Ok(())

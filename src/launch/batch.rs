@@ -157,6 +157,20 @@ pub(crate) async fn launch(
             }
         }
     }
+    // Stopped early: the rows not reached are logged `not_attempted`, with their
+    // names and fields, so that the report lists them as planned; a resume starts
+    // them. This reads the rest of the plan, at validation's speed, with no call.
+    if stop.is_cancelled() {
+        while let Some(work) = work.recv().await {
+            if let Some(outcome) = work.not_reached() {
+                let offset = log.append(&outcome).map_err(log_error())?;
+                consumers.consume(&Event::Launched {
+                    outcome: &outcome,
+                    offset,
+                });
+            }
+        }
+    }
     let LaunchConsumers {
         mut progress,
         limit,

@@ -26,6 +26,27 @@ pub(crate) enum Work {
     Known(Outcome),
 }
 
+impl Work {
+    /// What the log says of a row the launch stopped before: a row to start is
+    /// `not_attempted`, with its name and fields, so that the report shows it; a
+    /// known outcome stands; a row to launch again keeps its last line.
+    pub(crate) fn not_reached(self) -> Option<Outcome> {
+        match self {
+            Work::Start(launch) => Some(Outcome::not_attempted(launch)),
+            Work::Known(known) => Some(known),
+            Work::Again(_) => None,
+        }
+    }
+}
+
+/// A row after its turn: a call to make, or none.
+enum Turned {
+    Known(Outcome),
+    Call(Work, Turn),
+    /// Stopped while it waited for its turn.
+    Stopped(Work),
+}
+
 /// A row launched again by `retry`, from its last log line: its closed execution
 /// redriven, or else (or when it failed to start) started as `launch`.
 pub(crate) struct Again {
@@ -131,7 +152,8 @@ impl<C: StepFunctions> Launcher<C> {
     /// Turns rows into outcomes, `concurrency` at a time. Rows whose outcome is
     /// known already pass through. Once `stop` fires, no new call starts; calls in
     /// flight finish, and rows that did not get an answer yield nothing (a resume
-    /// picks them up).
+    /// picks them up); the row waiting for its turn is not reached (`not_reached`),
+    /// and the stream ends, leaving the rest of `work` unread.
     ///
     /// Rows take their turns in order: a row's place in the window and its first
     /// pacing token are taken before the next row's, so the first calls go out in
@@ -144,21 +166,23 @@ impl<C: StepFunctions> Launcher<C> {
         work: impl Stream<Item = Work> + 'a,
         stop: &'a CancellationToken,
     ) -> impl Stream<Item = Outcome> + 'a {
+        // Once `stop` fires, `take_until` ends the stream before the next row.
         work.take_until(stop.cancelled())
             .then(move |work| async move {
                 match work {
-                    Work::Known(_) => Some((work, None)),
-                    work => self.turn(stop).await.map(|turn| (work, Some(turn))),
+                    Work::Known(known) => Turned::Known(known),
+                    work => match self.turn(stop).await {
+                        Some(turn) => Turned::Call(work, turn),
+                        None => Turned::Stopped(work),
+                    },
                 }
             })
-            .take_while(|turn| std::future::ready(turn.is_some()))
-            .filter_map(std::future::ready)
-            .map(move |(work, turn)| async move {
-                match (work, turn) {
-                    (Work::Known(known), _) => Some(known),
-                    (work, turn) => {
+            .map(move |turned| async move {
+                match turned {
+                    Turned::Known(known) => Some(known),
+                    Turned::Stopped(work) => work.not_reached(),
+                    Turned::Call(work, turn) => {
                         let (launcher, stop) = (self.clone(), stop.clone());
-                        let turn = turn.expect("a call has its turn");
                         tokio::spawn(async move { launcher.launch(work, turn, &stop).await })
                             .await
                             .expect("a launch task panicked")

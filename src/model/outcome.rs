@@ -172,9 +172,10 @@ impl Outcome {
         }
     }
 
-    /// Staged for a Distributed Map: not attempted by this process; the Map Run's
-    /// results tell how it went.
-    pub(crate) fn staged(launch: Launch) -> Outcome {
+    /// Planned, with its name and fields, but not started by this process: staged
+    /// for a Distributed Map (the Map Run's results tell how it went), or not
+    /// reached by a launch that stopped early (a resume starts it).
+    pub(crate) fn not_attempted(launch: Launch) -> Outcome {
         Outcome {
             at: None,
             ..Outcome::of(launch, Status::NotAttempted)

@@ -92,14 +92,34 @@ async fn signalled_and_resumed(signal: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    let started = work.results().len();
+    // Every row is logged: those not reached as `not_attempted`, named as planned,
+    // and the tail of the manifest.
+    let results = work.results();
+    let started = results.iter().filter(|r| r["status"] == "started").count();
     assert!(
         started > 0 && started < 40,
         "{started} rows before the stop"
     );
+    let not_reached: Vec<_> = results
+        .iter()
+        .filter(|r| r["status"] == "not_attempted")
+        .collect();
+    assert_eq!(not_reached.len(), 40 - started, "{results:?}");
+    assert!(
+        not_reached.iter().all(|r| r["name"].is_string()),
+        "{not_reached:?}"
+    );
+    assert!(
+        not_reached
+            .iter()
+            .all(|r| r["row"].as_u64() > Some(started as u64))
+    );
     let summary: Value = serde_json::from_str(&work.read("run/summary.json")).unwrap();
     assert_eq!(summary["interrupted"], true);
     assert_eq!(summary["counts"]["not_attempted"], json!(40 - started));
+    let report = work.read("run/report.csv");
+    let named = |line: &&str| line.split(',').nth(2).is_some_and(|name| !name.is_empty());
+    assert!(report.lines().skip(1).all(|line| named(&line)), "{report}");
     work.run(&sm.arn, "slow.csv").assert().code(0);
     assert_each_row_started_once(&sm.arn, &work, 40).await;
 }
