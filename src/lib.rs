@@ -24,6 +24,7 @@ pub use api::Batch;
 pub use error::Error;
 pub use model::counts::{Calls, Counts, Ends, Followed};
 pub use model::final_status::FinalStatus;
+pub use model::outage::Outages;
 pub use model::outcome::{Outcome, Status};
 pub use model::pacing::Pacing;
 pub use output::progress::ProgressMode;

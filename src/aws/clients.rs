@@ -24,6 +24,9 @@ pub(crate) struct AwsOptions {
     pub profile: Option<String>,
     /// Bound on one API call attempt: without it a hung connection hangs a row forever.
     pub call_timeout: Duration,
+    /// How long one outage (AWS unreachable, or refusing every call) may last
+    /// before a command gives up.
+    pub outage_budget: Duration,
 }
 
 /// The clients a command uses, each set up for its kind of call.
@@ -38,6 +41,8 @@ pub(crate) struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// The region the configuration resolved, or a note that none is configured.
     pub region: String,
+    /// `--outage-budget`: how long one outage may last before a command gives up.
+    pub outage_budget: Duration,
 }
 
 /// AWS cannot be called as configured: no region, or no credentials. Says which,
@@ -111,6 +116,7 @@ pub(crate) async fn clients(options: &AwsOptions) -> Result<Clients, NotConfigur
         follow: aws_sdk_sfn::Client::from_conf(follow),
         s3: aws_sdk_s3::Client::from_conf(s3),
         region,
+        outage_budget: options.outage_budget,
     })
 }
 

@@ -162,6 +162,8 @@ where
             let class = match code.as_str() {
                 "ThrottlingException" | "KmsThrottlingException" => ErrorClass::Throttle,
                 "ExecutionAlreadyExists" => ErrorClass::AlreadyExists,
+                // A million executions open in the account: a later call may pass.
+                "ExecutionLimitExceeded" => ErrorClass::Transient,
                 _ if status >= 500 => ErrorClass::Transient,
                 _ => ErrorClass::Permanent,
             };

@@ -281,6 +281,17 @@ pub struct AwsArgs {
     /// Seconds one API call may take before it is abandoned (and retried).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub call_timeout: f64,
+
+    /// How long AWS may stay unreachable (or refuse every call) before the command
+    /// gives up; meanwhile it pauses, probes, and spends no rows. A launch that
+    /// gives up stops as an interrupted one does: run it again to resume.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "15m",
+        env = "SFN_BATCH_OUTAGE_BUDGET"
+    )]
+    pub outage_budget: String,
 }
 
 #[derive(Debug, Args)]

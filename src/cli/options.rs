@@ -20,10 +20,10 @@ use crate::cli::args::{
 use crate::cli::sources;
 use crate::error::Error;
 use crate::launch::Launching;
-use crate::launch::launcher::{Backoff, LaunchOptions};
 use crate::model::final_status::FinalStatus;
 use crate::model::settings::FollowOptions;
 use crate::model::settings::MaxFailures;
+use crate::model::settings::{Backoff, LaunchOptions};
 use crate::output::progress::ProgressMode;
 use crate::output::publish::ReportTo;
 use crate::plan::source::{ParseOptions, Selection, Source};
@@ -464,6 +464,8 @@ fn aws_options(args: AwsArgs) -> Result<AwsOptions, Error> {
         region: args.region,
         profile: args.profile,
         call_timeout: seconds("--call-timeout", args.call_timeout)?,
+        outage_budget: parse_duration(&args.outage_budget)
+            .map_err(|e| Error::Usage(format!("--outage-budget: {e}")))?,
     })
 }
 

@@ -47,7 +47,7 @@ pub(crate) async fn watch(options: WatchOptions) -> Result<Finished, Error> {
     let EarlierRun { run_dir, info, .. } = earlier;
     let started = Instant::now();
     let followed = watch::follow_to_end(
-        session.clients.follow.clone(),
+        &session.clients,
         &state_machine,
         &run_dir,
         &rows,
@@ -124,8 +124,14 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         .await?;
     let log = options.run_dir.join(RESULTS);
     let reading = || Error::run(format!("reading {}", log.display()));
-    let mut follow =
-        Follow::from_log(session.clients.follow, &state_machine, &log, &rows).map_err(reading())?;
+    let mut follow = Follow::from_log(
+        session.clients.follow,
+        &state_machine,
+        &log,
+        &rows,
+        session.clients.outage_budget,
+    )
+    .map_err(reading())?;
     if let Some(e) = follow.refresh().await.map_err(reading())? {
         tracing::warn!("could not refresh from AWS ({e}): as the run log last recorded it");
     }

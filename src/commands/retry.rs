@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::fanout;
 use crate::launch;
 use crate::launch::follow::Follow;
-use crate::launch::launcher::{Again, Work};
+use crate::launch::work::{Again, Work};
 use crate::model::counts::Ends;
 use crate::model::final_status::FinalStatus;
 use crate::model::outcome::{Outcome, Status};
@@ -78,7 +78,9 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
 
     // How the executions stand now, not when the log last looked.
     if state_machine.kind == Kind::Standard {
-        let mut follow = Follow::from_log(clients.follow.clone(), &state_machine, &log_path, rows)
+        let client = clients.follow.clone();
+        let budget = clients.outage_budget;
+        let mut follow = Follow::from_log(client, &state_machine, &log_path, rows, budget)
             .map_err(log_error("reading"))?;
         if !follow.is_done() {
             follow.log_ends_once().await.map_err(log_error("writing"))?;

@@ -384,6 +384,7 @@ pub(crate) async fn finish(
             elapsed_seconds: started.elapsed().as_secs_f64(),
             calls_per_second: 0.0,
             pacing: Pacing::default(),
+            outages: Default::default(),
         },
         halted_at: None,
     };

@@ -16,16 +16,19 @@ use tokio_util::sync::CancellationToken;
 use crate::aws;
 use crate::aws::sfn::StateMachine;
 use crate::error::Error;
+use crate::launch::breaker::Breaker;
 use crate::launch::follow::{self as watch, Follow};
-use crate::launch::launcher::LaunchOptions;
-use crate::launch::launcher::{Launcher, Work};
+use crate::launch::launcher::Launcher;
 use crate::launch::rate::Pacer;
 use crate::launch::window::Window;
+use crate::launch::work::Work;
 use crate::model::counts::Counts;
 use crate::model::event::{Consumer, Event};
+use crate::model::outage::Outages;
 use crate::model::outcome::Status;
 use crate::model::pacing::Pacing;
 use crate::model::settings::FollowOptions;
+use crate::model::settings::LaunchOptions;
 use crate::model::settings::MaxFailures;
 use crate::output::log::RowLog;
 use crate::output::progress::{Progress, ProgressMode};
@@ -67,6 +70,8 @@ pub(crate) struct LaunchEnd {
     pub pacing: Pacing,
     /// The failure count that stopped the launch (`--max-failures`), if it did.
     pub halted_at: Option<u64>,
+    /// The spells in which AWS could not be reached.
+    pub outages: Outages,
 }
 
 /// Where a launch goes: the batch, its state machine, its rows and its run dir.
@@ -104,15 +109,8 @@ pub(crate) async fn launch(
     let stop = interrupt.child_token();
     let window = match settings.max_running {
         Some((max, poll)) => Some(
-            Windowed::open(
-                clients.follow.clone(),
-                state_machine,
-                log_path,
-                rows,
-                max,
-                poll,
-            )
-            .map_err(Error::run(format!("reading {}", log_path.display())))?,
+            Windowed::open(clients, state_machine, log_path, rows, max, poll)
+                .map_err(Error::run(format!("reading {}", log_path.display())))?,
         ),
         None => None,
     };
@@ -121,6 +119,7 @@ pub(crate) async fn launch(
             Arc::new(clients.sfn.clone()),
             state_machine.clone(),
             Pacer::new(settings.rate, settings.burst),
+            Breaker::new(clients.outage_budget, stop.clone()),
             settings.launch.clone(),
         )
         .with_window(window.as_ref().map(|w| w.window.clone())),
@@ -149,7 +148,10 @@ pub(crate) async fn launch(
                     }
                     None => break,
                 },
-                _ = ticker.tick() => consumers.consume(&Event::Paced(launcher.pacer().pacing())),
+                _ = ticker.tick() => match launcher.breaker().outage() {
+                    Some(outage) => consumers.consume(&Event::Paused(&outage)),
+                    None => consumers.consume(&Event::Paced(launcher.pacer().pacing())),
+                },
                 _ = Windowed::due(&mut consumers.window) => {
                     let window = consumers.window.as_mut().expect("due only with a window");
                     window.free_closed(log).await.map_err(log_error())?;
@@ -183,6 +185,7 @@ pub(crate) async fn launch(
         elapsed: progress.elapsed(),
         pacing: launcher.pacer().pacing(),
         halted_at: limit.halted_at,
+        outages: launcher.breaker().outages(),
     })
 }
 
@@ -239,13 +242,19 @@ impl LaunchEnd {
     /// their end if asked (`--wait`, not after an interrupt), then the report and
     /// the summary.
     pub(crate) fn batch_end(self, settings: &Launching, interrupt: &CancellationToken) -> BatchEnd {
+        let gave_up = self.outages.gave_up_after_seconds.is_some();
         let follow = match settings.wait {
-            Some(follow) if !interrupt.is_cancelled() => Some((follow, settings.progress)),
+            Some(follow) if !interrupt.is_cancelled() && !gave_up => {
+                Some((follow, settings.progress))
+            }
             _ => None,
         };
         BatchEnd {
             follow,
-            this_run: ThisRun::new(self.outcomes, self.elapsed, self.pacing),
+            this_run: ThisRun {
+                outages: self.outages,
+                ..ThisRun::new(self.outcomes, self.elapsed, self.pacing)
+            },
             halted_at: self.halted_at,
         }
     }
@@ -276,7 +285,7 @@ pub(crate) async fn conclude(
     let followed = match ending.follow {
         Some((follow, progress)) => Some(
             watch::follow_to_end(
-                clients.follow.clone(),
+                clients,
                 target.state_machine,
                 target.run_dir,
                 target.rows,
@@ -309,7 +318,7 @@ struct Windowed {
 
 impl Windowed {
     fn open(
-        client: aws_sdk_sfn::Client,
+        clients: &aws::Clients,
         state_machine: &StateMachine,
         log_path: &Path,
         rows: &BatchRows,
@@ -317,7 +326,13 @@ impl Windowed {
         poll: Duration,
     ) -> std::io::Result<Windowed> {
         // Executions still open from before the resume hold their places.
-        let follow = Follow::from_log(client, state_machine, log_path, rows)?;
+        let follow = Follow::from_log(
+            clients.follow.clone(),
+            state_machine,
+            log_path,
+            rows,
+            clients.outage_budget,
+        )?;
         // A look that took longer than --poll is not followed by a burst of looks.
         let mut poll = tokio::time::interval(poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

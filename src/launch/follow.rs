@@ -21,8 +21,8 @@ use aws_sdk_sfn::types::ExecutionStatus;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::aws::error_text;
 use crate::aws::sfn::{StateMachine, final_status};
+use crate::aws::{Clients, error_text};
 use crate::error::Error;
 use crate::model::counts::Calls;
 use crate::model::counts::Ends;
@@ -92,8 +92,10 @@ pub(crate) struct Follow {
     lines: Option<OffsetReader>,
     ends: Ends,
     failures: Vec<String>,
-    /// Sweeps in a row that found nothing and failed.
-    failed_sweeps: u32,
+    /// Since when every look at AWS has failed, if the last one did.
+    failing_since: Option<Instant>,
+    /// `--outage-budget`: how long looks may fail before following gives up.
+    outage_budget: Duration,
     /// The length of the log's intact part when it was read.
     intact: u64,
     /// The API calls made so far.
@@ -112,19 +114,19 @@ pub(crate) struct Closed {
 /// refills at 15/s, shared with everyone in the account.
 const DESCRIBES_PER_SWEEP: usize = 100;
 const DESCRIBE_GAP: Duration = Duration::from_millis(100);
-/// Sweeps in a row that may fail before following gives up.
-const FAILED_SWEEPS_AT_MOST: u32 = 5;
 
 impl Follow {
     /// Reads the run log for the started rows of the batch and where each one
     /// stands. Rows started on another state machine (before a `--force-resume`)
     /// are not this batch's any more. Each row's last line is read in row order
     /// (`LastOutcomes`), so only the open executions are kept.
+    /// Looks at AWS may fail for `outage_budget` before following gives up.
     pub(crate) fn from_log(
         client: aws_sdk_sfn::Client,
         state_machine: &StateMachine,
         log: &Path,
         rows: &BatchRows,
+        outage_budget: Duration,
     ) -> std::io::Result<Follow> {
         let last = LastOutcomes::read(log, rows)?;
         let mut follow = Follow {
@@ -137,7 +139,8 @@ impl Follow {
             lines: None,
             ends: Ends::default(),
             failures: Vec::new(),
-            failed_sweeps: 0,
+            failing_since: None,
+            outage_budget,
             intact: last.intact(),
             calls: Calls::default(),
         };
@@ -230,27 +233,29 @@ impl Follow {
 
     /// One look at AWS, each end appended to the log, then given to `on`; returns
     /// how many executions ended. A look that fails is a warning and the next one
-    /// tries again; several in a row are an error.
+    /// tries again: AWS unreachable for a while (a network blip, an endpoint
+    /// failing over) costs nothing; looks failing for longer than the outage
+    /// budget are an error.
     pub(crate) async fn log_ends(
         &mut self,
         log: &mut RunLog,
         on: &mut impl Consumer,
     ) -> std::io::Result<u64> {
         let (closed, error) = self.sweep().await?;
+        self.failing_since = match error.is_some() && closed.is_empty() {
+            true => Some(self.failing_since.unwrap_or_else(Instant::now)),
+            false => None,
+        };
         if let Some(error) = error {
-            self.failed_sweeps = if closed.is_empty() {
-                self.failed_sweeps + 1
-            } else {
-                0
-            };
-            if self.failed_sweeps >= FAILED_SWEEPS_AT_MOST {
+            if let Some(since) = self.failing_since
+                && since.elapsed() > self.outage_budget
+            {
                 return Err(std::io::Error::other(format!(
-                    "{FAILED_SWEEPS_AT_MOST} looks at AWS in a row failed, the last: {error}"
+                    "AWS unreachable for {:.0?}, past --outage-budget; the last error: {error}",
+                    since.elapsed()
                 )));
             }
             tracing::warn!("following the executions: {error}; trying again");
-        } else {
-            self.failed_sweeps = 0;
         }
         let mut ended = 0;
         for (line, closed) in self.take_closed(&closed)? {
@@ -545,7 +550,7 @@ fn end(outcome: &mut Outcome, closed: &Closed) {
 /// Follows a run's started executions to their end (or the timeout, or a signal),
 /// logging each end, with the progress display; returns how they stand.
 pub(crate) async fn follow_to_end(
-    client: aws_sdk_sfn::Client,
+    clients: &Clients,
     state_machine: &StateMachine,
     run_dir: &RunDir,
     rows: &BatchRows,
@@ -555,8 +560,15 @@ pub(crate) async fn follow_to_end(
 ) -> Result<Followed, Error> {
     let log_path = run_dir.file(RESULTS);
     let context = format!("following the executions of {}", log_path.display());
-    let mut follow =
-        Follow::from_log(client, state_machine, &log_path, rows).map_err(Error::run(&context))?;
+    let client = clients.follow.clone();
+    let mut follow = Follow::from_log(
+        client,
+        state_machine,
+        &log_path,
+        rows,
+        clients.outage_budget,
+    )
+    .map_err(Error::run(&context))?;
     let ends = follow.ends();
     let mut display = FollowProgress::new(progress, ends.running + ends.ended());
     let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
@@ -620,7 +632,8 @@ mod tests {
             .build();
         let client = aws_sdk_sfn::Client::from_conf(config);
         let state_machine = StateMachine::offline(SM).unwrap();
-        let follow = Follow::from_log(client, &state_machine, &path, &batch).unwrap();
+        let budget = Duration::from_secs(60);
+        let follow = Follow::from_log(client, &state_machine, &path, &batch, budget).unwrap();
         (dir, follow)
     }
 

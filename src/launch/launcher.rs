@@ -10,34 +10,13 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::sfn::{CallError, ErrorClass, StateMachine, StepFunctions};
+use crate::launch::breaker::{Blame, Breaker};
 use crate::launch::rate::Pacer;
 use crate::launch::window::Window;
+use crate::launch::work::{Again, Work};
 use crate::model::outcome::{Outcome, Status};
 use crate::model::rows::Launch;
-
-/// What the launcher is given for one row.
-pub(crate) enum Work {
-    /// Start the row's execution.
-    Start(Launch),
-    /// `retry`: launch the row again.
-    Again(Again),
-    /// The outcome is known without a call (an invalid row, a row started earlier
-    /// under another number).
-    Known(Outcome),
-}
-
-impl Work {
-    /// What the log says of a row the launch stopped before: a row to start is
-    /// `not_attempted`, with its name and fields, so that the report shows it; a
-    /// known outcome stands; a row to launch again keeps its last line.
-    pub(crate) fn not_reached(self) -> Option<Outcome> {
-        match self {
-            Work::Start(launch) => Some(Outcome::not_attempted(launch)),
-            Work::Known(known) => Some(known),
-            Work::Again(_) => None,
-        }
-    }
-}
+use crate::model::settings::LaunchOptions;
 
 /// A row after its turn: a call to make, or none.
 enum Turned {
@@ -45,17 +24,6 @@ enum Turned {
     Call(Work, Turn),
     /// Stopped while it waited for its turn.
     Stopped(Work),
-}
-
-/// A row launched again by `retry`, from its last log line: its closed execution
-/// redriven, or else (or when it failed to start) started as `launch`.
-pub(crate) struct Again {
-    /// The row as planned now: what is started when it is not redriven.
-    pub launch: Launch,
-    /// The row's last log line.
-    pub last: Outcome,
-    /// Redrive the closed execution of `last`, rather than start `launch`.
-    pub redrive: bool,
 }
 
 /// How a redrive went.
@@ -72,44 +40,14 @@ enum Redriven {
 /// The calls made for one row.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tries {
+    /// Every call made: the attempts the row records.
     attempts: u32,
+    /// Those that count against `--max-attempts`: not those made while AWS could
+    /// not be reached by anyone.
+    spent: u32,
     throttles: u32,
     /// How long the last one took.
     last_call: Duration,
-}
-
-/// How the launcher calls: in flight at once, attempts, backoff.
-#[derive(Debug, Clone)]
-pub(crate) struct LaunchOptions {
-    /// StartExecution calls in flight at once.
-    pub concurrency: usize,
-    /// Calls per row, the first included.
-    pub max_attempts: u32,
-    /// The wait before each retry.
-    pub backoff: Backoff,
-    /// Default names are a hash of the state machine and the input: a name taken
-    /// can only be this very row's execution, and needs no DescribeExecution
-    /// (whose quota, 15/s, a re-run of a large batch would exhaust).
-    pub names_identify_inputs: bool,
-}
-
-/// Exponential backoff with full jitter: attempt n waits a random time up to
-/// `min(max, base × 2^(n-1))`, so retries of many rows spread out instead of
-/// arriving together.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Backoff {
-    /// The ceiling of the first retry's random wait; it doubles with each attempt.
-    pub base: Duration,
-    /// No wait is longer than this.
-    pub max: Duration,
-}
-
-impl Backoff {
-    fn delay(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(16);
-        let ceiling = self.base.saturating_mul(1 << doublings).min(self.max);
-        ceiling.mul_f64(fastrand::f64())
-    }
 }
 
 /// Starts (or redrives) rows' executions on `client`: paced, retried, and bounded in
@@ -118,6 +56,7 @@ pub(crate) struct Launcher<C> {
     client: Arc<C>,
     state_machine: StateMachine,
     pacer: Pacer,
+    breaker: Breaker,
     options: LaunchOptions,
     window: Option<Arc<Window>>,
 }
@@ -128,12 +67,14 @@ impl<C: StepFunctions> Launcher<C> {
         client: Arc<C>,
         state_machine: StateMachine,
         pacer: Pacer,
+        breaker: Breaker,
         options: LaunchOptions,
     ) -> Self {
         Launcher {
             client,
             state_machine,
             pacer,
+            breaker,
             options,
             window: None,
         }
@@ -147,6 +88,11 @@ impl<C: StepFunctions> Launcher<C> {
     /// The pacer, for the pace and the throttle count.
     pub(crate) fn pacer(&self) -> &Pacer {
         &self.pacer
+    }
+
+    /// The breaker, for the outage under way and the outages so far.
+    pub(crate) fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     /// Turns rows into outcomes, `concurrency` at a time. Rows whose outcome is
@@ -295,7 +241,8 @@ impl<C: StepFunctions> Launcher<C> {
             .paced(Some(sent), stop, || {
                 self.client.redrive_execution(arn, &token)
             })
-            .await?;
+            .await
+            .ok()?;
         let attempts = tries.attempts;
         let error = match result {
             Ok(()) => {
@@ -345,12 +292,19 @@ impl<C: StepFunctions> Launcher<C> {
         stop: &CancellationToken,
     ) -> Option<Outcome> {
         let arn = &self.state_machine.arn;
-        let (result, tries) = self
+        let paced = self
             .paced(sent, stop, || {
                 self.client
                     .start_execution(arn, &launch.name, &launch.input)
             })
-            .await?;
+            .await;
+        let (result, tries) = match paced {
+            Ok(done) => done,
+            // Stopped before its first call: nothing of it reached AWS.
+            Err(Stopped { calls: 0 }) => return Some(Outcome::not_attempted(launch)),
+            // A call may have reached AWS: a resume decides by its name.
+            Err(Stopped { .. }) => return None,
+        };
         let attempts = tries.attempts;
         let outcome = match result {
             Ok(execution) => Outcome::executed(launch, Status::Started, execution, attempts),
@@ -362,34 +316,41 @@ impl<C: StepFunctions> Launcher<C> {
         Some(outcome.with_calls(tries.throttles, tries.last_call))
     }
 
-    /// Makes a call in its turn under the pacer, again after a backoff while it is
-    /// throttled or fails transiently, up to the row's attempt budget; returns the
-    /// last answer and the calls made. `None` when stopped first. `first`: the
-    /// first call's pacing token, taken already in the row's turn.
+    /// Makes a call in its turn under the pacer and the breaker, again after a
+    /// backoff while it is throttled or fails transiently, up to the row's attempt
+    /// budget; returns the last answer and the calls made. `Stopped` when stopped
+    /// first. `first`: the first call's pacing token, taken already in the row's
+    /// turn.
     async fn paced<T, F>(
         &self,
         mut first: Option<Instant>,
         stop: &CancellationToken,
         mut call: impl FnMut() -> F,
-    ) -> Option<(Result<T, CallError>, Tries)>
+    ) -> Result<(Result<T, CallError>, Tries), Stopped>
     where
         F: Future<Output = Result<T, CallError>>,
     {
         let mut tries = Tries::default();
+        let stopped = |tries: &Tries| Stopped {
+            calls: tries.attempts,
+        };
         loop {
             let sent = match first.take() {
                 Some(sent) => sent,
                 None => tokio::select! {
                     biased;
-                    _ = stop.cancelled() => return None,
+                    _ = stop.cancelled() => return Err(stopped(&tries)),
                     sent = self.pacer.ready() => sent,
                 },
             };
+            let Some(admission) = self.breaker.admit(stop).await else {
+                return Err(stopped(&tries));
+            };
             tries.attempts += 1;
+            tries.spent += 1;
             let began = Instant::now();
             let result = call().await;
             tries.last_call = began.elapsed();
-            let attempts = tries.attempts;
             // Only throttles say anything about the account's quota: a timeout or a
             // 5xx neither lowers nor raises the pace.
             match &result {
@@ -400,12 +361,27 @@ impl<C: StepFunctions> Launcher<C> {
                 Err(e) if e.class == ErrorClass::Transient => {}
                 _ => self.pacer.answered(),
             }
+            // A call that blames the endpoint, while it fails for every row, spends
+            // none of this row's attempts.
+            match result.as_ref().err().map(Blame::of) {
+                Some(Some(blame)) => {
+                    if self.breaker.failed(blame, admission) {
+                        tries.spent -= 1;
+                    }
+                }
+                _ => {
+                    if self.breaker.answered() {
+                        self.pacer.restart();
+                    }
+                }
+            }
+            let attempts = tries.attempts;
             match result {
                 Err(e)
                     if matches!(e.class, ErrorClass::Throttle | ErrorClass::Transient)
-                        && attempts < self.options.max_attempts =>
+                        && tries.spent < self.options.max_attempts =>
                 {
-                    let delay = self.options.backoff.delay(attempts);
+                    let delay = self.options.backoff.delay(tries.spent);
                     tracing::debug!(
                         attempt = attempts,
                         code = e.code,
@@ -414,11 +390,11 @@ impl<C: StepFunctions> Launcher<C> {
                         e.message
                     );
                     tokio::select! {
-                        _ = stop.cancelled() => return None,
+                        _ = stop.cancelled() => return Err(stopped(&tries)),
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
-                last => return Some((last, tries)),
+                last => return Ok((last, tries)),
             }
         }
     }
@@ -472,27 +448,14 @@ impl<C: StepFunctions> Launcher<C> {
     }
 }
 
+/// A row's calls stopped before an answer: how many went out.
+struct Stopped {
+    calls: u32,
+}
+
 /// A row's turn to be launched: its place in the window (given back unless its
 /// execution started) and its first call's pacing token.
 struct Turn {
     place: Option<OwnedSemaphorePermit>,
     sent: Instant,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_its_ceiling() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(2),
-        };
-        for attempt in 1..40 {
-            let d = b.delay(attempt);
-            assert!(d <= Duration::from_secs(2), "{d:?}");
-            assert!(d <= Duration::from_millis(100) * 2u32.pow(attempt.min(5)));
-        }
-    }
 }

@@ -3,9 +3,11 @@
 //! to their end.
 
 mod batch;
+pub(crate) mod breaker;
 pub(crate) mod follow;
 pub(crate) mod launcher;
 pub(crate) mod rate;
 pub(crate) mod window;
+pub(crate) mod work;
 
 pub(crate) use batch::{BatchEnd, LaunchEnd, Launching, Target, conclude, launch};

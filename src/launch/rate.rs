@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::pacing::Pacing;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
 
 /// Paces StartExecution calls: the `--rate` ceiling and the adaptive pace, shared by
 /// every call in flight.
@@ -30,6 +31,8 @@ pub(crate) struct Pacer {
     cells: NonZeroU32,
     adaptive: Mutex<Adaptive>,
     throttles: AtomicU64,
+    /// Wakes the calls waiting for a slot under the old pace when it restarts.
+    restarted: Notify,
 }
 
 impl Pacer {
@@ -53,14 +56,24 @@ impl Pacer {
             cells,
             adaptive: Mutex::new(Adaptive::new(rate, Instant::now())),
             throttles: AtomicU64::new(0),
+            restarted: Notify::new(),
         }
     }
 
     /// Waits for this call's turn and returns when it was sent.
     pub(crate) async fn ready(&self) -> Instant {
-        let slot = self.adaptive().slot(Instant::now());
-        if let Some(slot) = slot {
-            tokio::time::sleep_until(slot.into()).await;
+        loop {
+            let restarted = self.restarted.notified();
+            let mut restarted = std::pin::pin!(restarted);
+            restarted.as_mut().enable();
+            let Some(slot) = self.adaptive().slot(Instant::now()) else {
+                break;
+            };
+            // A slot reserved at a pace that has since restarted is taken again.
+            tokio::select! {
+                _ = tokio::time::sleep_until(slot.into()) => break,
+                _ = restarted => {}
+            }
         }
         self.ceiling
             .until_n_ready(self.cells)
@@ -80,6 +93,13 @@ impl Pacer {
     /// A call got an answer that was not a throttle.
     pub(crate) fn answered(&self) {
         self.adaptive().answered(Instant::now());
+    }
+
+    /// AWS answers again after an outage: the pace starts again from below the
+    /// ceiling, and climbs back as calls succeed.
+    pub(crate) fn restart(&self) {
+        self.adaptive().restart(Instant::now());
+        self.restarted.notify_waiters();
     }
 
     /// The pace now and the throttles so far.
@@ -191,6 +211,17 @@ impl Adaptive {
         self.last_max = throttled_at;
         self.last_decrease = now;
         self.set_rate(throttled_at * BETA);
+    }
+
+    /// As after a throttle at the ceiling, whatever was sent lately (nothing, in an
+    /// outage) and however low throttles had brought the pace (a throttle storm
+    /// brings it to its floor): it climbs back to the ceiling within seconds,
+    /// never above twice what is being sent, and throttles lower it again.
+    fn restart(&mut self, now: Instant) {
+        self.next_slot = now;
+        self.last_max = self.ceiling;
+        self.last_decrease = now;
+        self.set_rate(self.last_max * BETA);
     }
 
     fn answered(&mut self, now: Instant) {

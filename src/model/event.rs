@@ -7,6 +7,7 @@
 //! write the log themselves.
 
 use crate::model::counts::{Counts, Ends};
+use crate::model::outage::OutageNow;
 use crate::model::outcome::Outcome;
 use crate::model::pacing::Pacing;
 
@@ -22,6 +23,8 @@ pub(crate) enum Event<'a> {
     Swept(Ends),
     /// Launching: a second went by; how the pacer stands.
     Paced(Pacing),
+    /// Launching: a second went by with new starts paused, AWS unreachable.
+    Paused(&'a OutageNow),
 }
 
 /// Takes a run's events, in order.

@@ -6,6 +6,7 @@ pub(crate) mod counts;
 pub(crate) mod event;
 pub(crate) mod exit;
 pub(crate) mod final_status;
+pub(crate) mod outage;
 pub(crate) mod outcome;
 pub(crate) mod pacing;
 pub(crate) mod rows;

@@ -55,3 +55,57 @@ impl MaxFailures {
         }
     }
 }
+
+/// How the launcher calls: in flight at once, attempts, backoff.
+#[derive(Debug, Clone)]
+pub(crate) struct LaunchOptions {
+    /// StartExecution calls in flight at once.
+    pub concurrency: usize,
+    /// Calls per row, the first included, besides those made while AWS could not
+    /// be reached at all (`launch/breaker.rs`).
+    pub max_attempts: u32,
+    /// The wait before each retry.
+    pub backoff: Backoff,
+    /// Default names are a hash of the state machine and the input: a name taken
+    /// can only be this very row's execution, and needs no DescribeExecution
+    /// (whose quota, 15/s, a re-run of a large batch would exhaust).
+    pub names_identify_inputs: bool,
+}
+
+/// Exponential backoff with full jitter: attempt n waits a random time up to
+/// `min(max, base × 2^(n-1))`, so retries of many rows spread out instead of
+/// arriving together.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    /// The ceiling of the first retry's random wait; it doubles with each attempt.
+    pub base: Duration,
+    /// No wait is longer than this.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The wait before the retry that follows attempt `attempt`.
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(16);
+        let ceiling = self.base.saturating_mul(1 << doublings).min(self.max);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_ceiling() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
+        for attempt in 1..40 {
+            let d = b.delay(attempt);
+            assert!(d <= Duration::from_secs(2), "{d:?}");
+            assert!(d <= Duration::from_millis(100) * 2u32.pow(attempt.min(5)));
+        }
+    }
+}

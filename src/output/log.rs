@@ -217,7 +217,7 @@ impl Consumer for RowLog {
                     .as_ref()
                     .map_or("", FinalStatus::as_str),
             ),
-            run::Event::Swept(_) | run::Event::Paced(_) => return,
+            run::Event::Swept(_) | run::Event::Paced(_) | run::Event::Paused(_) => return,
         };
         tracing::trace!(
             row = outcome.row,

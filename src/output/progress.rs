@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::model::counts::Counts;
 use crate::model::counts::Ends;
 use crate::model::event::{Consumer, Event};
+use crate::model::outage::OutageNow;
 use crate::model::outcome::Status;
 use crate::model::pacing::Pacing;
 
@@ -173,6 +174,17 @@ impl Progress {
         }
     }
 
+    /// Called on a timer while new starts are paused, AWS unreachable: says so, on
+    /// the bar or in a line when one is due.
+    fn paused(&mut self, outage: &OutageNow) {
+        if let Display::Bar(bar) = &self.display {
+            bar.set_message(outage.human());
+        }
+        if self.display.line_due() {
+            tracing::warn!("{}", outage.human());
+        }
+    }
+
     /// Outcomes of this run so far.
     pub(crate) fn counts(&self) -> Counts {
         self.counts
@@ -231,6 +243,7 @@ impl Consumer for Progress {
         match event {
             Event::Launched { outcome, .. } => self.record(outcome.status),
             Event::Paced(pacing) => self.tick(*pacing),
+            Event::Paused(outage) => self.paused(outage),
             Event::Ended { .. } | Event::Swept(_) => {}
         }
     }

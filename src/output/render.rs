@@ -76,6 +76,9 @@ pub(crate) fn table(summary: &Summary) -> String {
                 count(this_run.pacing.throttles, "throttle"),
             ),
         };
+        if let Some(outages) = this_run.outages.human() {
+            text += &format!("{outages}\n");
+        }
     }
     // A killed run (or one still going) has no report yet: `report` is its view.
     if let Some(report) = written(s, REPORT) {
@@ -113,6 +116,12 @@ pub(crate) fn markdown(summary: &Summary) -> String {
         c.invalid,
         c.not_attempted
     );
+    if let Some(outages) = s.this_run.as_ref().and_then(|r| r.outages.human()) {
+        text += &format!("\n{outages}.\n");
+    }
+    if let Some(gave_up) = s.this_run.as_ref().and_then(|r| r.outages.gave_up()) {
+        text += &format!("\n**Stopped**: {gave_up}: run the same command again to resume.\n");
+    }
     if let Some(followed) = &s.followed {
         let e = &followed.ends;
         text += &format!(
@@ -235,6 +244,9 @@ fn next_steps(s: &Summary) -> String {
             "stopped after {failed} rows failed to start (--max-failures): \
              the rows after them were not attempted\n"
         );
+    }
+    if let Some(gave_up) = s.this_run.as_ref().and_then(|r| r.outages.gave_up()) {
+        text += &format!("stopped: {gave_up}: run the same command again to resume\n");
     }
     if s.interrupted {
         text += "interrupted: run the same command again to resume\n";

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::counts::Counts;
 use crate::model::counts::{Calls, Followed};
 use crate::model::exit;
+use crate::model::outage::Outages;
 use crate::model::pacing::Pacing;
 use crate::record::WriteError;
 use crate::record::batch_rows::BatchRows;
@@ -62,6 +63,10 @@ pub struct ThisRun {
     pub calls_per_second: f64,
     /// The pace at the end, and the throttles answered on the way.
     pub pacing: Pacing,
+    /// The spells in which AWS could not be reached (absent from a summary.json
+    /// written before there was such a field).
+    #[serde(default)]
+    pub outages: Outages,
 }
 
 impl ThisRun {
@@ -74,6 +79,7 @@ impl ThisRun {
             elapsed_seconds: secs,
             calls_per_second: if secs > 0.0 { sent as f64 / secs } else { 0.0 },
             pacing,
+            outages: Outages::default(),
         }
     }
 }

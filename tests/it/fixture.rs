@@ -220,6 +220,13 @@ pub const PASS: &str = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End
 pub const WAIT: &str =
     r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}}"#;
 
+/// A state machine whose executions stay open for `seconds`, then succeed.
+pub fn waiting(seconds: u32) -> String {
+    format!(
+        r#"{{"StartAt": "W", "States": {{"W": {{"Type": "Wait", "Seconds": {seconds}, "End": true}}}}}}"#
+    )
+}
+
 pub struct StateMachine {
     pub name: String,
     pub arn: String,
@@ -341,7 +348,8 @@ impl Workdir {
             .expect("spawn sfn-batch")
     }
 
-    fn run_process(&self, state_machine: &str, source: &[&str]) -> std::process::Command {
+    /// The `run` command as a process, to add to and spawn.
+    pub fn run_process(&self, state_machine: &str, source: &[&str]) -> std::process::Command {
         let mut cmd = self.process();
         cmd.args(["run", "--state-machine", state_machine])
             .args(source)

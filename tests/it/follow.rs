@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::fixture::{self, PASS, Workdir, numbered_rows, sfn, state_machine};
+use crate::fixture::{self, PASS, Workdir, numbered_rows, sfn, state_machine, waiting};
 use crate::proxy::{Call, Proxy};
 use predicates::prelude::*;
 use serde_json::Value;
@@ -197,13 +197,6 @@ async fn express_state_machines_cannot_be_followed() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("Express").and(predicate::str::contains("cannot follow")));
-}
-
-/// A state machine whose executions stay open for `seconds`.
-fn waiting(seconds: u32) -> String {
-    format!(
-        r#"{{"StartAt": "W", "States": {{"W": {{"Type": "Wait", "Seconds": {seconds}, "End": true}}}}}}"#
-    )
 }
 
 /// Runs `child` to its end while counting the state machine's running executions

@@ -26,6 +26,8 @@ pub enum Fault {
     Stall,
     /// The request is forwarded and answered after this long.
     Delay(Duration),
+    /// 400 InvalidExecutionInput: AWS refuses this row, not the endpoint.
+    RejectRow,
 }
 
 /// One StartExecution call as the proxy sees it.
@@ -73,6 +75,8 @@ pub fn throttle_fraction(fraction: f64) -> impl Fn(Call) -> Option<Fault> + Send
 pub struct Proxy {
     pub url: String,
     seen: Arc<Mutex<Seen>>,
+    /// Whether the proxy listens: `go_down` closes its port and every connection.
+    up: tokio::sync::watch::Sender<bool>,
 }
 
 /// What the proxy has seen of StartExecution.
@@ -111,8 +115,9 @@ impl Proxy {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         std_listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", std_listener.local_addr().unwrap());
+        let address = std_listener.local_addr().unwrap();
         let shared = (seen.clone(), Arc::new(schedule) as Arc<Schedule>);
+        let (up, mut is_up) = tokio::sync::watch::channel(true);
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -120,18 +125,58 @@ impl Proxy {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let listener = TcpListener::from_std(std_listener).unwrap();
+                let mut listener = Some(TcpListener::from_std(std_listener).unwrap());
                 loop {
-                    let (client, _) = listener.accept().await.unwrap();
-                    let (seen, schedule) = (shared.0.clone(), shared.1.clone());
-                    let upstream = upstream.clone();
-                    tokio::spawn(async move {
-                        let _ = serve(client, &upstream, &seen, &*schedule).await;
-                    });
+                    // Down: nothing listens (connections are refused) until it is up.
+                    // The proxy dropped: the test is over.
+                    while !*is_up.borrow_and_update() {
+                        if is_up.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                    let listener = match listener.take() {
+                        Some(listener) => listener,
+                        None => TcpListener::bind(address).await.expect("rebind proxy"),
+                    };
+                    let mut connections = tokio::task::JoinSet::new();
+                    loop {
+                        tokio::select! {
+                            accepted = listener.accept() => {
+                                let (client, _) = accepted.unwrap();
+                                let (seen, schedule) = (shared.0.clone(), shared.1.clone());
+                                let upstream = upstream.clone();
+                                connections.spawn(async move {
+                                    let _ = serve(client, &upstream, &seen, &*schedule).await;
+                                });
+                            }
+                            changed = is_up.changed() => match changed {
+                                Err(_) => return,
+                                Ok(()) if !*is_up.borrow_and_update() => break,
+                                Ok(()) => {}
+                            },
+                        }
+                    }
+                    // Dropping the listener and the connections closes every socket.
+                    connections.abort_all();
                 }
             });
         });
-        Proxy { url, seen }
+        Proxy {
+            url: format!("http://{address}"),
+            seen,
+            up,
+        }
+    }
+
+    /// Stops listening and drops every connection: calls are refused, as when a
+    /// NAT gateway or VPC endpoint goes away, until `come_back`.
+    pub fn go_down(&self) {
+        self.up.send_replace(false);
+    }
+
+    /// Listens again, on the same port.
+    pub fn come_back(&self) {
+        self.up.send_replace(true);
     }
 
     /// From now on, answers every `operation` call itself, with this HTTP status
@@ -313,6 +358,15 @@ async fn serve(
                     "503 Service Unavailable",
                     "ServiceUnavailable",
                     "injected",
+                )
+                .await?
+            }
+            Some(Fault::RejectRow) => {
+                respond(
+                    &mut client,
+                    "400 Bad Request",
+                    "InvalidExecutionInput",
+                    "injected: the input is not valid",
                 )
                 .await?
             }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use crate::aws::sfn::StateMachine;
 use crate::cli::options::{RunOptions, Sourced};
 use crate::error::{Error, INVALID_ROWS_SHOWN};
-use crate::launch::launcher::Work;
+use crate::launch::work::Work;
 use crate::model::outcome::Outcome;
 use crate::model::rows::Item;
 use crate::model::rows::{Invalid, Launch, Planned};

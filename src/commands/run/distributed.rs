@@ -16,9 +16,10 @@ use crate::fanout::{
     definition::Parent,
     stage::{Staged, Stager},
 };
-use crate::launch::launcher::Work;
+use crate::launch::work::Work;
 use crate::launch::{LaunchEnd, Target};
 use crate::model::counts::Counts;
+use crate::model::outage::Outages;
 use crate::model::pacing::Pacing;
 use crate::plan::source::ManifestError;
 use crate::record::report;
@@ -124,6 +125,7 @@ pub(super) async fn first_hand_off(to_map: &ToMap<'_>, resume: Resume) -> Result
             elapsed: Duration::ZERO,
             pacing: Pacing::default(),
             halted_at: None,
+            outages: Outages::default(),
         };
         let finished = session
             .end_launch(target, launched, &options.launching, interrupt)
