@@ -24,9 +24,15 @@ fn spawn_through(proxy: &Proxy, work: &Workdir, arn: &str, rows: u32, args: &[&s
 
 /// Waits for the child's end: its exit code, with its stderr shown.
 fn finish(child: Child) -> i32 {
+    finish_saying(child).0
+}
+
+/// The same, with its stderr.
+fn finish_saying(child: Child) -> (i32, String) {
     let out = child.wait_with_output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out.status.code().unwrap()
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("{stderr}");
+    (out.status.code().unwrap(), stderr)
 }
 
 /// Waits until the run log has `lines` lines.
@@ -70,12 +76,24 @@ async fn an_outage_mid_run_pauses_the_launch_and_costs_no_rows() {
     let sm = fixture::state_machine(&sfn().await, PASS).await;
     let proxy = Proxy::start(fixture::endpoint(), |_| None);
     let work = Workdir::new();
-    let child = spawn_through(&proxy, &work, &sm.arn, 300, &["--rate", "20"]);
+    let args = ["--rate", "20", "--progress", "lines"];
+    let child = spawn_through(&proxy, &work, &sm.arn, 300, &args);
     wait_for_lines(&work, 60);
     proxy.go_down();
     std::thread::sleep(Duration::from_secs(30));
     proxy.come_back();
-    assert_eq!(finish(child), 0);
+    let (code, stderr) = finish_saying(child);
+    assert_eq!(code, 0);
+    // The progress lines say what is happening.
+    assert!(
+        stderr.contains("(connection refused); probing every "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("s; no rows spent; budget 15m"), "{stderr}");
+    assert!(
+        stderr.contains("AWS unreachable: 1 outage, the longest "),
+        "{stderr}"
+    );
     assert_each_row_started_once(&sm.arn, &work, 300).await;
     let outages = outages(&work);
     assert_eq!(outages["count"], 1, "{outages}");
@@ -98,9 +116,8 @@ async fn an_outage_past_its_budget_stops_the_run_and_the_same_command_resumes() 
     let child = spawn_through(&proxy, &work, &sm.arn, 300, &args);
     wait_for_lines(&work, 60);
     proxy.go_down();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = finish_saying(child);
+    assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("past --outage-budget"), "{stderr}");
     assert!(
         stderr.contains("run the same command again to resume"),
