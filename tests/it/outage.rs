@@ -57,29 +57,39 @@ fn with_status(work: &Workdir, status: &str) -> usize {
     last.values().filter(|s| *s == status).count()
 }
 
-/// A schedule that answers `fault` to every call from `from` to `to` after the
-/// first call, and lets the others through.
-fn storm(
-    from: Duration,
-    to: Duration,
-    fault: Fault,
-) -> impl Fn(Call) -> Option<Fault> + Send + Sync {
+/// `rows` rows at `--rate 20` through a storm: every call answered `fault` from
+/// 1 s after the first call until `ends`. The breaker opens once, and every row
+/// starts once.
+async fn through_a_storm(fault: Fault, ends: Duration, rows: u32) {
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
     let first = OnceLock::new();
-    move |_| {
+    let proxy = Proxy::start(fixture::endpoint(), move |_| {
         let since = first.get_or_init(Instant::now).elapsed();
-        (from <= since && since < to).then_some(fault)
-    }
+        (Duration::from_secs(1) <= since && since < ends).then_some(fault)
+    });
+    let work = Workdir::new();
+    let child = spawn_through(&proxy, &work, &sm.arn, rows, &["--rate", "20"]);
+    assert_eq!(finish(child), 0);
+    assert_each_row_started_once(&sm.arn, &work, rows as usize).await;
+    assert_eq!(outages(&work)["count"], 1, "{}", outages(&work));
+}
+
+/// 300 rows at `--rate 20` with `args`, through a proxy that goes down once 60
+/// rows are logged.
+async fn down_mid_run(args: &[&str]) -> (fixture::StateMachine, Proxy, Workdir, Child) {
+    let sm = fixture::state_machine(&sfn().await, PASS).await;
+    let proxy = Proxy::start(fixture::endpoint(), |_| None);
+    let work = Workdir::new();
+    let args = [&["--rate", "20"], args].concat();
+    let child = spawn_through(&proxy, &work, &sm.arn, 300, &args);
+    wait_for_lines(&work, 60);
+    proxy.go_down();
+    (sm, proxy, work, child)
 }
 
 #[tokio::test]
 async fn an_outage_mid_run_pauses_the_launch_and_costs_no_rows() {
-    let sm = fixture::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(fixture::endpoint(), |_| None);
-    let work = Workdir::new();
-    let args = ["--rate", "20", "--progress", "lines"];
-    let child = spawn_through(&proxy, &work, &sm.arn, 300, &args);
-    wait_for_lines(&work, 60);
-    proxy.go_down();
+    let (sm, proxy, work, child) = down_mid_run(&["--progress", "lines"]).await;
     std::thread::sleep(Duration::from_secs(30));
     proxy.come_back();
     let (code, stderr) = finish_saying(child);
@@ -109,13 +119,7 @@ async fn an_outage_mid_run_pauses_the_launch_and_costs_no_rows() {
 
 #[tokio::test]
 async fn an_outage_past_its_budget_stops_the_run_and_the_same_command_resumes() {
-    let sm = fixture::state_machine(&sfn().await, PASS).await;
-    let proxy = Proxy::start(fixture::endpoint(), |_| None);
-    let work = Workdir::new();
-    let args = ["--rate", "20", "--outage-budget", "5s"];
-    let child = spawn_through(&proxy, &work, &sm.arn, 300, &args);
-    wait_for_lines(&work, 60);
-    proxy.go_down();
+    let (sm, proxy, work, child) = down_mid_run(&["--outage-budget", "5s"]).await;
     let (code, stderr) = finish_saying(child);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("past --outage-budget"), "{stderr}");
@@ -134,34 +138,12 @@ async fn an_outage_past_its_budget_stops_the_run_and_the_same_command_resumes() 
 
 #[tokio::test]
 async fn a_storm_of_server_errors_opens_the_breaker() {
-    let sm = fixture::state_machine(&sfn().await, PASS).await;
-    let schedule = storm(
-        Duration::from_secs(1),
-        Duration::from_secs(5),
-        Fault::ServerError,
-    );
-    let proxy = Proxy::start(fixture::endpoint(), schedule);
-    let work = Workdir::new();
-    let child = spawn_through(&proxy, &work, &sm.arn, 100, &["--rate", "20"]);
-    assert_eq!(finish(child), 0);
-    assert_each_row_started_once(&sm.arn, &work, 100).await;
-    assert_eq!(outages(&work)["count"], 1, "{}", outages(&work));
+    through_a_storm(Fault::ServerError, Duration::from_secs(5), 100).await;
 }
 
 #[tokio::test]
 async fn a_storm_of_throttles_opens_the_breaker_and_ordinary_throttling_does_not() {
-    let sm = fixture::state_machine(&sfn().await, PASS).await;
-    let schedule = storm(
-        Duration::from_secs(1),
-        Duration::from_secs(9),
-        Fault::Throttle,
-    );
-    let proxy = Proxy::start(fixture::endpoint(), schedule);
-    let work = Workdir::new();
-    let child = spawn_through(&proxy, &work, &sm.arn, 60, &["--rate", "20"]);
-    assert_eq!(finish(child), 0);
-    assert_each_row_started_once(&sm.arn, &work, 60).await;
-    assert_eq!(outages(&work)["count"], 1, "{}", outages(&work));
+    through_a_storm(Fault::Throttle, Duration::from_secs(9), 60).await;
 
     let sm = fixture::state_machine(&sfn().await, PASS).await;
     let proxy = Proxy::start(fixture::endpoint(), throttle_fraction(0.3));
