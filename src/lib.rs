@@ -15,6 +15,7 @@ mod commands;
 mod error;
 mod fanout;
 mod launch;
+mod live;
 mod model;
 mod output;
 mod plan;
@@ -51,6 +52,11 @@ pub mod internals {
         pub use crate::plan::source::{
             Flow, Format, Location, ManifestFile, ParseOptions, for_each_item, read_items,
         };
+    }
+
+    /// The live path: an S3 object's row, as the backfill's listing makes it.
+    pub mod live {
+        pub use crate::live::{Decision, LivePlan, NewObject};
     }
 
     /// Templates.

@@ -28,7 +28,7 @@ use crate::output::progress::ProgressMode;
 use crate::output::publish::ReportTo;
 use crate::plan::source::{ParseOptions, Selection, Source};
 use crate::plan::template::{InputTemplate, TextTemplate};
-use crate::plan::{MAX_BATCH_ID_CHARS, check_name};
+use crate::plan::{MAX_BATCH_ID_CHARS, Planner, check_name};
 
 /// A template with the text it was parsed from (recorded in the run dir).
 #[derive(Debug, Clone)]
@@ -149,6 +149,19 @@ fn launching(args: LaunchArgs, names_identify_inputs: bool) -> Result<Launching,
 
 impl RunOptions {
     /// Checks the command-line arguments of `run` or `validate`.
+    /// The planner of the batch `batch_id` on `state_machine_arn`, with these
+    /// templates.
+    pub(crate) fn planner(&self, state_machine_arn: &str, batch_id: &str) -> Planner {
+        let text = |t: &Option<Sourced<TextTemplate>>| t.as_ref().map(|t| t.template.clone());
+        Planner::new(
+            state_machine_arn.to_string(),
+            batch_id.to_string(),
+            self.input_template.as_ref().map(|t| t.template.clone()),
+            text(&self.name_template),
+        )
+        .with_output(text(&self.output_template))
+    }
+
     pub(crate) fn from_args(args: RunArgs) -> Result<RunOptions, Error> {
         let source = sources::source(&args)?;
         RunOptions::with_source(args, source)

@@ -50,6 +50,17 @@ impl Planner {
         Planner { output, ..self }
     }
 
+    /// Whether a row's `field` can change its name or input: a template names it,
+    /// or there is no input template (the fields are the input).
+    pub(crate) fn uses_field(&self, field: &str) -> bool {
+        let Some(input) = &self.input else {
+            return true;
+        };
+        let names = |(_, of): (String, &str)| of == field;
+        input.fields().into_iter().any(names)
+            || (self.name.iter().chain(&self.output)).any(|t| t.fields().any(names))
+    }
+
     /// Renders the row's name and input and checks them against StartExecution's rules.
     pub fn plan(&self, mut item: Item) -> Planned {
         let rendered = self.add_output(&mut item).and_then(|()| self.render(&item));
@@ -206,10 +217,54 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// `<manifest name>-<8 hex>`: the hash covers the state machine and the source's
+/// `identity` (a manifest's bytes, what a listing or date range asks for), so the same command on the same manifest finds the same run dir and
+/// the same names, and a changed manifest is a new batch.
+pub(crate) fn default_batch_id(
+    short_name: &str,
+    identity: &str,
+    state_machine_arn: &str,
+) -> String {
+    let base = short_name.split('.').next().unwrap_or(short_name);
+    // Characters a name may not hold (or CloudWatch would not like) become one `-`.
+    let mut stem = String::new();
+    for c in base.chars() {
+        match c.is_ascii_alphanumeric() || c == '_' {
+            true => stem.push(c),
+            false if !stem.ends_with('-') => stem.push('-'),
+            false => {}
+        }
+    }
+    let mut stem: String = stem.trim_matches('-').chars().take(24).collect();
+    if stem.is_empty() {
+        stem = "batch".to_string();
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(state_machine_arn.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(identity.as_bytes());
+    format!("{stem}-{}", &hex::encode(hasher.finalize())[..8])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_field_is_used_when_a_template_names_it_or_the_fields_are_the_input() {
+        let input = InputTemplate::parse(r#"{"in": "{input}"}"#).unwrap();
+        let name = TextTemplate::parse("{stem}-{row}").unwrap();
+        let output = TextTemplate::parse("s3://out/{file.key}").unwrap();
+        let planner = Planner::new("arn".into(), "b".into(), Some(input), Some(name))
+            .with_output(Some(output));
+        for used in ["input", "stem", "file"] {
+            assert!(planner.uses_field(used), "{used}");
+        }
+        assert!(!planner.uses_field("last_modified"));
+        let plain = Planner::new("arn".into(), "b".into(), None, None);
+        assert!(plain.uses_field("last_modified"));
+    }
 
     fn item(row: u64, v: serde_json::Value) -> Item {
         Item {

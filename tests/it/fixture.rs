@@ -20,6 +20,7 @@ use assert_cmd::Command;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sfn::config::{Credentials, SharedCredentialsProvider};
+use futures::StreamExt;
 
 /// The region of every client and process, as the emulator's ARNs have it.
 pub const REGION: &str = "us-east-1";
@@ -398,4 +399,40 @@ pub async fn assert_each_row_started_once(state_machine_arn: &str, work: &Workdi
         let name = record["name"].as_str().unwrap();
         assert!(held.iter().any(|h| h.name == name), "{record} not held");
     }
+}
+
+/// A new bucket holding `keys`, each object `size` bytes.
+pub async fn bucket_with(keys: &[String], size: usize) -> String {
+    let s3 = s3().await;
+    let bucket = unique("raw");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    futures::stream::iter(keys)
+        .map(|key| {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(vec![b'x'; size].into())
+                .send()
+        })
+        .buffer_unordered(16)
+        .for_each(|put| async {
+            put.expect("put object");
+        })
+        .await;
+    bucket
+}
+
+/// Keys a listing test has to get right: unicode, spaces, `+`, `=`, `%`, nesting.
+pub const ODD_KEYS: [&str; 6] = [
+    "2024/01/a.parquet",
+    "2024/01/deep/er/b.parquet",
+    "2024/02/é ü 中.parquet",
+    "2024/02/a b+c=d%20e.parquet",
+    "2024/02/part_tmp/c.parquet",
+    "2024/02/notes.txt",
+];
+
+/// Owned strings.
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }

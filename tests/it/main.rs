@@ -11,6 +11,7 @@ mod examples;
 mod faults;
 mod follow;
 mod job;
+mod live;
 mod outage;
 mod output;
 mod report;

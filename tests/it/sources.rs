@@ -4,31 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::fixture::{PASS, Workdir, executions, numbered_rows, s3, sfn, state_machine, unique};
-use futures::StreamExt;
+use crate::fixture::{
+    ODD_KEYS, PASS, Workdir, bucket_with, executions, numbered_rows, s3, sfn, state_machine,
+    strings, unique,
+};
 use predicates::prelude::*;
 use serde_json::Value;
-
-/// A new bucket holding `keys`, each object `size` bytes.
-async fn bucket_with(keys: &[String], size: usize) -> String {
-    let s3 = s3().await;
-    let bucket = unique("raw");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    futures::stream::iter(keys)
-        .map(|key| {
-            s3.put_object()
-                .bucket(&bucket)
-                .key(key)
-                .body(vec![b'x'; size].into())
-                .send()
-        })
-        .buffer_unordered(16)
-        .for_each(|put| async {
-            put.expect("put object");
-        })
-        .await;
-    bucket
-}
 
 /// The inputs AWS holds for the state machine, as JSON.
 async fn held_inputs(arn: &str) -> Vec<Value> {
@@ -38,20 +19,6 @@ async fn held_inputs(arn: &str) -> Vec<Value> {
         .map(|h| serde_json::from_str(&h.input).unwrap())
         .collect()
 }
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
-/// Keys a listing test has to get right: unicode, spaces, `+`, `=`, `%`, nesting.
-const ODD_KEYS: [&str; 6] = [
-    "2024/01/a.parquet",
-    "2024/01/deep/er/b.parquet",
-    "2024/02/é ü 中.parquet",
-    "2024/02/a b+c=d%20e.parquet",
-    "2024/02/part_tmp/c.parquet",
-    "2024/02/notes.txt",
-];
 
 #[tokio::test]
 async fn a_listing_of_several_pages_with_filters_and_odd_keys() {

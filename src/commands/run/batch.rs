@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::aws::sfn::StateMachine;
@@ -13,11 +12,11 @@ use crate::launch::work::Work;
 use crate::model::outcome::Outcome;
 use crate::model::rows::Item;
 use crate::model::rows::{Invalid, Launch, Planned};
-use crate::plan::Planner;
 use crate::plan::duplicates::{Duplicates, NameSpill};
 use crate::plan::source::{self, Flow, ManifestError, ManifestFile, ParseOptions, Selection};
 use crate::plan::suggest;
 use crate::plan::template::TextTemplate;
+use crate::plan::{Planner, default_batch_id};
 use crate::record::batch_rows::BatchRows;
 use crate::record::run_dir::read_info;
 use crate::record::runlog::{Done, DoneRows};
@@ -168,18 +167,14 @@ impl BatchPlan {
             (true, Some(dir)) => read_info(dir).ok().map(|info| info.batch_id),
             _ => None,
         };
-        let id = options
-            .batch_id
-            .clone()
-            .or(resumed_id)
-            .unwrap_or_else(|| default_batch_id(&manifest, &state_machine.arn));
-        let planner = Planner::new(
-            state_machine.arn.clone(),
-            id.clone(),
-            options.input_template.as_ref().map(|t| t.template.clone()),
-            options.name_template.as_ref().map(|t| t.template.clone()),
-        )
-        .with_output(options.output_template.as_ref().map(|t| t.template.clone()));
+        let id = options.batch_id.clone().or(resumed_id).unwrap_or_else(|| {
+            default_batch_id(
+                manifest.short_name(),
+                manifest.identity(),
+                &state_machine.arn,
+            )
+        });
+        let planner = options.planner(&state_machine.arn, &id);
         BatchPlan {
             id,
             state_machine,
@@ -288,32 +283,6 @@ pub(super) fn spawn_reader(
         })
     });
     (work_rx, reader)
-}
-
-/// `<manifest name>-<8 hex>`: the hash covers the manifest's bytes and the state
-/// machine, so the same command on the same manifest finds the same run dir and
-/// the same names, and a changed manifest is a new batch.
-pub(super) fn default_batch_id(manifest: &ManifestFile, state_machine_arn: &str) -> String {
-    let short_name = manifest.short_name();
-    let base = short_name.split('.').next().unwrap_or(short_name);
-    // Characters a name may not hold (or CloudWatch would not like) become one `-`.
-    let mut stem = String::new();
-    for c in base.chars() {
-        match c.is_ascii_alphanumeric() || c == '_' {
-            true => stem.push(c),
-            false if !stem.ends_with('-') => stem.push('-'),
-            false => {}
-        }
-    }
-    let mut stem: String = stem.trim_matches('-').chars().take(24).collect();
-    if stem.is_empty() {
-        stem = "batch".to_string();
-    }
-    let mut hasher = Sha256::new();
-    hasher.update(state_machine_arn.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(manifest.identity().as_bytes());
-    format!("{stem}-{}", &hex::encode(hasher.finalize())[..8])
 }
 
 /// Where every row has the same fields, known up front (a CSV header, a listing's

@@ -83,10 +83,35 @@ impl Filter {
     }
 }
 
-enum SkipReason {
+/// Why a listing leaves an entry out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SkipReason {
+    /// `--include`/`--exclude`.
     Glob,
+    /// `--modified-after`/`--modified-before`.
     Modified,
+    /// `--min-size`.
     Size,
+}
+
+impl Listing {
+    /// The item this listing gives for an entry listed under `prefix` (one of its
+    /// `prefixes`, with its `extra` fields), or why it leaves the entry out. The one
+    /// place that decides: the live path (`live/`) asks it of each new object, so
+    /// that an object becomes the very row a backfill over the prefix makes.
+    pub(crate) fn item(
+        &self,
+        prefix: &str,
+        extra: &Fields,
+        entry: &Entry<'_>,
+    ) -> Result<Fields, SkipReason> {
+        let relative = entry.key.strip_prefix(prefix).unwrap_or(entry.key);
+        let facts = entry.object.as_ref().map(|o| (o.size, o.last_modified));
+        match self.filter.rejects(relative, facts) {
+            Some(reason) => Err(reason),
+            None => Ok(entry.fields(&self.bucket, relative, extra)),
+        }
+    }
 }
 
 /// What a listing went through, for the message when nothing is left.
@@ -150,7 +175,7 @@ pub(super) async fn spool(
                             object: Some(Object {
                                 size: o.size().unwrap_or(0),
                                 last_modified: o.last_modified().and_then(timestamp)?,
-                                etag: o.e_tag().unwrap_or_default().trim_matches('"'),
+                                etag: o.e_tag().unwrap_or_default(),
                             }),
                         })
                     })
@@ -158,15 +183,12 @@ pub(super) async fn spool(
             };
             for entry in entries {
                 tally.listed += 1;
-                let relative = entry.key.strip_prefix(prefix.as_str()).unwrap_or(entry.key);
-                let facts = entry.object.as_ref().map(|o| (o.size, o.last_modified));
-                match listing.filter.rejects(relative, facts) {
-                    Some(SkipReason::Glob) => tally.by_glob += 1,
-                    Some(SkipReason::Modified) => tally.by_modified += 1,
-                    Some(SkipReason::Size) => tally.by_size += 1,
-                    None => {
+                match listing.item(prefix, extra, &entry) {
+                    Err(SkipReason::Glob) => tally.by_glob += 1,
+                    Err(SkipReason::Modified) => tally.by_modified += 1,
+                    Err(SkipReason::Size) => tally.by_size += 1,
+                    Ok(fields) => {
                         tally.kept += 1;
-                        let fields = entry.fields(&listing.bucket, relative, extra);
                         write_item(&mut out, &fields)
                             .map_err(|e| format!("cannot write the spool file: {e}"))?;
                     }
@@ -197,16 +219,19 @@ pub(super) const FIELDS: [&str; 10] = [
     "etag",
 ];
 
-struct Entry<'a> {
-    key: &'a str,
+/// An entry of a listing: an object, or a common prefix.
+pub(crate) struct Entry<'a> {
+    pub key: &'a str,
     /// `None` for a common prefix.
-    object: Option<Object<'a>>,
+    pub object: Option<Object<'a>>,
 }
 
-struct Object<'a> {
-    size: i64,
-    last_modified: Timestamp,
-    etag: &'a str,
+/// What S3 says of an object.
+pub(crate) struct Object<'a> {
+    pub size: i64,
+    pub last_modified: Timestamp,
+    /// As S3 gives it, quoted or not: the item has it unquoted.
+    pub etag: &'a str,
 }
 
 impl Entry<'_> {
@@ -235,7 +260,7 @@ impl Entry<'_> {
         if let Some(o) = &self.object {
             fields.insert("size".into(), Value::from(o.size));
             fields.insert("last_modified".into(), text(&o.last_modified.to_string()));
-            fields.insert("etag".into(), text(o.etag));
+            fields.insert("etag".into(), text(o.etag.trim_matches('"')));
         }
         fields
     }

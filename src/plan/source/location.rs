@@ -68,6 +68,12 @@ pub struct ManifestFile {
     _spool: Option<NamedTempFile>,
 }
 
+/// The identity of a generated source (a listing, a date range), from the text of
+/// what was asked for: what its default batch id hashes.
+pub(crate) fn identity_of(asked: &str) -> String {
+    hex::encode(Sha256::digest(asked.as_bytes()))
+}
+
 impl ManifestFile {
     /// Makes `location` readable as a local file: a path is used in place, stdin and
     /// S3 objects are copied once to a temporary file (streamed, never in memory).
@@ -137,7 +143,7 @@ impl ManifestFile {
             short_name,
             path: spool.path().to_path_buf(),
             sha256: sha256_file(spool.path())?,
-            identity: hex::encode(Sha256::digest(identity.as_bytes())),
+            identity: identity_of(identity),
             _spool: Some(spool),
         })
     }

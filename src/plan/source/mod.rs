@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 pub(crate) use dates::parse_date;
 pub(crate) use dates::{DateRange, Step};
-pub(crate) use listing::{Filter, Listing};
+pub(crate) use listing::{Entry, Filter, Listing, Object, SkipReason};
+pub(crate) use location::identity_of;
 pub use location::{Location, ManifestFile};
 
 /// Why a source in S3 is not read by `validate`.
