@@ -56,6 +56,8 @@ pub mod internals {
 
     /// The live path: an S3 object's row, as the backfill's listing makes it.
     pub mod live {
+        #[cfg(feature = "lambda")]
+        pub use crate::live::event::{News, Notice, notices};
         pub use crate::live::{Decision, LivePlan, NewObject};
     }
 

@@ -8,6 +8,9 @@
 //! brings the objects is built on it; until then the tests reach it through
 //! `internals::live`.
 
+#[cfg(feature = "lambda")]
+pub(crate) mod event;
+
 use std::ffi::OsString;
 use std::path::Path;
 
