@@ -1,5 +1,6 @@
 //! The events that bring new objects to the live path, in the shapes Lambda
-//! delivers them (the types of `aws_lambda_events`):
+//! delivers them (SQS batches and EventBridge events read with `aws_lambda_events`'
+//! types; S3's own records leniently, see `S3Notification`):
 //!
 //! - S3 event notifications invoking the function directly;
 //! - SQS messages carrying an S3 notification, or an SNS notification carrying one
@@ -14,7 +15,6 @@
 //! as it is (its samples hold `2023-08-08T14:03:40.532432.zip`, colons and all).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde::Deserialize;
 use serde_json::Value;
@@ -96,25 +96,58 @@ fn body_news(event: Value) -> Result<Vec<News>, String> {
         return Ok(vec![eventbridge_news(event)]);
     }
     if event.get("Records").is_some() {
-        let s3: S3Event =
+        let s3: S3Notification =
             serde_json::from_value(event).map_err(|e| format!("an S3 notification: {e}"))?;
         return s3.records.into_iter().map(s3_news).collect();
     }
     Err("neither an S3 notification, an SQS batch nor an EventBridge event".into())
 }
 
-fn s3_news(record: S3EventRecord) -> Result<News, String> {
-    let name = record.event_name.unwrap_or_default();
+/// An S3 notification, read for what the live path needs of it and nothing
+/// more. `aws_lambda_events`' `S3Event` also requires `userIdentity`,
+/// `requestParameters` and `eventTime`, which the emulator's notifications lack
+/// and nothing here reads: a notice must not fail on a field it does not use.
+#[derive(Debug, Deserialize)]
+struct S3Notification {
+    #[serde(rename = "Records")]
+    records: Vec<S3Record>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Record {
+    #[serde(default)]
+    event_name: String,
+    s3: S3Entity,
+}
+
+#[derive(Debug, Deserialize)]
+struct S3Entity {
+    bucket: Bucket,
+    object: S3Object,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Object {
+    key: String,
+    #[serde(default)]
+    size: i64,
+    #[serde(default)]
+    e_tag: String,
+}
+
+fn s3_news(record: S3Record) -> Result<News, String> {
+    let name = record.event_name;
     if !name.starts_with("ObjectCreated:") {
         return Ok(News::Nothing(format!("{name}: not a creation")));
     }
     let (bucket, object) = (record.s3.bucket, record.s3.object);
-    let key = object.key.ok_or("an S3 notification without a key")?;
     Ok(News::Created(NewObject {
-        bucket: bucket.name.ok_or("an S3 notification without a bucket")?,
-        key: form_decoded(&key)?,
-        size: object.size.unwrap_or(0),
-        etag: object.e_tag.unwrap_or_default(),
+        bucket: bucket.name,
+        key: form_decoded(&object.key)?,
+        size: object.size,
+        etag: object.e_tag,
         last_modified: None,
     }))
 }

@@ -193,6 +193,12 @@ pub async fn s3() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// SQS, for the S3 event notifications the emulator sends to a queue.
+#[cfg(feature = "lambda")]
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&config())
+}
+
 /// The binary under test, with none of the shell's AWS or sfn-batch settings and
 /// no emulator: for the commands that never call AWS (`report`).
 pub fn sfn_batch() -> Command {
