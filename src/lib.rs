@@ -58,6 +58,8 @@ pub mod internals {
     pub mod live {
         #[cfg(feature = "lambda")]
         pub use crate::live::event::{News, Notice, notices};
+        #[cfg(feature = "lambda")]
+        pub use crate::live::handler::{Live, Summary};
         pub use crate::live::{Decision, LivePlan, NewObject};
     }
 

@@ -4,9 +4,9 @@
 use std::error::Error as StdError;
 use std::time::{Duration, SystemTime};
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{SharedCredentialsProvider, future};
@@ -84,40 +84,48 @@ pub(crate) async fn clients(options: &AwsOptions) -> Result<Clients, NotConfigur
         .into_builder()
         .credentials_provider(credentials)
         .build();
-    // The launcher owns retries (with its own pacing and attempt count): the SDK's
-    // would multiply them, so StartExecution gets exactly one attempt per call.
-    // Stalled-stream protection checks the throughput of every request and response
-    // body: a few hundred bytes here, which the call timeout already bounds. Off, it
-    // saves the launcher about 5% of its CPU per start.
-    let sfn = aws_sdk_sfn::config::Builder::from(&config)
-        .retry_config(RetryConfig::disabled())
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .build();
-    let follow = aws_sdk_sfn::config::Builder::from(&config)
-        .retry_config(RetryConfig::standard().with_max_attempts(5))
-        .build();
-    // A local endpoint (an emulator, MinIO) serves buckets by path, not by host name.
-    let local_s3 =
-        config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    // S3 moves whole manifests and run logs: an attempt may rightly take minutes,
-    // so only connecting and waiting for a first byte are bounded.
-    let s3 = aws_sdk_s3::config::Builder::from(&config)
-        .force_path_style(local_s3)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(options.call_timeout)
-                .read_timeout(options.call_timeout)
-                .disable_operation_attempt_timeout()
-                .build(),
-        )
-        .build();
-    Ok(Clients {
-        sfn: aws_sdk_sfn::Client::from_conf(sfn),
-        follow: aws_sdk_sfn::Client::from_conf(follow),
-        s3: aws_sdk_s3::Client::from_conf(s3),
-        region,
-        outage_budget: options.outage_budget,
-    })
+    Ok(Clients::from_config(&config, region, options))
+}
+
+impl Clients {
+    /// The clients of a configuration already loaded and checked, with the
+    /// region it names.
+    pub(crate) fn from_config(config: &SdkConfig, region: String, options: &AwsOptions) -> Clients {
+        // The launcher owns retries (with its own pacing and attempt count): the SDK's
+        // would multiply them, so StartExecution gets exactly one attempt per call.
+        // Stalled-stream protection checks the throughput of every request and response
+        // body: a few hundred bytes here, which the call timeout already bounds. Off, it
+        // saves the launcher about 5% of its CPU per start.
+        let sfn = aws_sdk_sfn::config::Builder::from(config)
+            .retry_config(RetryConfig::disabled())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .build();
+        let follow = aws_sdk_sfn::config::Builder::from(config)
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .build();
+        // A local endpoint (an emulator, MinIO) serves buckets by path, not by host name.
+        let local_s3 =
+            config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        // S3 moves whole manifests and run logs: an attempt may rightly take minutes,
+        // so only connecting and waiting for a first byte are bounded.
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(local_s3)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(options.call_timeout)
+                    .read_timeout(options.call_timeout)
+                    .disable_operation_attempt_timeout()
+                    .build(),
+            )
+            .build();
+        Clients {
+            sfn: aws_sdk_sfn::Client::from_conf(sfn),
+            follow: aws_sdk_sfn::Client::from_conf(follow),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            region,
+            outage_budget: options.outage_budget,
+        }
+    }
 }
 
 /// Asks the configuration's credential chain for credentials once, before any

@@ -10,6 +10,8 @@
 
 #[cfg(feature = "lambda")]
 pub(crate) mod event;
+#[cfg(feature = "lambda")]
+pub(crate) mod handler;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -60,18 +62,10 @@ impl LivePlan {
     /// delimiter. Keys that mean nothing here (rate, concurrency, run dir, wait)
     /// are read and checked as for `run`, then ignored.
     pub fn from_job(job: &Path, state_machine_arn: &str) -> Result<LivePlan, Error> {
-        let args = ["sfn-batch", "run", "--job"].map(OsString::from);
-        let args = args
-            .into_iter()
-            .chain([job.as_os_str().to_owned()])
-            .collect();
-        let Command::Run(run) = crate::cli::parse(args).cli?.command else {
-            unreachable!("parsed as `run`")
-        };
-        LivePlan::new(RunOptions::from_args(*run)?, state_machine_arn)
+        LivePlan::new(&run_options(job)?, state_machine_arn)
     }
 
-    fn new(options: RunOptions, state_machine_arn: &str) -> Result<LivePlan, Error> {
+    pub(crate) fn new(options: &RunOptions, state_machine_arn: &str) -> Result<LivePlan, Error> {
         let Source::Listing(listing) = &options.source else {
             return Err(Error::Usage(
                 "the live path takes the objects of an S3 prefix: the job needs s3_prefix".into(),
@@ -144,6 +138,20 @@ impl LivePlan {
         };
         Decision::Row(self.planner.plan(item))
     }
+}
+
+/// The job file at `job`, read as `run --job` reads it (the `SFN_BATCH_*`
+/// variables over it).
+pub(crate) fn run_options(job: &Path) -> Result<RunOptions, Error> {
+    let args = ["sfn-batch", "run", "--job"].map(OsString::from);
+    let job = job.as_os_str().to_owned();
+    let Command::Run(run) = crate::cli::parse(args.into_iter().chain([job]).collect())
+        .cli?
+        .command
+    else {
+        unreachable!("parsed as `run`")
+    };
+    RunOptions::from_args(*run)
 }
 
 fn skipped(reason: SkipReason) -> &'static str {

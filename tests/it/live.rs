@@ -1,6 +1,7 @@
-//! The live path's rows: each new object, as an event brings it, becomes the very
-//! row (name and input) that `run --job` over the prefix starts, or is left out as
-//! the listing leaves it out.
+//! The live path against the emulator: each new object, as S3's own notification
+//! brings it, becomes the very row (name and input) that `run --job` over the
+//! prefix starts, or is left out as the listing leaves it out; the handler starts
+//! it once, whichever of the two paths comes first.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,22 +12,23 @@ use crate::fixture::{
     ODD_KEYS, PASS, StateMachine, Workdir, executions, s3, sfn, state_machine, strings, unique,
 };
 
-/// A bucket that announces each new object to an SQS queue, holding the odd keys
-/// and one key outside the job's prefix, and a backfill over the prefix by `run
-/// --job`, done.
-struct Backfilled {
+/// A bucket that announces each new object to an SQS queue (with the `lambda`
+/// feature), holding the odd keys and one key outside the job's prefix, and the
+/// job file over that prefix.
+struct Announced {
     bucket: String,
     #[cfg(feature = "lambda")]
     queue_url: String,
     keys: Vec<String>,
     job: PathBuf,
     sm: StateMachine,
-    /// The executions the backfill started: name, input.
-    held: BTreeMap<String, String>,
-    _work: Workdir,
+    work: Workdir,
 }
 
-async fn backfilled() -> Backfilled {
+/// The .parquet keys of `2024/`, but `part_tmp/`.
+const ROWS: usize = 4;
+
+async fn announced(extra_job_lines: &str) -> Announced {
     let sm = state_machine(&sfn().await, PASS).await;
     let (s3, bucket) = (s3().await, unique("raw"));
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -36,12 +38,12 @@ async fn backfilled() -> Backfilled {
     keys.push("elsewhere/z.parquet".to_string());
     for key in &keys {
         let body = vec![b'x'; 10].into();
-        s3.put_object()
+        (s3.put_object()
             .bucket(&bucket)
             .key(key)
             .body(body)
             .send()
-            .await
+            .await)
             .unwrap();
     }
     let work = Workdir::new();
@@ -54,80 +56,52 @@ include = ["**/*.parquet"]
 exclude = ["**/part_tmp/**"]
 output_template = "s3://processed/{{relative}}"
 run_dir = "run"
-"#,
+{extra_job_lines}"#,
             sm.arn
         ),
     );
-    work.sfn_batch()
-        .args(["run", "--job", "job.toml"])
-        .assert()
-        .code(0);
-    let held: BTreeMap<String, String> = (executions(&sfn().await, &sm.arn).await)
-        .into_iter()
-        .map(|h| (h.name, h.input))
-        .collect();
-    assert_eq!(
-        held.len(),
-        4,
-        "the .parquet keys of 2024/ but part_tmp: {held:?}"
-    );
-    Backfilled {
+    Announced {
         bucket,
         #[cfg(feature = "lambda")]
         queue_url,
         keys,
         job,
         sm,
-        held,
-        _work: work,
+        work,
     }
 }
 
-/// A new queue the bucket sends its ObjectCreated notifications to: its URL.
-#[cfg(feature = "lambda")]
-async fn announcing(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
-    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-    let sqs = crate::fixture::sqs().await;
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("new"))
-        .send()
-        .await
-        .unwrap();
-    let url = queue.queue_url().unwrap().to_string();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let arn = &attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn];
-    let to_queue = QueueConfiguration::builder()
-        .queue_arn(arn)
-        .events(Event::S3ObjectCreated)
-        .build()
-        .unwrap();
-    let notifications = NotificationConfiguration::builder()
-        .queue_configurations(to_queue)
-        .build();
-    s3.put_bucket_notification_configuration()
-        .bucket(bucket)
-        .notification_configuration(notifications)
-        .send()
-        .await
-        .unwrap();
-    url
-}
+impl Announced {
+    /// `run --job` over the prefix: its exit code.
+    fn backfill(&self) -> i32 {
+        let out = self
+            .work
+            .sfn_batch()
+            .args(["run", "--job", "job.toml"])
+            .output();
+        out.unwrap().status.code().unwrap()
+    }
 
-impl Backfilled {
-    /// Asserts that the live plan makes of `object` what the backfill made of it:
-    /// the same name and input, or nothing; returns whether it is a row.
-    fn same_as_the_backfill(&self, plan: &LivePlan, object: &NewObject) -> bool {
+    /// The executions of the state machine: name, input.
+    async fn held(&self) -> BTreeMap<String, String> {
+        (executions(&sfn().await, &self.sm.arn).await)
+            .into_iter()
+            .map(|h| (h.name, h.input))
+            .collect()
+    }
+
+    /// Asserts that the live plan makes of `object` what the backfill made of it
+    /// (`held`): the same name and input, or nothing; returns whether it is a row.
+    fn same_as_the_backfill(
+        &self,
+        plan: &LivePlan,
+        held: &BTreeMap<String, String>,
+        object: &NewObject,
+    ) -> bool {
         let key = &object.key;
         match plan.decide(object) {
             Decision::Row(Ok(launch)) => {
-                let held = self.held.get(&launch.name);
+                let held = held.get(&launch.name);
                 let held = held.unwrap_or_else(|| panic!("{key}: {launch:?} not started"));
                 let held: serde_json::Value = serde_json::from_str(held).unwrap();
                 let live: serde_json::Value = serde_json::from_str(&launch.input).unwrap();
@@ -148,79 +122,207 @@ impl Backfilled {
 
 #[tokio::test]
 async fn an_object_becomes_the_row_a_backfill_starts() {
-    let backfill = backfilled().await;
-    let plan = LivePlan::from_job(&backfill.job, &backfill.sm.arn).unwrap();
+    let announced = announced("").await;
+    assert_eq!(announced.backfill(), 0);
+    let held = announced.held().await;
+    assert_eq!(held.len(), ROWS, "{held:?}");
+    let plan = LivePlan::from_job(&announced.job, &announced.sm.arn).unwrap();
     assert!(!plan.needs_last_modified());
     let s3 = s3().await;
     let mut rows = 0;
-    for key in &backfill.keys {
-        let head = (s3
-            .head_object()
-            .bucket(&backfill.bucket)
-            .key(key)
-            .send()
-            .await)
-            .unwrap();
+    for key in &announced.keys {
+        let head = s3.head_object().bucket(&announced.bucket).key(key);
+        let head = head.send().await.unwrap();
         let object = NewObject {
-            bucket: backfill.bucket.clone(),
+            bucket: announced.bucket.clone(),
             key: key.clone(),
             size: head.content_length().unwrap(),
             etag: head.e_tag().unwrap().to_string(),
             last_modified: None,
         };
-        rows += usize::from(backfill.same_as_the_backfill(&plan, &object));
+        rows += usize::from(announced.same_as_the_backfill(&plan, &held, &object));
     }
-    assert_eq!(rows, 4);
+    assert_eq!(rows, ROWS);
 }
 
-/// The notifications the emulator sent for the objects, received from the queue
-/// and wrapped as Lambda delivers an SQS batch, make the backfill's rows.
 #[cfg(feature = "lambda")]
-#[tokio::test]
-async fn objects_announced_through_sqs_become_the_rows_a_backfill_starts() {
-    use sfn_batch::internals::live::{News, notices};
-    let backfill = backfilled().await;
-    let plan = LivePlan::from_job(&backfill.job, &backfill.sm.arn).unwrap();
-    let sqs = crate::fixture::sqs().await;
-    let mut records = Vec::new();
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&backfill.queue_url)
-            .max_number_of_messages(10)
+mod handler {
+    use std::time::{Duration, Instant};
+
+    use serde_json::{Value, json};
+    use sfn_batch::internals::live::{Live, News, notices};
+
+    use super::*;
+    use crate::fixture::config;
+
+    /// A new queue the bucket sends its ObjectCreated notifications to: its URL.
+    pub(super) async fn announcing(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
+        use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let sqs = crate::fixture::sqs().await;
+        let queue = sqs.create_queue().queue_name(unique("new")).send().await;
+        let url = queue.unwrap().queue_url().unwrap().to_string();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
             .unwrap();
-        if received.messages().is_empty() {
-            break;
-        }
-        records.extend(received.messages().iter().map(|m| {
-            serde_json::json!({
-                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
-                "body": m.body(), "attributes": {}, "messageAttributes": {},
-                "md5OfBody": m.md5_of_body(), "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:new",
-                "awsRegion": "us-east-1"
-            })
-        }));
+        let arn = &attributes.attributes().unwrap()[&QueueAttributeName::QueueArn];
+        let to_queue = QueueConfiguration::builder()
+            .queue_arn(arn)
+            .events(Event::S3ObjectCreated)
+            .build()
+            .unwrap();
+        let notifications = NotificationConfiguration::builder()
+            .queue_configurations(to_queue)
+            .build();
+        s3.put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(notifications)
+            .send()
+            .await
+            .unwrap();
+        url
     }
-    let notices = notices(serde_json::json!({ "Records": records })).unwrap();
-    let (mut created, mut rows) = (Vec::new(), 0);
-    for notice in &notices {
-        assert!(notice.message_id.is_some());
-        if let News::Created(object) = &notice.news {
-            created.push(object.key.clone());
-            rows += usize::from(backfill.same_as_the_backfill(&plan, object));
+
+    impl Announced {
+        /// Every message the queue holds, wrapped as Lambda delivers an SQS batch.
+        async fn delivered(&self) -> Value {
+            let sqs = crate::fixture::sqs().await;
+            let mut records = Vec::new();
+            loop {
+                let received = sqs
+                    .receive_message()
+                    .queue_url(&self.queue_url)
+                    .max_number_of_messages(10)
+                    .send()
+                    .await
+                    .unwrap();
+                if received.messages().is_empty() {
+                    return json!({ "Records": records });
+                }
+                records.extend(received.messages().iter().map(|m| {
+                    json!({
+                        "messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
+                        "body": m.body(), "attributes": {}, "messageAttributes": {},
+                        "md5OfBody": m.md5_of_body(), "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:new",
+                        "awsRegion": "us-east-1"
+                    })
+                }));
+            }
+        }
+
+        /// The handler, in this process, on `event`, with 30 s to go.
+        async fn handle(&self, event: &Value) -> Value {
+            let live = Live::with_config(&self.job, &config()).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            live.handle(event.clone(), deadline).await.unwrap()
         }
     }
-    created.sort();
-    let mut keys = backfill.keys.clone();
-    keys.sort();
-    assert_eq!(created, keys, "one notice per object, its key decoded");
-    assert_eq!(rows, 4);
-    let test_event = |n: &&_| matches!(n, &&News::Nothing(_));
-    assert_eq!(
-        notices.iter().map(|n| &n.news).filter(test_event).count(),
-        1
-    );
+
+    #[tokio::test]
+    async fn objects_announced_through_sqs_become_the_rows_a_backfill_starts() {
+        let announced = announced("").await;
+        assert_eq!(announced.backfill(), 0);
+        let held = announced.held().await;
+        let plan = LivePlan::from_job(&announced.job, &announced.sm.arn).unwrap();
+        let notices = notices(announced.delivered().await).unwrap();
+        let (mut created, mut rows) = (Vec::new(), 0);
+        for notice in &notices {
+            assert!(notice.message_id.is_some());
+            if let News::Created(object) = &notice.news {
+                created.push(object.key.clone());
+                rows += usize::from(announced.same_as_the_backfill(&plan, &held, object));
+            }
+        }
+        created.sort();
+        let mut keys = announced.keys.clone();
+        keys.sort();
+        assert_eq!(created, keys, "one notice per object, its key decoded");
+        assert_eq!(rows, ROWS);
+        let test_event = |n: &&News| matches!(n, News::Nothing(_));
+        assert_eq!(
+            notices.iter().map(|n| &n.news).filter(test_event).count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_backfill_the_events_find_every_execution_existing() {
+        let announced = announced("").await;
+        assert_eq!(announced.backfill(), 0);
+        let answer = announced.handle(&announced.delivered().await).await;
+        assert_eq!(answer, json!({ "batchItemFailures": [] }));
+        assert_eq!(announced.held().await.len(), ROWS, "nothing started twice");
+    }
+
+    #[tokio::test]
+    async fn events_first_then_the_backfill_finds_them_existing_and_redeliveries_too() {
+        let announced = announced("").await;
+        let event = announced.delivered().await;
+        assert_eq!(
+            announced.handle(&event).await,
+            json!({ "batchItemFailures": [] })
+        );
+        assert_eq!(announced.held().await.len(), ROWS);
+        // SQS delivers a message again: the same executions.
+        announced.handle(&event).await;
+        assert_eq!(
+            announced.held().await.len(),
+            ROWS,
+            "a redelivery starts nothing"
+        );
+        assert_eq!(announced.backfill(), 0);
+        let results = announced.work.results();
+        assert_eq!(results.len(), ROWS);
+        assert!(
+            results.iter().all(|r| r["status"] == "existing"),
+            "{results:?}"
+        );
+        assert_eq!(announced.held().await.len(), ROWS, "nor does the backfill");
+    }
+
+    #[tokio::test]
+    async fn an_object_that_cannot_be_started_is_acknowledged_not_retried() {
+        // An execution name may not hold a space: `é ü 中` and `a b+c=d%20e` cannot be.
+        let announced = announced("name_template = \"{stem}\"\n").await;
+        let answer = announced.handle(&announced.delivered().await).await;
+        assert_eq!(answer, json!({ "batchItemFailures": [] }));
+        let held = announced.held().await;
+        let names: Vec<&str> = held.keys().map(String::as_str).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_direct_invocation_answers_with_a_summary() {
+        let announced = announced("").await;
+        // S3's own notifications, as S3 would invoke the function with them.
+        let delivered = announced.delivered().await;
+        let bodies = delivered["Records"].as_array().unwrap().iter();
+        let mut s3_events: Vec<Value> = bodies
+            .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+            .filter(|body: &Value| body.get("Records").is_some())
+            .collect();
+        let is_a_row = |event: &Value| {
+            let news = notices(event.clone()).unwrap().remove(0).news;
+            matches!(news, News::Created(o) if o.key == "2024/01/a.parquet")
+        };
+        let first = s3_events.iter().position(is_a_row).unwrap();
+        s3_events.swap(0, first);
+        let first = announced.handle(&s3_events[0]).await;
+        assert_eq!(first["started"].as_array().unwrap().len(), 1, "{first}");
+        for event in &s3_events {
+            announced.handle(event).await;
+        }
+        let again = announced.handle(&s3_events[0]).await;
+        assert_eq!(again["existing"], 1, "{again}");
+        assert_eq!(again["started"], json!([]), "{again}");
+        assert_eq!(announced.held().await.len(), ROWS);
+    }
 }
+
+#[cfg(feature = "lambda")]
+use handler::announcing;

@@ -1,0 +1,309 @@
+//! One invocation of the live path: the event's new objects planned as the
+//! backfill plans them, and started by the same launcher (its retries, its
+//! `existing`, its breaker), until the invocation's deadline, less a margin.
+//!
+//! What becomes of a record:
+//! - started, or `existing` (the name is taken by the same input: a redelivery, or
+//!   a backfill that came first): done;
+//! - not a row of the job (outside the prefix, filtered out, a test event, not a
+//!   creation): done, nothing to start;
+//! - invalid (a name or input that breaks AWS's rules, a template field the object
+//!   lacks): logged with the reason and done, since it would fail forever;
+//! - anything else (throttled or failing until the deadline, not reached): to be
+//!   tried again. From SQS, its message is listed in `batchItemFailures`, so that
+//!   SQS delivers it again and, in the end, to the dead-letter queue; from a direct
+//!   or EventBridge invocation, the invocation fails, so that Lambda retries it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use aws_config::SdkConfig;
+
+use crate::aws::sfn::{Kind, StateMachine};
+use crate::aws::{Clients, clients, sfn};
+use crate::cli::options::RunOptions;
+use crate::error::Error;
+use crate::launch::breaker::Breaker;
+use crate::launch::launcher::Launcher;
+use crate::launch::rate::Pacer;
+use crate::launch::work::Work;
+use crate::live::event::{News, Notice, notices};
+use crate::live::{Decision, LivePlan, NewObject, run_options};
+use crate::model::outcome::{Outcome, Status};
+use crate::model::settings::{Backoff, LaunchOptions};
+
+/// What an invocation leaves for its end: this long before the deadline, calls
+/// stop, so that the answer is written in time.
+const MARGIN: Duration = Duration::from_secs(2);
+/// StartExecution calls in flight at once, within one invocation. The live path's
+/// rate is bounded by the number of invocations at once (the event source
+/// mapping's `MaximumConcurrency`), not here.
+const CONCURRENCY: usize = 16;
+/// Codes of a start that can never succeed: the row is invalid.
+const INVALID: [&str; 2] = ["InvalidName", "InvalidExecutionInput"];
+
+/// The live path, ready for invocations: the job's plan, the clients, the state
+/// machine.
+pub struct Live {
+    plan: LivePlan,
+    clients: Clients,
+    state_machine: StateMachine,
+    names_identify_inputs: bool,
+}
+
+/// How an invocation went.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// Executions started, by ARN.
+    pub started: Vec<String>,
+    /// Records whose execution existed already.
+    pub existing: u64,
+    /// Records that are not rows of the job.
+    pub skipped: u64,
+    /// Records that can never start.
+    pub invalid: u64,
+    /// Records to be tried again.
+    pub to_retry: u64,
+    /// The SQS messages to be delivered again.
+    #[serde(skip)]
+    failed_messages: BTreeSet<String>,
+    /// Whether the event came by SQS.
+    #[serde(skip)]
+    from_sqs: bool,
+}
+
+impl Live {
+    /// The live path of the job file at `job`, for the configured AWS account
+    /// and region: its state machine is resolved once, here.
+    pub async fn from_job(job: &Path) -> Result<Live, Error> {
+        let options = run_options(job)?;
+        let clients = clients(&options.aws).await?;
+        Live::with_clients(options, clients).await
+    }
+
+    /// The same, with an AWS configuration of the caller's (a test's emulator).
+    pub async fn with_config(job: &Path, config: &SdkConfig) -> Result<Live, Error> {
+        let options = run_options(job)?;
+        let region = config.region().map_or(String::new(), ToString::to_string);
+        let clients = Clients::from_config(config, region, &options.aws);
+        Live::with_clients(options, clients).await
+    }
+
+    async fn with_clients(options: RunOptions, clients: Clients) -> Result<Live, Error> {
+        let state_machine =
+            sfn::resolve(&clients.sfn, &options.state_machine, &clients.region).await?;
+        if state_machine.kind == Kind::Express {
+            return Err(Error::Usage(format!(
+                "{} is an Express state machine: AWS does not make its executions \
+                 idempotent by name, so the live path and a backfill could start an \
+                 object twice",
+                state_machine.arn
+            )));
+        }
+        let names_identify_inputs = options.launching.launch.names_identify_inputs;
+        Ok(Live {
+            plan: LivePlan::new(&options, &state_machine.arn)?,
+            clients,
+            state_machine,
+            names_identify_inputs,
+        })
+    }
+
+    /// Handles one event, starting its objects' executions before `deadline`:
+    /// the answer for Lambda (a partial batch response for SQS, else a summary),
+    /// or an error when a direct invocation must be retried.
+    pub async fn handle(&self, event: Value, deadline: Instant) -> Result<Value, String> {
+        let notices = notices(event)?;
+        let summary = self.start(notices, deadline).await;
+        if summary.from_sqs {
+            let failures: Vec<Value> = (summary.failed_messages.iter())
+                .map(|id| json!({ "itemIdentifier": id }))
+                .collect();
+            return Ok(json!({ "batchItemFailures": failures }));
+        }
+        if summary.to_retry > 0 {
+            return Err(format!(
+                "{} of the event's objects could not be started yet: try again",
+                summary.to_retry
+            ));
+        }
+        Ok(serde_json::to_value(&summary).expect("a summary serializes"))
+    }
+
+    /// Plans each notice's object and starts the rows, in one launch.
+    async fn start(&self, notices: Vec<Notice>, deadline: Instant) -> Summary {
+        let mut summary = Summary {
+            from_sqs: notices.iter().any(|n| n.message_id.is_some()),
+            ..Summary::default()
+        };
+        let mut work = Vec::new();
+        // Row n of this launch is `launched[n - 1]`: its notice.
+        let mut launched = Vec::new();
+        for notice in notices {
+            let object = match &notice.news {
+                News::Created(object) => object,
+                News::Nothing(why) => {
+                    log(&notice, None, "skipped", why);
+                    summary.skipped += 1;
+                    continue;
+                }
+            };
+            let object = match self.with_last_modified(object).await {
+                Ok(object) => object,
+                Err(why) => {
+                    log(&notice, None, "to_retry", &why);
+                    summary.retry(&notice);
+                    continue;
+                }
+            };
+            match self.plan.decide(&object) {
+                Decision::Skipped(why) => {
+                    log(&notice, None, "skipped", &why);
+                    summary.skipped += 1;
+                }
+                Decision::Row(Err(invalid)) => {
+                    log(&notice, None, "invalid", &invalid.reason);
+                    summary.invalid += 1;
+                }
+                Decision::Row(Ok(mut launch)) => {
+                    launch.row = launched.len() as u64 + 1;
+                    work.push(Work::Start(launch));
+                    launched.push(notice);
+                }
+            }
+        }
+        let mut ended = vec![None; launched.len()];
+        for outcome in self.launch(work, deadline).await {
+            let row = (outcome.row - 1) as usize;
+            ended[row] = Some(outcome);
+        }
+        for (notice, outcome) in launched.iter().zip(ended) {
+            summary.count(notice, outcome);
+        }
+        summary
+    }
+
+    /// The object with its LastModified, from HeadObject, when the job uses it.
+    async fn with_last_modified(&self, object: &NewObject) -> Result<NewObject, String> {
+        let mut object = object.clone();
+        if !self.plan.needs_last_modified() {
+            return Ok(object);
+        }
+        let head = (self.clients.s3.head_object())
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .send()
+            .await
+            .map_err(|e| format!("HeadObject: {}", crate::aws::error_text(&e)))?;
+        let modified = head
+            .last_modified()
+            .ok_or("HeadObject gave no LastModified")?;
+        let modified = jiff::Timestamp::new(modified.secs(), modified.subsec_nanos() as i32);
+        object.last_modified = Some(modified.map_err(|e| e.to_string())?);
+        Ok(object)
+    }
+
+    /// Starts the rows with the launcher, until `deadline` less the margin.
+    async fn launch(&self, work: Vec<Work>, deadline: Instant) -> Vec<Outcome> {
+        let stop = CancellationToken::new();
+        let until = deadline.checked_sub(MARGIN).unwrap_or(deadline);
+        let budget = until.saturating_duration_since(Instant::now());
+        let launcher = Arc::new(Launcher::new(
+            Arc::new(self.clients.sfn.clone()),
+            self.state_machine.clone(),
+            Pacer::new(1e9, std::num::NonZeroU32::MIN),
+            Breaker::new(budget, stop.clone()),
+            LaunchOptions {
+                concurrency: CONCURRENCY,
+                // The deadline bounds the attempts.
+                max_attempts: u32::MAX,
+                backoff: Backoff {
+                    base: Duration::from_millis(100),
+                    max: Duration::from_secs(5),
+                },
+                names_identify_inputs: self.names_identify_inputs,
+            },
+        ));
+        let timer = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(until.into()).await;
+                stop.cancel();
+            })
+        };
+        let outcomes = launcher
+            .launch_all(futures::stream::iter(work), &stop)
+            .collect()
+            .await;
+        timer.abort();
+        outcomes
+    }
+}
+
+impl Summary {
+    /// A record to be tried again.
+    fn retry(&mut self, notice: &Notice) {
+        self.to_retry += 1;
+        if let Some(id) = &notice.message_id {
+            self.failed_messages.insert(id.clone());
+        }
+    }
+
+    /// Counts a launched record by its outcome (`None`: its call got no answer
+    /// before the deadline), and logs it.
+    fn count(&mut self, notice: &Notice, outcome: Option<Outcome>) {
+        let Some(outcome) = outcome else {
+            log(notice, None, "to_retry", "no answer before the deadline");
+            return self.retry(notice);
+        };
+        let name = outcome.name.as_deref();
+        let error = outcome.error.as_deref().unwrap_or_default();
+        match (outcome.status, &outcome.execution_arn) {
+            (Status::Started, Some(arn)) => {
+                log(notice, name, "started", arn);
+                self.started.push(arn.clone());
+            }
+            (Status::Existing, Some(arn)) => {
+                log(notice, name, "existing", arn);
+                self.existing += 1;
+            }
+            (Status::Failed, _) if INVALID.contains(&error) => {
+                let message = outcome.message.as_deref().unwrap_or(error);
+                log(notice, name, "invalid", message);
+                self.invalid += 1;
+            }
+            _ => {
+                let why = outcome
+                    .message
+                    .as_deref()
+                    .unwrap_or("not started before the deadline");
+                log(notice, name, "to_retry", why);
+                self.retry(notice);
+            }
+        }
+    }
+}
+
+/// One line per record: bucket, key, name, outcome, and the ARN or the reason.
+fn log(notice: &Notice, name: Option<&str>, outcome: &str, detail: &str) {
+    let (bucket, key) = match &notice.news {
+        News::Created(object) => (object.bucket.as_str(), object.key.as_str()),
+        News::Nothing(_) => ("", ""),
+    };
+    tracing::info!(
+        message_id = notice.message_id.as_deref().unwrap_or_default(),
+        bucket,
+        key,
+        name = name.unwrap_or_default(),
+        outcome,
+        detail,
+        "{outcome}: s3://{bucket}/{key}: {detail}"
+    );
+}
