@@ -38,7 +38,7 @@ pub use record::summary::{Summary, ThisRun};
 pub mod internals {
     pub use crate::cli::{Parsed, parse};
     pub use crate::commands::{execute, exit_code};
-    pub use crate::output::log::init as init_logs;
+    pub use crate::output::log::{LogFormat, init as init_logs};
 
     /// Planning rows without AWS.
     pub mod plan {

@@ -46,6 +46,32 @@ const MARGIN: Duration = Duration::from_secs(2);
 /// rate is bounded by the number of invocations at once (the event source
 /// mapping's `MaximumConcurrency`), not here.
 const CONCURRENCY: usize = 16;
+/// Job-file keys that mean nothing to the live path, which takes one event at a
+/// time, as it comes: accepted (a backfill's job file is the live path's) and
+/// ignored, with a line at init saying so.
+const IGNORED: [&str; 20] = [
+    "rate",
+    "burst",
+    "concurrency",
+    "max_attempts",
+    "max_failures",
+    "max_running",
+    "progress",
+    "wait",
+    "timeout",
+    "poll",
+    "run_dir",
+    "report_to",
+    "dry_run",
+    "skip_invalid",
+    "allow_empty",
+    "force_resume",
+    "shard",
+    "offset",
+    "limit",
+    "outage_budget",
+];
+
 /// Codes of a start that can never succeed: the row is invalid.
 const INVALID: [&str; 2] = ["InvalidName", "InvalidExecutionInput"];
 
@@ -84,6 +110,14 @@ impl Live {
     /// and region: its state machine is resolved once, here.
     pub async fn from_job(job: &Path) -> Result<Live, Error> {
         let options = run_options(job)?;
+        let ignored = ignored_keys(job);
+        if !ignored.is_empty() {
+            tracing::info!(
+                "the live path ignores these keys of {}: {}",
+                job.display(),
+                ignored.join(", ")
+            );
+        }
         let clients = clients(&options.aws).await?;
         Live::with_clients(options, clients).await
     }
@@ -291,6 +325,17 @@ impl Summary {
     }
 }
 
+/// The keys of the job file at `job` that the live path ignores (`IGNORED`). The
+/// file was read and checked whole already, as `run --job` reads it.
+fn ignored_keys(job: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(job).unwrap_or_default();
+    let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+    (table.keys())
+        .filter(|key| IGNORED.contains(&key.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// One line per record: bucket, key, name, outcome, and the ARN or the reason.
 fn log(notice: &Notice, name: Option<&str>, outcome: &str, detail: &str) {
     let (bucket, key) = match &notice.news {
@@ -306,4 +351,18 @@ fn log(notice: &Notice, name: Option<&str>, outcome: &str, detail: &str) {
         detail,
         "{outcome}: s3://{bucket}/{key}: {detail}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keys_a_live_path_ignores_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("job.toml");
+        let text = "state_machine = \"sm\"\nrate = 5\ns3_prefix = \"s3://b/p/\"\nrun_dir = \"r\"\n";
+        std::fs::write(&job, text).unwrap();
+        assert_eq!(ignored_keys(&job), ["rate", "run_dir"]);
+    }
 }

@@ -1,0 +1,48 @@
+//! `sfn-batch-lambda`: the live path as an AWS Lambda function. It speaks the
+//! Lambda Runtime API (a `provided.al2023` function on AWS, or any Runtime API
+//! emulator), reads the job file that `SFN_BATCH_JOB` names, as `run --job` does,
+//! and starts each new object's execution under the name a backfill gives it
+//! (docs/live-path.md).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use sfn_batch::internals::live::Live;
+use sfn_batch::internals::{LogFormat, init_logs};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logs(verbosity(), LogFormat::Json);
+    let job = std::env::var_os("SFN_BATCH_JOB").ok_or("SFN_BATCH_JOB names no job file")?;
+    let job = PathBuf::from(job);
+    // A bad job file fails the init, with the file and line in the message.
+    let live = Live::from_job(&job).await.map_err(|e| e.to_string())?;
+    let live: &'static Live = Box::leak(Box::new(live));
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        let deadline = instant(event.context.deadline());
+        live.handle(event.payload, deadline).await
+    }))
+    .await
+}
+
+/// Lambda's log level (`AWS_LAMBDA_LOG_LEVEL`, set by its logging controls) as
+/// sfn-batch's verbosity.
+fn verbosity() -> i8 {
+    match std::env::var("AWS_LAMBDA_LOG_LEVEL").as_deref() {
+        Ok("ERROR" | "FATAL") => -2,
+        Ok("WARN") => -1,
+        Ok("DEBUG") => 1,
+        Ok("TRACE") => 2,
+        _ => 0,
+    }
+}
+
+/// The invocation's deadline on the monotonic clock.
+fn instant(deadline: SystemTime) -> Instant {
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + left
+}
