@@ -326,3 +326,11 @@ mod handler {
 
 #[cfg(feature = "lambda")]
 use handler::announcing;
+
+/// The job file that deploy/template.yaml ships is a job the live path takes.
+#[test]
+fn the_shipped_job_file_is_a_live_job() {
+    let job = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/job.toml");
+    let arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:preprocessing";
+    LivePlan::from_job(&job, arn).unwrap();
+}
