@@ -149,11 +149,13 @@ async fn an_object_becomes_the_row_a_backfill_starts() {
 mod handler {
     use std::time::{Duration, Instant};
 
+    use aws_config::SdkConfig;
     use serde_json::{Value, json};
     use sfn_batch::internals::live::{Live, News, notices};
 
     use super::*;
     use crate::fixture::config;
+    use crate::proxy::{Call, Fault, Proxy};
 
     /// A new queue the bucket sends its ObjectCreated notifications to: its URL.
     pub(super) async fn announcing(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
@@ -217,9 +219,16 @@ mod handler {
 
         /// The handler, in this process, on `event`, with 30 s to go.
         async fn handle(&self, event: &Value) -> Value {
-            let live = Live::with_config(&self.job, &config()).await.unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            live.handle(event.clone(), deadline).await.unwrap()
+            self.handle_through(&config(), event, Duration::from_secs(30))
+                .await
+        }
+
+        /// The handler with AWS at `aws`, on `event`, with `left` to go.
+        async fn handle_through(&self, aws: &SdkConfig, event: &Value, left: Duration) -> Value {
+            let live = Live::with_config(&self.job, aws).await.unwrap();
+            live.handle(event.clone(), Instant::now() + left)
+                .await
+                .unwrap()
         }
     }
 
@@ -294,6 +303,40 @@ mod handler {
         let held = announced.held().await;
         let names: Vec<&str> = held.keys().map(String::as_str).collect();
         assert_eq!(names, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_row_throttled_until_the_deadline_is_the_one_message_to_deliver_again() {
+        let announced = announced("").await;
+        let event = announced.delivered().await;
+        let plan = LivePlan::from_job(&announced.job, &announced.sm.arn).unwrap();
+        // AWS throttles every start of one object's execution.
+        let (message, name) = notices(event.clone())
+            .unwrap()
+            .into_iter()
+            .find_map(|notice| match (&notice.news, notice.message_id) {
+                (News::Created(o), Some(id)) if o.key == "2024/01/a.parquet" => {
+                    let Decision::Row(Ok(launch)) = plan.decide(o) else {
+                        panic!("{o:?} is a row")
+                    };
+                    Some((id, launch.name))
+                }
+                _ => None,
+            })
+            .unwrap();
+        let proxy = Proxy::start(crate::fixture::endpoint(), move |call: Call| {
+            (call.name == name).then_some(Fault::Throttle)
+        });
+        let aws = config().into_builder().endpoint_url(&proxy.url).build();
+        let answer = announced
+            .handle_through(&aws, &event, Duration::from_secs(5))
+            .await;
+        assert_eq!(
+            answer,
+            json!({ "batchItemFailures": [{ "itemIdentifier": message }] })
+        );
+        assert_eq!(announced.held().await.len(), ROWS - 1);
+        assert!(proxy.throttled() > 1, "tried until the deadline");
     }
 
     #[tokio::test]
