@@ -8,7 +8,7 @@
 //!
 //!     SFN_BATCH_BENCH=launch cargo bench --bench launch   # sfn-batch's launch only
 //!     SFN_BATCH_BENCH=pacing cargo bench --bench launch   # the pacing only
-//!     SFN_BATCH_BENCH=big cargo bench --bench launch      # memory, validation, resume
+//!     SFN_BATCH_BENCH=big cargo bench --bench launch      # memory, validation, resume, following
 //!     SFN_BATCH_BENCH=stub cargo bench --bench launch     # serve the stub alone, to profile
 //!
 //! `cargo test --all-targets` runs the same scenarios on small manifests in a debug
