@@ -1,13 +1,14 @@
 //! The benchmark harness: sfn-batch (the release binary) side by side with the
 //! script users write today (`benches/peers/boto3_launch.py`, a boto3 thread pool),
-//! both against the same fast local stub of Step Functions (`benches/stub.rs`), on
-//! the same generated manifests, with the same names and inputs.
+//! both against the same fast local stub of Step Functions (nginx, out of process:
+//! `benches/nginx_stub.rs`), on the same generated manifests, with the same names
+//! and inputs.
 //!
 //!     cargo bench --bench launch      # every figure; writes BENCHMARKS.md
 //!
 //!     SFN_BATCH_BENCH=launch cargo bench --bench launch   # sfn-batch's launch only
 //!     SFN_BATCH_BENCH=pacing cargo bench --bench launch   # the pacing only
-//!     SFN_BATCH_BENCH=big cargo bench --bench launch      # memory, validation, resume
+//!     SFN_BATCH_BENCH=big cargo bench --bench launch      # memory, validation, resume, following
 //!     SFN_BATCH_BENCH=stub cargo bench --bench launch     # serve the stub alone, to profile
 //!
 //! `cargo test --all-targets` runs the same scenarios on small manifests in a debug
@@ -15,16 +16,17 @@
 //! nothing, and prints one line instead of the table, whose figures mean nothing at
 //! that size. The peer runs on the project's `.venv` (`scripts/emulator install`).
 
-mod stub;
+mod nginx_stub;
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use stub::Stub;
+use nginx_stub::Stub;
 
+/// benches/nginx_stub.conf answers for this state machine.
 const STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:stub";
 const TEMPLATE: &str =
     r#"{"PreprocessingJobName": "{name}", "Input": "{input}", "Output": "{output}"}"#;
@@ -119,6 +121,10 @@ fn main() {
     let resume = bench.sfn_batch(&big_manifest, "big", &["--rate", "1000000"]);
     let resumed = bench.stub.take().arrivals;
     report.resume(&resume, &dry, scale.resume_left, &resumed);
+    // Every row of both runs started, and the stub has none of them ended.
+    let following_small = bench.status("throughput", scale.rows);
+    let following_big = bench.status("big", scale.big_rows);
+    report.following_memory(&following_small, &following_big);
     if only == "big" {
         report.show(benchmarking);
         return;
@@ -137,19 +143,23 @@ fn main() {
     }
 }
 
-/// A folder for the manifests and run dirs, and the stub.
+/// The stub, and a folder for its files, the manifests and the run dirs.
 struct Bench {
-    dir: tempfile::TempDir,
+    // Declared first, so dropped first: nginx stops before its folder goes.
     stub: Stub,
+    dir: tempfile::TempDir,
 }
 
 /// One process, measured.
 struct Run {
     rows: u64,
-    started: Instant,
+    /// The wall clock when it started, to compare with the stub's arrival times.
+    started: SystemTime,
     elapsed: Duration,
     /// User plus system time.
     cpu: Duration,
+    /// The stub's user plus system time while the process ran.
+    stub_cpu: Duration,
     peak_rss_kib: u64,
 }
 
@@ -161,13 +171,27 @@ impl Run {
     fn cpu_per_thousand(&self) -> Duration {
         self.cpu.mul_f64(1000.0 / self.rows as f64)
     }
+
+    fn stub_cpu_per_thousand(&self) -> Duration {
+        self.stub_cpu.mul_f64(1000.0 / self.rows as f64)
+    }
+
+    /// Its start, as the stub's arrival times count.
+    fn started_since_epoch(&self) -> Duration {
+        since_epoch(self.started)
+    }
+}
+
+fn since_epoch(time: SystemTime) -> Duration {
+    time.duration_since(SystemTime::UNIX_EPOCH).unwrap()
 }
 
 impl Bench {
     fn new() -> Bench {
+        let dir = tempfile::tempdir().unwrap();
         Bench {
-            dir: tempfile::tempdir().unwrap(),
-            stub: Stub::start(),
+            stub: Stub::start(&dir.path().join("stub")),
+            dir,
         }
     }
 
@@ -231,11 +255,27 @@ impl Bench {
         self.measure(cmd, manifest.1)
     }
 
+    /// `sfn-batch status` of a run dir whose `rows` rows all started and none
+    /// ended: it exits 3, executions still running.
+    fn status(&self, run_dir: &str, rows: u64) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfn-batch"));
+        cmd.args(["status", run_dir]);
+        self.against_stub(&mut cmd);
+        self.measure_exiting(cmd, rows, 3)
+    }
+
     /// Runs the command to its end, with its peak memory (VmHWM,
-    /// read from /proc while it runs) and its CPU time.
-    fn measure(&self, mut cmd: Command, rows: u64) -> Run {
+    /// read from /proc while it runs) and its CPU time; it must succeed.
+    fn measure(&self, cmd: Command, rows: u64) -> Run {
+        self.measure_exiting(cmd, rows, 0)
+    }
+
+    /// As `measure`, for a command that must exit with `code`.
+    fn measure_exiting(&self, mut cmd: Command, rows: u64, code: i32) -> Run {
         let cpu_before = children_cpu();
-        let started = Instant::now();
+        let stub_cpu_before = self.stub.cpu();
+        let started = SystemTime::now();
+        let clock = Instant::now();
         let mut child = cmd.spawn().unwrap();
         let status_path = format!("/proc/{}/status", child.id());
         let mut peak_rss_kib = 0;
@@ -248,10 +288,11 @@ impl Bench {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let elapsed = started.elapsed();
+        let elapsed = clock.elapsed();
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
+        assert_eq!(
+            out.status.code(),
+            Some(code),
             "{cmd:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
@@ -260,6 +301,7 @@ impl Bench {
             started,
             elapsed,
             cpu: children_cpu() - cpu_before,
+            stub_cpu: self.stub.cpu() - stub_cpu_before,
             peak_rss_kib,
         }
     }
@@ -276,17 +318,17 @@ impl Bench {
         let mut cmd = self.sfn_batch_command(manifest, "huge", &["--rate", "1000000"]);
         cmd.stderr(Stdio::null());
         self.stub.take();
-        let started = Instant::now();
+        let started = since_epoch(SystemTime::now());
         let mut child = cmd.spawn().unwrap();
-        while self.stub.count() == 0 {
+        // The stub's log says when the first start arrived; this loop only waits
+        // for it.
+        while !self.stub.started_any() {
             assert!(child.try_wait().unwrap().is_none(), "ended before a start");
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        let first = started.elapsed();
         child.kill().unwrap();
         child.wait().unwrap();
-        self.stub.take();
-        first
+        self.stub.take().arrivals[0] - started
     }
 
     /// Cuts the last `lines` lines off a run log, as if the run had stopped there.
@@ -373,6 +415,18 @@ impl Report {
             ),
             "≤ 1/10 of the peer's",
         );
+        let (stub_for_ours, stub_for_peer) =
+            (ours.stub_cpu_per_thousand(), peer.stub_cpu_per_thousand());
+        self.row(
+            "the stub's own CPU time per 1,000 starts (nginx, user + sys)",
+            format!(
+                "**{:.0} ms** answering sfn-batch: **{:.2}×** sfn-batch's; {:.0} ms answering the peer",
+                stub_for_ours.as_secs_f64() * 1e3,
+                stub_for_ours.as_secs_f64() / a.as_secs_f64(),
+                stub_for_peer.as_secs_f64() * 1e3,
+            ),
+            "a small part of what it measures",
+        );
     }
 
     fn memory(&mut self, small: &Run, big: &Run) {
@@ -387,6 +441,24 @@ impl Report {
                 (big.peak_rss_kib as f64 / small.peak_rss_kib as f64 - 1.0) * 100.0
             ),
             "≤ 64 MiB at 1M, within 10% of 100k",
+        );
+    }
+
+    /// `status` on two run dirs whose executions are all open: what following keeps
+    /// per open execution is the growth in peak memory from one to the other.
+    fn following_memory(&mut self, small: &Run, big: &Run) {
+        let grown_bytes = big.peak_rss_kib.saturating_sub(small.peak_rss_kib) * 1024;
+        self.row(
+            "following memory: peak RSS of `status`, every execution open",
+            format!(
+                "{:.1} MiB at {} open, {:.1} MiB at {} open: **{:.0} B per open execution**",
+                mib(small.peak_rss_kib),
+                small.rows,
+                mib(big.peak_rss_kib),
+                big.rows,
+                grown_bytes as f64 / (big.rows - small.rows) as f64
+            ),
+            "≤ 100 B per open execution",
         );
     }
 
@@ -408,12 +480,12 @@ impl Report {
     /// The resume's phases, from the stub's side: validation (as long as the dry
     /// run), then skipping the done rows up to the first call, then the calls, then
     /// the report of every row.
-    fn resume(&mut self, resume: &Run, dry: &Run, left: u64, calls: &[Instant]) {
+    fn resume(&mut self, resume: &Run, dry: &Run, left: u64, calls: &[Duration]) {
         let first = calls.iter().min().expect("the resume made calls");
         let last = calls.iter().max().expect("the resume made calls");
-        let to_first_call = first.duration_since(resume.started);
+        let to_first_call = first.saturating_sub(resume.started_since_epoch());
         let skipping = to_first_call.saturating_sub(dry.elapsed);
-        let report = (resume.started + resume.elapsed).duration_since(*last);
+        let report = (resume.started_since_epoch() + resume.elapsed).saturating_sub(*last);
         self.row(
             &format!("resume: {} rows recorded, {left} left", resume.rows - left),
             format!(
@@ -487,8 +559,9 @@ impl Report {
         let text = format!(
             "# Benchmarks\n\n\
              Written by `cargo bench --bench launch` (benches/launch.rs) on {date}.\n\
-             Machine: {cores} cores, {cpu}; the stub (benches/stub.rs) runs on the same\n\
-             machine, in the harness's process, and takes its share of the cores.\n\
+             Machine: {cores} cores, {cpu}. The stub is nginx answering fixed bodies\n\
+             on loopback (benches/nginx_stub.rs), a process of its own on the same cores;\n\
+             its CPU time is measured, and shown beside sfn-batch's.\n\
              The peer is benches/peers/boto3_launch.py (a boto3 ThreadPoolExecutor\n\
              sharing one client), run against the same stub on the same kind of manifest.\n\
              Ratios are the headline: absolute figures move with the machine.\n\n\
