@@ -63,6 +63,75 @@ struct OpenExecution {
 
 const UNKNOWN_START: i64 = i64::MIN;
 
+/// The open executions, by ARN key: 24 bytes each, in a vector sorted by key (a
+/// hash table, half to seven-eighths full and doubling as it grows, took about
+/// 100 B an entry at its peak). Those added since the last look wait unsorted in
+/// `added`; one taken off stays as a tombstone until then (`tidy`, once a look).
+#[derive(Default)]
+struct OpenSet {
+    sorted: Vec<(u64, OpenExecution)>,
+    added: Vec<(u64, OpenExecution)>,
+    len: usize,
+}
+
+/// The offset of a tombstone: no log line starts there.
+const TAKEN: u64 = u64::MAX;
+
+impl OpenSet {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds an execution. Each comes once: a row's last line in the log, or an
+    /// execution AWS has just started (a name taken is `existing`, never added).
+    fn insert(&mut self, key: u64, execution: OpenExecution) {
+        self.added.push((key, execution));
+        self.len += 1;
+    }
+
+    fn get(&self, key: u64) -> Option<&OpenExecution> {
+        let at = self.sorted.binary_search_by_key(&key, |(k, _)| *k);
+        let sorted = at.ok().map(|at| &self.sorted[at].1);
+        let added = || self.added.iter().find(|(k, _)| *k == key).map(|(_, e)| e);
+        sorted.filter(|e| e.offset != TAKEN).or_else(added)
+    }
+
+    fn remove(&mut self, key: u64) -> Option<OpenExecution> {
+        if let Ok(at) = self.sorted.binary_search_by_key(&key, |(k, _)| *k)
+            && self.sorted[at].1.offset != TAKEN
+        {
+            self.len -= 1;
+            let taken = self.sorted[at].1;
+            self.sorted[at].1.offset = TAKEN;
+            return Some(taken);
+        }
+        let at = self.added.iter().position(|(k, _)| *k == key)?;
+        self.len -= 1;
+        Some(self.added.swap_remove(at).1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &OpenExecution)> {
+        (self.sorted.iter().chain(&self.added))
+            .filter(|(_, e)| e.offset != TAKEN)
+            .map(|(k, e)| (*k, e))
+    }
+
+    /// Sorts in what was added and drops the tombstones; in place, once a look.
+    fn tidy(&mut self) {
+        self.sorted.retain(|(_, e)| e.offset != TAKEN);
+        if self.sorted.is_empty() {
+            std::mem::swap(&mut self.sorted, &mut self.added);
+        } else {
+            self.sorted.append(&mut self.added);
+        }
+        self.sorted.sort_unstable_by_key(|(k, _)| *k);
+    }
+}
+
 /// The key of an execution among the open ones: a 64-bit hash of its ARN. Two
 /// ARNs sharing one (odds near 1 in 10^7 at a million open) cannot end the wrong
 /// row: an end is checked against the ARN on the execution's own log line.
@@ -72,14 +141,14 @@ fn arn_key(arn: &str) -> u64 {
 
 /// The run's started rows, as the log has them: those still open, and how the
 /// closed ones ended. What it keeps per open execution is small, for a run may have
-/// millions open: 16 bytes in a hash table keyed by 8 (about 25 to 57 bytes with
-/// the table's spare room), and a bit for its row. The ARN and row are read back
-/// from the log when needed: for a look-up, an end, or the oldest one.
+/// millions open: 24 bytes in a sorted vector (`OpenSet`), and a bit for its row.
+/// The ARN and row are read back from the log when needed: for a look-up, an end,
+/// or the oldest one.
 pub(crate) struct Follow {
     client: aws_sdk_sfn::Client,
     /// Unqualified: ListExecutions of it covers every version and alias.
     state_machine_arn: String,
-    open: HashMap<u64, OpenExecution>,
+    open: OpenSet,
     /// The rows whose last line is an open execution.
     open_rows: BatchRows,
     /// Rows launched again under a new name while an earlier execution of theirs
@@ -132,7 +201,7 @@ impl Follow {
         let mut follow = Follow {
             client,
             state_machine_arn: state_machine.unqualified_arn(),
-            open: HashMap::new(),
+            open: OpenSet::default(),
             open_rows: BatchRows::default(),
             relaunched: HashMap::new(),
             log: log.to_path_buf(),
@@ -167,6 +236,7 @@ impl Follow {
             }
             Ok(())
         })?;
+        follow.open.tidy();
         Ok(follow)
     }
 
@@ -199,9 +269,7 @@ impl Follow {
         let started = start_date
             .and_then(|d| d.parse::<jiff::Timestamp>().ok())
             .map_or(UNKNOWN_START, |t| t.as_second());
-        self.open
-            .entry(key)
-            .or_insert(OpenExecution { offset, started });
+        self.open.insert(key, OpenExecution { offset, started });
     }
 
     /// The log line that started an open execution.
@@ -215,7 +283,7 @@ impl Follow {
 
     /// The ARN of an open execution, from its log line.
     fn arn_of(&mut self, key: u64) -> std::io::Result<String> {
-        let offset = self.open[&key].offset;
+        let offset = self.open.get(key).expect("an open execution").offset;
         let line = self.line_at(offset)?;
         line.execution_arn.ok_or_else(|| {
             std::io::Error::new(
@@ -293,14 +361,14 @@ impl Follow {
         let mut taken = Vec::new();
         for closed in closed {
             let key = arn_key(&closed.arn);
-            let Some(execution) = self.open.get(&key) else {
+            let Some(execution) = self.open.get(key) else {
                 continue;
             };
             let line = self.line_at(execution.offset)?;
             if line.execution_arn.as_deref() != Some(closed.arn.as_str()) {
                 continue; // Another execution sharing the key: not ours.
             }
-            self.open.remove(&key);
+            self.open.remove(key);
             if let Some(failure) = &closed.failure {
                 self.note_failure(&closed.arn, &closed.status, failure);
             }
@@ -336,7 +404,7 @@ impl Follow {
         let oldest = (self.open.iter())
             .filter(|(_, e)| e.started != UNKNOWN_START)
             .min_by_key(|(_, e)| e.started)
-            .map(|(&key, e)| (key, e.started));
+            .map(|(key, e)| (key, e.started));
         oldest
             .map(|(key, started)| Ok((self.arn_of(key)?, started)))
             .transpose()
@@ -351,15 +419,16 @@ impl Follow {
         // Executions to describe one by one: all, when few are open; else those
         // whose start is unknown (no page of a listing can be stopped at them).
         let mut to_describe = Vec::new();
+        self.open.tidy();
         if self.open.len() <= DESCRIBE_AT_MOST {
-            to_describe.extend(self.open.keys());
+            to_describe.extend(self.open.iter().map(|(key, _)| key));
         } else {
             match self.list_closed().await {
                 Ok(listed) => closed = listed,
                 Err(e) => error = Some(e),
             }
             let unknown = self.open.iter().filter(|(_, e)| e.started == UNKNOWN_START);
-            to_describe.extend(unknown.map(|(&key, _)| key).take(DESCRIBES_PER_SWEEP));
+            to_describe.extend(unknown.map(|(key, _)| key).take(DESCRIBES_PER_SWEEP));
         }
         // A listed failure still needs its error and cause: within the budget; the
         // rest stay open, to be found again by the next look.
@@ -433,7 +502,7 @@ impl Follow {
     /// Pages ListExecutions per terminal status, newest first, back to the oldest
     /// open execution whose start is known.
     async fn list_closed(&mut self) -> Result<Vec<Closed>, String> {
-        let known = self.open.values().map(|e| e.started);
+        let known = self.open.iter().map(|(_, e)| e.started);
         let Some(oldest) = known.filter(|&s| s != UNKNOWN_START).min() else {
             return Ok(Vec::new());
         };
@@ -461,7 +530,7 @@ impl Follow {
                         break;
                     }
                     let arn = e.execution_arn();
-                    if self.open.contains_key(&arn_key(arn)) && seen.insert(arn.to_string()) {
+                    if self.open.get(arn_key(arn)).is_some() && seen.insert(arn.to_string()) {
                         closed.push(Closed {
                             arn: arn.to_string(),
                             status: final_status(&status),
@@ -506,7 +575,7 @@ impl Follow {
         }
         // Still running: say so in the log, so the report does. In log order,
         // which reads the log once, forwards.
-        let mut offsets: Vec<u64> = self.open.values().map(|e| e.offset).collect();
+        let mut offsets: Vec<u64> = self.open.iter().map(|(_, e)| e.offset).collect();
         offsets.sort_unstable();
         for offset in offsets {
             let mut outcome = self.line_at(offset)?;
@@ -713,6 +782,36 @@ mod tests {
             [1]
         );
         assert_eq!((follow.ends().running, follow.ends().succeeded), (0, 1));
+    }
+
+    #[test]
+    fn the_open_set_finds_adds_and_takes_off_before_and_after_a_tidy() {
+        let execution = |offset| OpenExecution {
+            offset,
+            started: UNKNOWN_START,
+        };
+        let mut open = OpenSet::default();
+        for key in [30, 10, 20] {
+            open.insert(key, execution(key));
+        }
+        open.tidy();
+        open.insert(5, execution(5));
+        assert_eq!(open.len(), 4);
+        assert_eq!(open.get(20).map(|e| e.offset), Some(20));
+        assert_eq!(
+            open.get(5).map(|e| e.offset),
+            Some(5),
+            "added, not yet sorted in"
+        );
+        assert_eq!(open.remove(20).map(|e| e.offset), Some(20));
+        assert_eq!(open.remove(20).map(|e| e.offset), None, "taken once");
+        assert!(open.get(20).is_none());
+        assert_eq!(open.remove(5).map(|e| e.offset), Some(5));
+        open.tidy();
+        let keys: Vec<u64> = open.iter().map(|(key, _)| key).collect();
+        assert_eq!(keys, [10, 30]);
+        assert_eq!(open.len(), 2);
+        assert!(!open.is_empty());
     }
 
     #[test]
