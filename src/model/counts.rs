@@ -174,3 +174,11 @@ impl Standing {
         }
     }
 }
+
+/// `1 row`, `2 rows`.
+pub(crate) fn count(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::counts::count;
+
 /// The outages of one launch, for the summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outages {
@@ -30,16 +32,12 @@ impl Outages {
             return None;
         }
         let secs = |s: f64| seconds(Duration::from_secs_f64(s));
-        let plural = |n: u64, thing: &str| match n {
-            1 => format!("1 {thing}"),
-            n => format!("{n} {thing}s"),
-        };
         Some(format!(
             "AWS unreachable: {}, the longest {}, {} paused in all, {}",
-            plural(self.count, "outage"),
+            count(self.count, "outage"),
             secs(self.longest_seconds),
             secs(self.paused_seconds),
-            plural(self.probe_calls, "probe call")
+            count(self.probe_calls, "probe call")
         ))
     }
 

@@ -6,6 +6,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::model::counts::count;
 use crate::model::final_status::FinalStatus;
 use crate::model::outcome::Outcome;
 use crate::record::batch_rows::BatchRows;
@@ -267,13 +268,5 @@ pub(crate) fn log_summary(summary: &Summary) {
             count(calls.describe_execution, "DescribeExecution call"),
             count(calls.sweeps, "sweep"),
         );
-    }
-}
-
-/// `1 row`, `2 rows`.
-fn count(n: u64, thing: &str) -> String {
-    match n {
-        1 => format!("1 {thing}"),
-        n => format!("{n} {thing}s"),
     }
 }
