@@ -1,6 +1,10 @@
 //! The only part that calls StartExecution: paced by the adaptive rate limiter,
 //! bounded in calls in flight, retrying throttles and transient failures with backoff and
 //! jitter up to the row's attempt budget.
+//!
+//! This file is longer than 500 lines with its tests: a row's turn, its calls,
+//! their retries and how a stop ends them are one piece, and the tests drive it
+//! with a client of their own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,9 +101,10 @@ impl<C: StepFunctions> Launcher<C> {
 
     /// Turns rows into outcomes, `concurrency` at a time. Rows whose outcome is
     /// known already pass through. Once `stop` fires, no new call starts; calls in
-    /// flight finish, and rows that did not get an answer yield nothing (a resume
-    /// picks them up); the row waiting for its turn is not reached (`not_reached`),
-    /// and the stream ends, leaving the rest of `work` unread.
+    /// flight finish. A row stopped before its first call went out is not reached
+    /// (`Work::not_reached`); one whose calls got no answer yields nothing (a
+    /// resume decides by its name). The stream then ends, leaving the rest of
+    /// `work` unread.
     ///
     /// Rows take their turns in order: a row's place in the window and its first
     /// pacing token are taken before the next row's, so the first calls go out in
@@ -163,7 +168,11 @@ impl<C: StepFunctions> Launcher<C> {
     /// Launches one row in its turn. `None` when stopped first.
     async fn launch(&self, work: Work, turn: Turn, stop: &CancellationToken) -> Option<Outcome> {
         let outcome = match work {
-            Work::Start(launch) => self.start(launch, Some(turn.sent), stop).await,
+            Work::Start(launch) => match self.start(launch, Some(turn.sent), stop).await {
+                Ok(outcome) => Some(outcome),
+                Err(Unanswered::NotReached(launch)) => Work::Start(launch).not_reached(),
+                Err(Unanswered::Cut) => None,
+            },
             Work::Again(again) => self.again(again, turn.sent, stop).await,
             Work::Known(known) => Some(known),
         };
@@ -195,14 +204,15 @@ impl<C: StepFunctions> Launcher<C> {
         let retries = last.retries + 1;
         let planned_name = last.planned_name().unwrap_or_default().to_string();
         let mut outcome = match redrive {
-            false => self.start(launch, Some(sent), stop).await?,
+            // Stopped first, the row keeps its last line (`Work::not_reached`).
+            false => self.start(launch, Some(sent), stop).await.ok()?,
             true => match self.redrive(&last, retries, sent, stop).await? {
                 Redriven::Yes { attempts, note } => Outcome {
                     message: note,
                     ..Outcome::redriven(last, attempts)
                 },
                 Redriven::Refused { reason } => {
-                    let mut outcome = self.start(launch, None, stop).await?;
+                    let mut outcome = self.start(launch, None, stop).await.ok()?;
                     let note = format!("not redriven: {reason}");
                     outcome.message = Some(match outcome.message {
                         Some(message) => format!("{message} ({note})"),
@@ -284,13 +294,13 @@ impl<C: StepFunctions> Launcher<C> {
     }
 
     /// Starts one row, retrying what may succeed later; `sent`: the first call's
-    /// pacing token, when the row's turn took it. `None` when stopped first.
+    /// pacing token, when the row's turn took it. `Unanswered` when stopped first.
     async fn start(
         &self,
         launch: Launch,
         sent: Option<Instant>,
         stop: &CancellationToken,
-    ) -> Option<Outcome> {
+    ) -> Result<Outcome, Unanswered> {
         let arn = &self.state_machine.arn;
         let paced = self
             .paced(sent, stop, || {
@@ -300,10 +310,8 @@ impl<C: StepFunctions> Launcher<C> {
             .await;
         let (result, tries) = match paced {
             Ok(done) => done,
-            // Stopped before its first call: nothing of it reached AWS.
-            Err(Stopped { calls: 0 }) => return Some(Outcome::not_attempted(launch)),
-            // A call may have reached AWS: a resume decides by its name.
-            Err(Stopped { .. }) => return None,
+            Err(Stopped { calls: 0 }) => return Err(Unanswered::NotReached(launch)),
+            Err(Stopped { .. }) => return Err(Unanswered::Cut),
         };
         let attempts = tries.attempts;
         let outcome = match result {
@@ -313,7 +321,7 @@ impl<C: StepFunctions> Launcher<C> {
             }
             Err(error) => Outcome::failed(launch, attempts, error.code, error.message),
         };
-        Some(outcome.with_calls(tries.throttles, tries.last_call))
+        Ok(outcome.with_calls(tries.throttles, tries.last_call))
     }
 
     /// Makes a call in its turn under the pacer and the breaker, again after a
@@ -453,9 +461,119 @@ struct Stopped {
     calls: u32,
 }
 
+/// A start stopped before AWS answered it.
+enum Unanswered {
+    /// No call of the row went out: the row, as it was.
+    NotReached(Launch),
+    /// A call went out and may have reached AWS: a resume decides by its name.
+    Cut,
+}
+
 /// A row's turn to be launched: its place in the window (given back unless its
 /// execution started) and its first call's pacing token.
 struct Turn {
     place: Option<OwnedSemaphorePermit>,
     sent: Instant,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+    use crate::aws::sfn::Described;
+    use crate::model::outcome::Execution;
+    use crate::model::settings::Backoff;
+
+    /// An endpoint that never answers: every call's connection is refused.
+    struct Unreachable;
+
+    fn refused() -> CallError {
+        CallError {
+            class: ErrorClass::Transient,
+            code: "ConnectionError".into(),
+            message: "tcp connect error: Connection refused".into(),
+            answered: false,
+        }
+    }
+
+    impl StepFunctions for Unreachable {
+        async fn start_execution(&self, _: &str, _: &str, _: &str) -> Result<Execution, CallError> {
+            Err(refused())
+        }
+
+        async fn describe_execution(&self, _: &str) -> Result<Described, CallError> {
+            Err(refused())
+        }
+
+        async fn redrive_execution(&self, _: &str, _: &str) -> Result<(), CallError> {
+            Err(refused())
+        }
+    }
+
+    fn launch(row: u64) -> Launch {
+        Launch {
+            row,
+            line: Some(row + 1),
+            name: format!("b-{row}"),
+            input: "{}".into(),
+            fields: Default::default(),
+        }
+    }
+
+    /// Stopped while AWS is unreachable, before any call of theirs went out: a row
+    /// to start is not reached (`not_attempted`, named); a row `retry` launches
+    /// again keeps its last line, so that the next retry still takes it.
+    #[tokio::test]
+    async fn rows_stopped_before_their_first_call_are_not_reached() {
+        let stop = CancellationToken::new();
+        let breaker = Breaker::new(Duration::from_secs(60), stop.clone());
+        let admitted = breaker.admit(&stop).await.expect("closed");
+        for _ in 0..5 {
+            breaker.failed(
+                Blame::of(&refused()).expect("blames the endpoint"),
+                admitted,
+            );
+        }
+        assert!(
+            breaker.outage().is_some(),
+            "open: the rows wait for a probe"
+        );
+        let launcher = Arc::new(Launcher::new(
+            Arc::new(Unreachable),
+            StateMachine::offline("arn:aws:states:us-east-1:123456789012:stateMachine:sm").unwrap(),
+            Pacer::new(1e9, NonZeroU32::MIN),
+            breaker,
+            LaunchOptions {
+                concurrency: 4,
+                max_attempts: 5,
+                backoff: Backoff {
+                    base: Duration::from_millis(100),
+                    max: Duration::from_secs(1),
+                },
+                names_identify_inputs: true,
+            },
+        ));
+        let work = vec![
+            Work::Start(launch(1)),
+            Work::Again(Again {
+                launch: launch(2),
+                last: Outcome::never_logged(2),
+                redrive: false,
+            }),
+        ];
+        let stopping = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stopping.cancel();
+        });
+        let outcomes: Vec<Outcome> = launcher
+            .launch_all(futures::stream::iter(work), &stop)
+            .collect()
+            .await;
+        assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+        assert_eq!(outcomes[0].row, 1);
+        assert_eq!(outcomes[0].status, Status::NotAttempted);
+        assert_eq!(outcomes[0].name.as_deref(), Some("b-1"));
+    }
 }
