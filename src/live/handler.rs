@@ -86,7 +86,7 @@ pub struct Live {
 
 /// How an invocation went.
 #[derive(Debug, Default, Serialize)]
-pub struct Summary {
+pub struct Invocation {
     /// Executions started, by ARN.
     pub started: Vec<String>,
     /// Records whose execution existed already.
@@ -172,10 +172,10 @@ impl Live {
     }
 
     /// Plans each notice's object and starts the rows, in one launch.
-    async fn start(&self, notices: Vec<Notice>, deadline: Instant) -> Summary {
-        let mut summary = Summary {
+    async fn start(&self, notices: Vec<Notice>, deadline: Instant) -> Invocation {
+        let mut summary = Invocation {
             from_sqs: notices.iter().any(|n| n.message_id.is_some()),
-            ..Summary::default()
+            ..Invocation::default()
         };
         let mut work = Vec::new();
         // Row n of this launch is `launched[n - 1]`: its notice.
@@ -236,11 +236,8 @@ impl Live {
             .send()
             .await
             .map_err(|e| format!("HeadObject: {}", crate::aws::error_text(&e)))?;
-        let modified = head
-            .last_modified()
-            .ok_or("HeadObject gave no LastModified")?;
-        let modified = jiff::Timestamp::new(modified.secs(), modified.subsec_nanos() as i32);
-        object.last_modified = Some(modified.map_err(|e| e.to_string())?);
+        let modified = head.last_modified().and_then(crate::aws::timestamp);
+        object.last_modified = Some(modified.ok_or("HeadObject gave no LastModified")?);
         Ok(object)
     }
 
@@ -281,7 +278,7 @@ impl Live {
     }
 }
 
-impl Summary {
+impl Invocation {
     /// A record to be tried again.
     fn retry(&mut self, notice: &Notice) {
         self.to_retry += 1;

@@ -5,13 +5,13 @@
 
 use std::io::{self, BufWriter, Write};
 
-use aws_sdk_s3::primitives::DateTime as S3DateTime;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use jiff::Timestamp;
 use serde_json::Value;
 use tempfile::NamedTempFile;
 
 use super::Fields;
+use crate::aws;
 
 /// What to list and what to keep.
 #[derive(Debug, Clone)]
@@ -174,7 +174,7 @@ pub(super) async fn spool(
                             key: o.key()?,
                             object: Some(Object {
                                 size: o.size().unwrap_or(0),
-                                last_modified: o.last_modified().and_then(timestamp)?,
+                                last_modified: o.last_modified().and_then(aws::timestamp)?,
                                 etag: o.e_tag().unwrap_or_default(),
                             }),
                         })
@@ -269,10 +269,6 @@ impl Entry<'_> {
 fn write_item(out: &mut impl Write, fields: &Fields) -> io::Result<()> {
     serde_json::to_writer(&mut *out, fields)?;
     out.write_all(b"\n")
-}
-
-fn timestamp(t: &S3DateTime) -> Option<Timestamp> {
-    Timestamp::new(t.secs(), t.subsec_nanos() as i32).ok()
 }
 
 fn listing_error<E>(bucket: &str, prefix: &str, e: &aws_sdk_s3::error::SdkError<E>) -> String
