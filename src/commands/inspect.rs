@@ -124,14 +124,8 @@ pub(crate) async fn status(options: StatusOptions) -> Result<Finished, Error> {
         .await?;
     let log = options.run_dir.join(RESULTS);
     let reading = || Error::run(format!("reading {}", log.display()));
-    let mut follow = Follow::from_log(
-        session.clients.follow,
-        &state_machine,
-        &log,
-        &rows,
-        session.clients.outage_budget,
-    )
-    .map_err(reading())?;
+    let mut follow =
+        Follow::from_log(&session.clients, &state_machine, &log, &rows).map_err(reading())?;
     if let Some(e) = follow.refresh().await.map_err(reading())? {
         tracing::warn!("could not refresh from AWS ({e}): as the run log last recorded it");
     }

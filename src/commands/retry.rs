@@ -78,9 +78,7 @@ pub(crate) async fn retry(mut options: RetryOptions) -> Result<Finished, Error> 
 
     // How the executions stand now, not when the log last looked.
     if state_machine.kind == Kind::Standard {
-        let client = clients.follow.clone();
-        let budget = clients.outage_budget;
-        let mut follow = Follow::from_log(client, &state_machine, &log_path, rows, budget)
+        let mut follow = Follow::from_log(clients, &state_machine, &log_path, rows)
             .map_err(log_error("reading"))?;
         if !follow.is_done() {
             follow.log_ends_once().await.map_err(log_error("writing"))?;

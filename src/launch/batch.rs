@@ -326,13 +326,7 @@ impl Windowed {
         poll: Duration,
     ) -> std::io::Result<Windowed> {
         // Executions still open from before the resume hold their places.
-        let follow = Follow::from_log(
-            clients.follow.clone(),
-            state_machine,
-            log_path,
-            rows,
-            clients.outage_budget,
-        )?;
+        let follow = Follow::from_log(clients, state_machine, log_path, rows)?;
         // A look that took longer than --poll is not followed by a burst of looks.
         let mut poll = tokio::time::interval(poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

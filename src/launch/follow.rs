@@ -188,18 +188,18 @@ impl Follow {
     /// Reads the run log for the started rows of the batch and where each one
     /// stands. Rows started on another state machine (before a `--force-resume`)
     /// are not this batch's any more. Each row's last line is read in row order
-    /// (`LastOutcomes`), so only the open executions are kept.
-    /// Looks at AWS may fail for `outage_budget` before following gives up.
+    /// (`LastOutcomes`), so only the open executions are kept. Looks at AWS go
+    /// through the clients' `follow`, and may fail for their `outage_budget`
+    /// before following gives up.
     pub(crate) fn from_log(
-        client: aws_sdk_sfn::Client,
+        clients: &Clients,
         state_machine: &StateMachine,
         log: &Path,
         rows: &BatchRows,
-        outage_budget: Duration,
     ) -> std::io::Result<Follow> {
         let last = LastOutcomes::read(log, rows)?;
         let mut follow = Follow {
-            client,
+            client: clients.follow.clone(),
             state_machine_arn: state_machine.unqualified_arn(),
             open: OpenSet::default(),
             open_rows: BatchRows::default(),
@@ -209,7 +209,7 @@ impl Follow {
             ends: Ends::default(),
             failures: Vec::new(),
             failing_since: None,
-            outage_budget,
+            outage_budget: clients.outage_budget,
             intact: last.intact(),
             calls: Calls::default(),
         };
@@ -629,15 +629,8 @@ pub(crate) async fn follow_to_end(
 ) -> Result<Followed, Error> {
     let log_path = run_dir.file(RESULTS);
     let context = format!("following the executions of {}", log_path.display());
-    let client = clients.follow.clone();
-    let mut follow = Follow::from_log(
-        client,
-        state_machine,
-        &log_path,
-        rows,
-        clients.outage_budget,
-    )
-    .map_err(Error::run(&context))?;
+    let mut follow =
+        Follow::from_log(clients, state_machine, &log_path, rows).map_err(Error::run(&context))?;
     let ends = follow.ends();
     let mut display = FollowProgress::new(progress, ends.running + ends.ended());
     let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
@@ -655,6 +648,7 @@ pub(crate) async fn follow_to_end(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::AwsOptions;
     use crate::model::outcome::Status;
 
     const SM: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:sm";
@@ -695,14 +689,17 @@ mod tests {
         });
         let mut batch = BatchRows::default();
         (1..=rows).for_each(|row| batch.insert(row));
-        let config = aws_sdk_sfn::Config::builder()
-            .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
-            .region(aws_sdk_sfn::config::Region::new("us-east-1"))
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
             .build();
-        let client = aws_sdk_sfn::Client::from_conf(config);
+        let options = AwsOptions {
+            outage_budget: Duration::from_secs(60),
+            ..AwsOptions::default()
+        };
+        let clients = Clients::from_config(&config, "us-east-1".into(), &options);
         let state_machine = StateMachine::offline(SM).unwrap();
-        let budget = Duration::from_secs(60);
-        let follow = Follow::from_log(client, &state_machine, &path, &batch, budget).unwrap();
+        let follow = Follow::from_log(&clients, &state_machine, &path, &batch).unwrap();
         (dir, follow)
     }
 
