@@ -17,6 +17,7 @@
 //! that size. The peer runs on the project's `.venv` (`scripts/emulator install`).
 
 mod nginx_stub;
+mod procfs;
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
@@ -277,13 +278,9 @@ impl Bench {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut child = cmd.spawn().unwrap();
-        let status_path = format!("/proc/{}/status", child.id());
         let mut peak_rss_kib = 0;
         while child.try_wait().unwrap().is_none() {
-            if let Some(hwm) = std::fs::read_to_string(&status_path)
-                .ok()
-                .and_then(|s| vm_hwm(&s))
-            {
+            if let Some(hwm) = procfs::peak_rss_kib(child.id()) {
                 peak_rss_kib = peak_rss_kib.max(hwm);
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -356,11 +353,6 @@ fn children_cpu() -> Duration {
     };
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     time(usage.ru_utime) + time(usage.ru_stime)
-}
-
-fn vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The figures, as the Markdown table BENCHMARKS.md holds.

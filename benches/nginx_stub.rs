@@ -73,6 +73,10 @@ impl Stub {
     }
 
     /// Whether a StartExecution has arrived since the last `take`.
+    #[allow(
+        dead_code,
+        reason = "benches/live.rs, which shares this module, has no use for it"
+    )]
     pub fn started_any(&self) -> bool {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         log.lines().any(|line| line.contains(START_EXECUTION))
@@ -117,13 +121,7 @@ impl Stub {
 
     /// The CPU time (user plus system) nginx has taken so far.
     pub fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.nginx.id())).unwrap();
-        // After the command name in parentheses: state is field 3, utime 14, stime 15.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // SAFETY: sysconf only reads a configuration value.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        Duration::from_secs_f64(ticks as f64 / per_second)
+        crate::procfs::cpu_time(self.nginx.id())
     }
 }
 
