@@ -11,6 +11,8 @@ mod examples;
 mod faults;
 mod follow;
 mod job;
+// The live path's function and its events need the feature (scripts/test has it).
+#[cfg(feature = "lambda")]
 mod live;
 mod outage;
 mod output;
