@@ -59,7 +59,7 @@ pub mod internals {
         #[cfg(feature = "lambda")]
         pub use crate::live::event::{News, Notice, notices};
         #[cfg(feature = "lambda")]
-        pub use crate::live::handler::{Invocation, Live};
+        pub use crate::live::handler::{Invocation, Live, time_left};
         pub use crate::live::{Decision, LivePlan, NewObject};
     }
 

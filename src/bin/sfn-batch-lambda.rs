@@ -5,11 +5,11 @@
 //! (docs/live-path.md).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use sfn_batch::internals::live::Live;
+use sfn_batch::internals::live::{Live, time_left};
 use sfn_batch::internals::{LogFormat, init_logs};
 
 #[tokio::main]
@@ -21,8 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let live = Live::from_job(&job).await.map_err(|e| e.to_string())?;
     let live: &'static Live = Box::leak(Box::new(live));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        let deadline = instant(event.context.deadline());
-        live.handle(event.payload, deadline).await
+        let left = time_left(event.context.deadline(), SystemTime::now());
+        live.handle(event.payload, Instant::now() + left).await
     }))
     .await
 }
@@ -37,12 +37,4 @@ fn verbosity() -> i8 {
         Ok("TRACE") => 2,
         _ => 0,
     }
-}
-
-/// The invocation's deadline on the monotonic clock.
-fn instant(deadline: SystemTime) -> Instant {
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Instant::now() + left
 }

@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -42,6 +42,9 @@ use crate::model::settings::{Backoff, LaunchOptions};
 /// What an invocation leaves for its end: this long before the deadline, calls
 /// stop, so that the answer is written in time.
 const MARGIN: Duration = Duration::from_secs(2);
+/// Lambda's longest timeout: the time an invocation has when its deadline means
+/// nothing (`time_left`).
+const LONGEST_INVOCATION: Duration = Duration::from_secs(15 * 60);
 /// StartExecution calls in flight at once, within one invocation. The live path's
 /// rate is bounded by the number of invocations at once (the event source
 /// mapping's `MaximumConcurrency`), not here.
@@ -322,6 +325,15 @@ impl Invocation {
     }
 }
 
+/// The time an invocation has, from its deadline (`Lambda-Runtime-Deadline-Ms`) and
+/// the time it arrived. Lambda's deadline is always ahead then; one already past is
+/// a Runtime API emulator's stand-in (`cargo lambda watch` sends 600000, ten
+/// minutes after the Unix epoch), under which every start would stop at once. Such
+/// an invocation gets Lambda's longest timeout instead.
+pub fn time_left(deadline: SystemTime, now: SystemTime) -> Duration {
+    deadline.duration_since(now).unwrap_or(LONGEST_INVOCATION)
+}
+
 /// The keys of the job file at `job` that the live path ignores (`IGNORED`). The
 /// file was read and checked whole already, as `run --job` reads it.
 fn ignored_keys(job: &Path) -> Vec<String> {
@@ -361,5 +373,14 @@ mod tests {
         let text = "state_machine = \"sm\"\nrate = 5\ns3_prefix = \"s3://b/p/\"\nrun_dir = \"r\"\n";
         std::fs::write(&job, text).unwrap();
         assert_eq!(ignored_keys(&job), ["rate", "run_dir"]);
+    }
+
+    #[test]
+    fn a_deadline_already_past_is_no_deadline() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_765_000_000);
+        let ahead = now + Duration::from_secs(30);
+        assert_eq!(time_left(ahead, now), Duration::from_secs(30));
+        let cargo_lambda_watch = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(time_left(cargo_lambda_watch, now), LONGEST_INVOCATION);
     }
 }
