@@ -1,10 +1,10 @@
 //! The handler in this process, on what the emulator's S3 announced: what it
 //! starts, what it answers, and how it converges with a backfill.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sfn_batch::internals::live::{Decision, LivePlan, News, notices};
+use sfn_batch::internals::live::{Decision, Live, LivePlan, News, notices};
 
 use super::{Announced, ROWS, Route, announced, announced_through};
 use crate::fixture::config;
@@ -98,6 +98,29 @@ async fn an_object_that_cannot_be_started_is_acknowledged_not_retried() {
 }
 
 #[tokio::test]
+async fn a_template_reading_last_modified_gets_it_from_head_object_as_the_listing_has_it() {
+    let template = r#"input_template = '{"Input": "{input}", "Modified": "{last_modified}"}'"#;
+    let announced = announced(&format!("{template}\n")).await;
+    let event = announced.delivered().await;
+    let answer = announced.handle(&event).await;
+    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+    // The name hashes the input: the backfill's is the same only if the time is.
+    assert_eq!(announced.backfill(), 0);
+    let results = announced.work.results();
+    assert_eq!(results.len(), ROWS);
+    assert!(
+        results.iter().all(|r| r["status"] == "existing"),
+        "{results:?}"
+    );
+    let held = announced.held().await;
+    assert!(
+        held.values()
+            .all(|input| input.contains(r#""Modified":"20"#)),
+        "{held:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_row_throttled_until_the_deadline_is_the_one_message_to_deliver_again() {
     let announced = announced("").await;
     let event = announced.delivered().await;
@@ -152,6 +175,26 @@ async fn a_direct_invocation_answers_with_a_summary() {
     assert_eq!(again["existing"], 1, "{again}");
     assert_eq!(again["started"], json!([]), "{again}");
     assert_eq!(announced.held().await.len(), ROWS);
+}
+
+#[tokio::test]
+async fn a_direct_invocation_that_cannot_start_its_object_fails_so_that_lambda_retries_it() {
+    let announced = announced("").await;
+    let proxy = Proxy::start(crate::fixture::endpoint(), |_: Call| Some(Fault::Throttle));
+    let aws = config().into_builder().endpoint_url(&proxy.url).build();
+    let live = Live::with_config(&announced.job, &aws).await.unwrap();
+    let s3_events = announced.bodies().await.into_iter();
+    let mut answers = Vec::new();
+    for event in s3_events.filter(|b| b.get("Records").is_some()) {
+        answers.push(
+            live.handle(event, Instant::now() + Duration::from_secs(3))
+                .await,
+        );
+    }
+    let failed: Vec<String> = answers.into_iter().filter_map(Result::err).collect();
+    assert_eq!(failed.len(), ROWS, "{failed:?}");
+    assert!(failed.iter().all(|e| e.contains("try again")), "{failed:?}");
+    assert!(announced.held().await.is_empty());
 }
 
 #[tokio::test]

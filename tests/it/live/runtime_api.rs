@@ -115,7 +115,44 @@ async fn the_function_answers_through_the_lambda_runtime_api() {
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
     };
+    // Read while the function runs: once the Runtime API is gone, its next poll
+    // fails and it exits with an error line.
+    let logs = logs();
     drop(runtime_api);
-    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+    assert_eq!(
+        answer,
+        json!({ "batchItemFailures": [] }),
+        "the function said:\n{logs}"
+    );
     assert_eq!(announced.held().await.len(), ROWS);
+    // One JSON line per record, and no input in any.
+    let lines: Vec<Value> = (logs.lines())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let started = |line: &&Value| line["outcome"] == "started";
+    assert_eq!(lines.iter().filter(started).count(), ROWS, "{lines:?}");
+    assert!(!logs.contains("processed/"), "an input was logged");
+}
+
+/// A job file the live path cannot take stops the function before its first
+/// poll, naming the file and the line.
+#[test]
+fn a_bad_job_file_fails_the_init_naming_its_file_and_line() {
+    let work = crate::fixture::Workdir::new();
+    let job = work.write(
+        "job.toml",
+        "state_machine = \"etl\"\ns3_prefix = \"s3://raw/in/\"\nconcurency = 4\n",
+    );
+    let mut function = std::process::Command::new(env!("CARGO_BIN_EXE_sfn-batch-lambda"));
+    let out = crate::fixture::without_shell_settings(&mut function)
+        .env("SFN_BATCH_JOB", &job)
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("job.toml:3: unknown key `concurency`"),
+        "{said}"
+    );
 }
