@@ -6,7 +6,7 @@
 //! events of S3 notifications.
 //!
 //!     cargo bench --bench live --features lambda      # every figure; writes its part of BENCHMARKS.md
-//!     SFN_BATCH_BENCH=functions cargo bench --bench live --features lambda   # not the package
+//!     SFN_BATCH_BENCH=functions cargo bench --bench live --features lambda   # not the package; writes nothing
 //!
 //! The figures: the init (from the process's start to its first poll for an
 //! invocation; the median of several starts), the peak memory and the CPU time
@@ -42,16 +42,21 @@ const PER_EVENT: usize = 10;
 
 struct Scale {
     records: usize,
+    /// Starts timed, for the init.
     starts: usize,
+    /// Processes through every record, for the memory and CPU time.
+    runs: usize,
 }
 
 const FULL: Scale = Scale {
     records: 1_000,
     starts: 15,
+    runs: 5,
 };
 const SMOKE: Scale = Scale {
     records: 20,
     starts: 2,
+    runs: 1,
 };
 
 fn main() {
@@ -76,7 +81,9 @@ fn main() {
     }
     if benchmarking {
         print!("{}", report.text);
-        report.save(&Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
+        if !only_functions {
+            report.save(&Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
+        }
     } else {
         println!("live: smoke test ok (`cargo bench --bench live --features lambda` measures)");
     }
@@ -96,43 +103,59 @@ struct Bench {
     job: PathBuf,
 }
 
-/// One function, measured.
+/// One function, measured: each figure's runs, sorted.
 struct Measured {
-    /// Each start's init, sorted.
+    /// From the process's start to its first poll.
     inits: Vec<Duration>,
-    /// After every record: the process's peak RSS and its CPU time (user plus
+    /// After every record: the process's peak RSS, and its CPU time (user plus
     /// system, init included).
-    peak_rss_kib: u64,
-    cpu: Duration,
+    peak_rss_kib: Vec<u64>,
+    cpu: Vec<Duration>,
     /// The stub's CPU time answering those records' calls.
-    stub_cpu: Duration,
+    stub_cpu: Vec<Duration>,
 }
 
-impl Measured {
-    fn median_init(&self) -> Duration {
-        self.inits[self.inits.len() / 2]
-    }
+/// The middle of sorted runs.
+fn median<T: Copy>(runs: &[T]) -> T {
+    runs[runs.len() / 2]
 }
 
 impl Bench {
     fn measure(&self, function: Function, scale: &Scale) -> Measured {
         // A first start, not counted, brings the files into the page cache.
         self.init(function);
-        let mut inits: Vec<Duration> = (0..scale.starts).map(|_| self.init(function)).collect();
-        inits.sort();
+        let mut measured = Measured {
+            inits: (0..scale.starts).map(|_| self.init(function)).collect(),
+            peak_rss_kib: Vec::new(),
+            cpu: Vec::new(),
+            stub_cpu: Vec::new(),
+        };
+        for _ in 0..scale.runs {
+            self.records(function, scale.records, &mut measured);
+        }
+        measured.inits.sort();
+        measured.peak_rss_kib.sort();
+        measured.cpu.sort();
+        measured.stub_cpu.sort();
+        measured
+    }
 
-        let api = RuntimeApi::serve(sqs_events(scale.records));
+    /// One process through `records` records: its figures, once it polls for more.
+    fn records(&self, function: Function, records: usize, measured: &mut Measured) {
+        let api = RuntimeApi::serve(sqs_events(records));
         let stub_cpu_before = self.stub.cpu();
         let mut process = self.start(function, &api);
         api.idle_at(Duration::from_secs(300));
-        let peak_rss_kib = procfs::peak_rss_kib(process.id()).unwrap();
-        let cpu = procfs::cpu_time(process.id());
-        let stub_cpu = self.stub.cpu() - stub_cpu_before;
+        measured
+            .peak_rss_kib
+            .push(procfs::peak_rss_kib(process.id()).unwrap());
+        measured.cpu.push(procfs::cpu_time(process.id()));
+        measured.stub_cpu.push(self.stub.cpu() - stub_cpu_before);
         process.kill().unwrap();
         process.wait().unwrap();
 
         let answers = api.answers();
-        assert_eq!(answers.len(), scale.records / PER_EVENT);
+        assert_eq!(answers.len(), records / PER_EVENT);
         for answer in answers {
             let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
             assert_eq!(
@@ -142,17 +165,11 @@ impl Bench {
             );
         }
         let calls = self.stub.take();
-        assert_eq!(calls.names.len(), scale.records, "one execution per record");
+        assert_eq!(calls.names.len(), records, "one execution per record");
         assert!(
             calls.names.values().all(|&n| n == 1),
             "a name started twice"
         );
-        Measured {
-            inits,
-            peak_rss_kib,
-            cpu,
-            stub_cpu,
-        }
     }
 
     /// From the process's start to its first poll for an invocation.
@@ -289,48 +306,53 @@ impl Report {
     }
 
     fn functions(&mut self, ours: &Measured, peer: &Measured, records: usize) {
-        let range = |m: &Measured| {
-            format!(
-                "{:.0}–{:.0}",
-                ms(m.inits[0]),
-                ms(m.inits[m.inits.len() - 1])
-            )
+        let init = |m: &Measured| {
+            let (first, last) = (m.inits[0], m.inits[m.inits.len() - 1]);
+            let median = median(&m.inits);
+            format!("{:.1} ms ({:.0}–{:.0})", ms(median), ms(first), ms(last))
         };
+        let ratio = |ours: f64, peer: f64| format!("**{:.2}×**", ours / peer);
         self.row(
             &format!(
                 "init: process start to first poll, median of {}",
                 ours.inits.len()
             ),
             format!(
-                "sfn-batch-lambda **{:.1} ms** ({} ms); boto3 handler {:.1} ms ({} ms): **{:.2}×**",
-                ms(ours.median_init()),
-                range(ours),
-                ms(peer.median_init()),
-                range(peer),
-                ms(ours.median_init()) / ms(peer.median_init())
+                "sfn-batch-lambda **{}**; boto3 handler {}: {}",
+                init(ours),
+                init(peer),
+                ratio(ms(median(&ours.inits)), ms(median(&peer.inits)))
             ),
             "≤ 50 ms",
         );
+        let (our_rss, peer_rss) = (median(&ours.peak_rss_kib), median(&peer.peak_rss_kib));
         self.row(
-            &format!("peak RSS after {records} records"),
+            &format!(
+                "peak RSS after {records} records, median of {}",
+                ours.peak_rss_kib.len()
+            ),
             format!(
-                "sfn-batch-lambda **{:.1} MiB**; boto3 handler {:.1} MiB: **{:.2}×**",
-                mib(ours.peak_rss_kib),
-                mib(peer.peak_rss_kib),
-                ours.peak_rss_kib as f64 / peer.peak_rss_kib as f64
+                "sfn-batch-lambda **{:.1} MiB**; boto3 handler {:.1} MiB: {}",
+                mib(our_rss),
+                mib(peer_rss),
+                ratio(our_rss as f64, peer_rss as f64)
             ),
             "≤ 40 MiB",
         );
+        let (our_cpu, peer_cpu) = (median(&ours.cpu), median(&peer.cpu));
         self.row(
-            &format!("CPU time, init and {records} records (user + sys)"),
+            &format!(
+                "CPU time, init and {records} records (user + sys), median of {}",
+                ours.cpu.len()
+            ),
             format!(
-                "sfn-batch-lambda {:.0} ms; boto3 handler {:.0} ms: **{:.2}×** \
+                "sfn-batch-lambda {:.0} ms; boto3 handler {:.0} ms: {} \
                  (the stub's: {:.0} ms answering sfn-batch-lambda, {:.0} ms the handler)",
-                ms(ours.cpu),
-                ms(peer.cpu),
-                ours.cpu.as_secs_f64() / peer.cpu.as_secs_f64(),
-                ms(ours.stub_cpu),
-                ms(peer.stub_cpu),
+                ms(our_cpu),
+                ms(peer_cpu),
+                ratio(ms(our_cpu), ms(peer_cpu)),
+                ms(median(&ours.stub_cpu)),
+                ms(median(&peer.stub_cpu)),
             ),
             "",
         );
