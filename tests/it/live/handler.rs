@@ -76,13 +76,7 @@ async fn events_first_then_the_backfill_finds_them_existing_and_redeliveries_too
         ROWS,
         "a redelivery starts nothing"
     );
-    assert_eq!(announced.backfill(), 0);
-    let results = announced.work.results();
-    assert_eq!(results.len(), ROWS);
-    assert!(
-        results.iter().all(|r| r["status"] == "existing"),
-        "{results:?}"
-    );
+    announced.backfill_finds_every_row_existing();
     assert_eq!(announced.held().await.len(), ROWS, "nor does the backfill");
 }
 
@@ -105,13 +99,7 @@ async fn a_template_reading_last_modified_gets_it_from_head_object_as_the_listin
     let answer = announced.handle(&event).await;
     assert_eq!(answer, json!({ "batchItemFailures": [] }));
     // The name hashes the input: the backfill's is the same only if the time is.
-    assert_eq!(announced.backfill(), 0);
-    let results = announced.work.results();
-    assert_eq!(results.len(), ROWS);
-    assert!(
-        results.iter().all(|r| r["status"] == "existing"),
-        "{results:?}"
-    );
+    announced.backfill_finds_every_row_existing();
     let held = announced.held().await;
     assert!(
         held.values()

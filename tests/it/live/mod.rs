@@ -100,6 +100,15 @@ impl Announced {
         out.unwrap().status.code().unwrap()
     }
 
+    /// Asserts that a backfill now starts nothing: it finds each row's execution.
+    fn backfill_finds_every_row_existing(&self) {
+        assert_eq!(self.backfill(), 0);
+        let results = self.work.results();
+        assert_eq!(results.len(), ROWS);
+        let existing = |r: &serde_json::Value| r["status"] == "existing";
+        assert!(results.iter().all(existing), "{results:?}");
+    }
+
     /// The executions of the state machine: name, input.
     async fn held(&self) -> BTreeMap<String, String> {
         (executions(&sfn().await, &self.sm.arn).await)
