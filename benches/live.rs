@@ -75,18 +75,17 @@ fn main() {
     let peer = bench.measure(Function::Boto3, &scale);
     let mut report = Report::default();
     report.functions(&ours, &peer, scale.records);
-    let only_functions = std::env::var("SFN_BATCH_BENCH").is_ok_and(|b| b == "functions");
-    if benchmarking && !only_functions {
-        report.package(package_size());
-    }
-    if benchmarking {
-        print!("{}", report.text);
-        if !only_functions {
-            report.save(&Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
-        }
-    } else {
+    if !benchmarking {
         println!("live: smoke test ok (`cargo bench --bench live --features lambda` measures)");
+        return;
     }
+    if std::env::var("SFN_BATCH_BENCH").is_ok_and(|b| b == "functions") {
+        print!("{}", report.text);
+        return;
+    }
+    report.package(package_size());
+    print!("{}", report.text);
+    report.save(&Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
 }
 
 /// The two handlers measured.
