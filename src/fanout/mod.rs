@@ -565,8 +565,8 @@ async fn describe_parent(
 
 /// How the parent execution ended.
 pub(crate) struct ParentEnd {
-    /// AWS's word: SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
-    pub status: String,
+    /// SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+    pub status: ExecutionStatus,
     /// Its output (the Map's: the Map Run and where its results are).
     pub output: Option<String>,
     /// Its error and cause, when it failed.
@@ -626,7 +626,7 @@ pub(crate) async fn follow_parent(
                 None => error.to_string(),
             });
             return Ok(Some(ParentEnd {
-                status: parent.status.as_str().to_string(),
+                status: parent.status,
                 output: parent.output,
                 failure,
             }));
