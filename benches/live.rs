@@ -37,6 +37,8 @@ include = ["**/*.parquet"]
 output_template = "s3://processed-data/{relative}"
 input_template = '{"PreprocessingJobName": "{name}", "Input": "{input}", "Output": "{output}"}'
 "#;
+/// Where a function's stdout and stderr go, in the bench's folder.
+const FUNCTION_LOG: &str = "function.log";
 /// Records in an SQS event: the event source mapping's default batch size.
 const PER_EVENT: usize = 10;
 
@@ -144,7 +146,7 @@ impl Bench {
         let api = RuntimeApi::serve(sqs_events(records));
         let stub_cpu_before = self.stub.cpu();
         let mut process = self.start(function, &api);
-        api.idle_at(Duration::from_secs(300));
+        self.idle(&api, &mut process, Duration::from_secs(300));
         measured
             .peak_rss_kib
             .push(procfs::peak_rss_kib(process.id()).unwrap());
@@ -176,10 +178,19 @@ impl Bench {
         let api = RuntimeApi::serve(Vec::new());
         let started = Instant::now();
         let mut process = self.start(function, &api);
-        let init = api.idle_at(Duration::from_secs(30)) - started;
+        let init = self.idle(&api, &mut process, Duration::from_secs(30)) - started;
         process.kill().unwrap();
         process.wait().unwrap();
         init
+    }
+
+    /// When the function is idle, polling for more; panics with why it is not,
+    /// and what it logged.
+    fn idle(&self, api: &RuntimeApi, function: &mut Child, limit: Duration) -> Instant {
+        api.idle_at(function, limit).unwrap_or_else(|why| {
+            let logs = std::fs::read_to_string(self.dir.path().join(FUNCTION_LOG));
+            panic!("{why}; it logged:\n{}", logs.unwrap_or_default())
+        })
     }
 
     /// The function as Lambda runs it: its environment, its logs to a file.
@@ -200,7 +211,7 @@ impl Bench {
                 cmd
             }
         };
-        let logs = std::fs::File::create(self.dir.path().join("function.log")).unwrap();
+        let logs = std::fs::File::create(self.dir.path().join(FUNCTION_LOG)).unwrap();
         cmd.current_dir(self.dir.path())
             .env("AWS_LAMBDA_RUNTIME_API", &api.address)
             .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
@@ -257,7 +268,8 @@ fn sqs_events(records: usize) -> Vec<String> {
         .collect()
 }
 
-/// The zipped arm64 package, as docs/live-path.md builds it; its size in bytes.
+/// The zipped arm64 package, as the README builds it for deploying; its size in
+/// bytes.
 fn package_size() -> u64 {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = format!(
@@ -306,9 +318,14 @@ impl Report {
 
     fn functions(&mut self, ours: &Measured, peer: &Measured, records: usize) {
         let init = |m: &Measured| {
-            let (first, last) = (m.inits[0], m.inits[m.inits.len() - 1]);
+            let (fastest, slowest) = (m.inits[0], m.inits[m.inits.len() - 1]);
             let median = median(&m.inits);
-            format!("{:.1} ms ({:.0}–{:.0})", ms(median), ms(first), ms(last))
+            format!(
+                "{:.1} ms ({:.0}–{:.0})",
+                ms(median),
+                ms(fastest),
+                ms(slowest)
+            )
         };
         let ratio = |ours: f64, peer: f64| format!("**{:.2}×**", ours / peer);
         self.row(
@@ -359,7 +376,8 @@ impl Report {
 
     fn package(&mut self, bytes: u64) {
         self.row(
-            "zipped arm64 package (`cargo lambda build --release --arm64 --output-format zip`)",
+            "zipped arm64 package (`cargo lambda build --release --arm64 --features lambda \
+             --bin sfn-batch-lambda --include deploy/job.toml --output-format zip`)",
             format!("**{:.2} MB** ({bytes} bytes)", bytes as f64 / 1e6),
             "≤ 10 MB",
         );

@@ -12,6 +12,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::Child;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -59,17 +60,27 @@ impl RuntimeApi {
         }
     }
 
-    /// When the function polled with every event answered; panics with what it
-    /// reported if it reported an error, or if it takes longer than `limit`.
-    pub fn idle_at(&self, limit: Duration) -> Instant {
-        let at = self.idle.recv_timeout(limit);
-        let state = self.state.lock().unwrap();
-        assert!(
-            state.errors.is_empty(),
-            "the function failed: {:?}",
-            state.errors
-        );
-        at.unwrap_or_else(|_| panic!("no poll for an invocation within {limit:?}"))
+    /// When `function` polled with every event answered; or why it did not: it
+    /// reported an error, spoke HTTP this API does not read, exited, or took
+    /// longer than `limit`.
+    pub fn idle_at(&self, function: &mut Child, limit: Duration) -> Result<Instant, String> {
+        let give_up = Instant::now() + limit;
+        loop {
+            if let Ok(at) = self.idle.recv_timeout(Duration::from_millis(50)) {
+                let errors = &self.state.lock().unwrap().errors;
+                return if errors.is_empty() {
+                    Ok(at)
+                } else {
+                    Err(format!("the function failed: {errors:?}"))
+                };
+            }
+            if let Some(status) = function.try_wait().unwrap() {
+                return Err(format!("the function exited ({status})"));
+            }
+            if Instant::now() > give_up {
+                return Err(format!("no poll for an invocation within {limit:?}"));
+            }
+        }
     }
 
     /// The function's answers, one per event, in order.
@@ -81,7 +92,17 @@ impl RuntimeApi {
 fn serve_connection(stream: TcpStream, state: &Mutex<State>) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
-    while let Some((method, path, body)) = request(&mut reader) {
+    loop {
+        let (method, path, body) = match request(&mut reader) {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(error) => {
+                let mut state = state.lock().unwrap();
+                state.errors.push(error);
+                state.idle.send(Instant::now()).ok();
+                return;
+            }
+        };
         let mut state = state.lock().unwrap();
         if method == "GET" && path.ends_with("/invocation/next") {
             let Some(event) = state.events.next() else {
@@ -121,33 +142,41 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>) {
     }
 }
 
-/// The next request on the connection: its method, path and body; `None` once the
-/// client has closed it.
-fn request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
+/// A request: its method, path and body.
+type Request = (String, String, Vec<u8>);
+
+/// The next request on the connection; `None` once the client has closed it.
+fn request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>, String> {
     let mut line = String::new();
-    reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
+    if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+        return Ok(None);
+    }
+    let malformed = || format!("a malformed request: {line:?}");
     let mut words = line.split_whitespace();
-    let (method, path) = (words.next()?.to_string(), words.next()?.to_string());
+    let method = words.next().ok_or_else(malformed)?.to_string();
+    let path = words.next().ok_or_else(malformed)?.to_string();
     let mut length = 0;
     loop {
         let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
+        reader.read_line(&mut header).map_err(|e| e.to_string())?;
         let header = header.trim_end();
         if header.is_empty() {
             break;
         }
-        let (name, value) = header.split_once(':')?;
+        let (name, value) = (header.split_once(':'))
+            .ok_or_else(|| format!("{method} {path}: a malformed header: {header:?}"))?;
         if name.eq_ignore_ascii_case("content-length") {
-            length = value.trim().parse().ok()?;
+            length = value.trim().parse().map_err(|_| malformed())?;
         }
-        assert!(
-            !name.eq_ignore_ascii_case("transfer-encoding"),
-            "a chunked body: this Runtime API reads only sized ones"
-        );
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(format!(
+                "{method} {path}: a chunked body; this API reads sized ones"
+            ));
+        }
     }
     let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((method, path, body))
+    reader.read_exact(&mut body).map_err(|e| e.to_string())?;
+    Ok(Some((method, path, body)))
 }
 
 fn respond(writer: &mut TcpStream, status: &str, headers: &str, body: &str) {

@@ -5,7 +5,7 @@ benchmark (benches/live.rs) runs it beside sfn-batch-lambda under the same Runti
 API, through awslambdaric (the runtime client of AWS's Python images), against the
 same stub, on the same events.
 
-    STATE_MACHINE_NAME=stub AWS_ACCOUNT_ID=123456789012 \\
+    AWS_REGION=us-east-1 AWS_ACCOUNT_ID=123456789012 STATE_MACHINE_NAME=stub \\
         python -m awslambdaric boto3_handler.handler
 """
 

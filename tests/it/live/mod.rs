@@ -31,7 +31,7 @@ struct Announced {
     work: Workdir,
 }
 
-/// The .parquet keys of `2024/`, but `part_tmp/`.
+/// The .parquet keys of `2024/`, except those under `part_tmp/`.
 const ROWS: usize = 4;
 
 async fn announced(extra_job_lines: &str) -> Announced {

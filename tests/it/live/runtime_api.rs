@@ -91,7 +91,7 @@ async fn the_function_answers_through_the_lambda_runtime_api() {
         .stderr(std::fs::File::create(announced.work.path().join("function.log")).unwrap());
     let _function = Running::spawn(&mut function);
     // The Runtime API holds an invocation until the function asks for the next;
-    // before it listens, an invocation fails at once and is sent again.
+    // before the function polls, an invocation fails at once and is sent again.
     let logs = || announced.work.read("function.log");
     let deadline = Instant::now() + Duration::from_secs(60);
     let answer = loop {
