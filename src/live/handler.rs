@@ -376,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deadline_already_past_is_no_deadline() {
+    fn a_deadline_already_past_gets_lambdas_longest_timeout() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_765_000_000);
         let ahead = now + Duration::from_secs(30);
         assert_eq!(time_left(ahead, now), Duration::from_secs(30));
