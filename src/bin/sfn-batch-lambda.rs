@@ -12,6 +12,11 @@ use serde_json::Value;
 use sfn_batch::internals::live::{Live, time_left};
 use sfn_batch::internals::{LogFormat, init_logs};
 
+// The system allocator, not the command line's mimalloc: side by side under the
+// live benchmark (three alternating runs, 1,000 records each), mimalloc took
+// 90-110 ms of CPU against 140-150, but peaked at 25 MiB against 15. A batch of
+// ten records costs a millisecond of CPU either way; the memory is a function's
+// whole size.
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logs(verbosity(), LogFormat::Json);
