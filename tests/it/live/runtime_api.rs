@@ -135,7 +135,7 @@ async fn the_function_answers_through_the_lambda_runtime_api() {
 }
 
 /// A job file the live path cannot take stops the function before its first
-/// poll, naming the file and the line.
+/// poll, with a log line naming the file and the line.
 #[test]
 fn a_bad_job_file_fails_the_init_naming_its_file_and_line() {
     let work = crate::fixture::Workdir::new();
@@ -150,9 +150,13 @@ fn a_bad_job_file_fails_the_init_naming_its_file_and_line() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // One JSON line, at level error, as the function logs everything.
     let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    let line: Value = serde_json::from_str(said.trim()).unwrap_or_else(|_| panic!("{said}"));
+    assert_eq!(line["level"], "error", "{said}");
+    let message = line["message"].as_str().unwrap();
     assert!(
-        said.contains("job.toml:3: unknown key `concurency`"),
+        message.contains("job.toml:3: unknown key `concurency`"),
         "{said}"
     );
 }
