@@ -8,7 +8,9 @@
 //! - EventBridge "Object Created" events.
 //!
 //! S3's test event (`s3:TestEvent`, sent when a notification is configured) and
-//! events other than a creation are news of nothing: acknowledged and ignored.
+//! events other than a creation are news of nothing: acknowledged and ignored. An
+//! SQS message of any other shape is unreadable, on its own: the rest of its batch
+//! is read.
 //!
 //! Keys: an S3 notification gives the key URL-encoded as a form value (`red
 //! flower.jpg` becomes `red+flower.jpg`, `:` becomes `%3A`); EventBridge gives it
@@ -39,10 +41,15 @@ pub enum News {
     Created(NewObject),
     /// Nothing to start, and why: a test event, a deletion, ...
     Nothing(String),
+    /// An SQS message of no shape this function reads, and why: it is delivered
+    /// again and in the end lands in the dead-letter queue, where someone can look
+    /// at it, while the other messages of its batch go on.
+    Unreadable(String),
 }
 
-/// The notices of an invocation's event, in order; an event of no known shape
-/// is an error (the invocation fails, and Lambda or SQS tries it again).
+/// The notices of an invocation's event, in order. An event of no known shape is
+/// an error (the invocation fails, and Lambda tries it again); so is an SQS batch
+/// that is not one, but each of its messages is read on its own.
 pub fn notices(event: Value) -> Result<Vec<Notice>, String> {
     let from_sqs = event["Records"][0]["eventSource"] == "aws:sqs";
     if from_sqs {
@@ -50,10 +57,7 @@ pub fn notices(event: Value) -> Result<Vec<Notice>, String> {
         let mut notices = Vec::new();
         for message in sqs.records {
             let body = message.body.as_deref().unwrap_or_default();
-            let news = message_news(body).map_err(|e| {
-                let id = message.message_id.as_deref().unwrap_or("?");
-                format!("SQS message {id}: {e}")
-            })?;
+            let news = message_news(body).unwrap_or_else(|e| vec![News::Unreadable(e)]);
             let message_id = message.message_id;
             notices.extend(news.into_iter().map(|news| Notice {
                 message_id: message_id.clone(),
@@ -279,7 +283,19 @@ mod tests {
     #[test]
     fn an_event_of_no_known_shape_is_an_error() {
         assert!(notices(json!({"hello": "world"})).is_err());
-        let bad = sqs(&[json!("not an event")]);
-        assert!(notices(bad).unwrap_err().starts_with("SQS message m0: "));
+    }
+
+    #[test]
+    fn an_sqs_message_of_no_known_shape_is_unreadable_and_the_others_are_read() {
+        let bad_key = s3_event("ObjectCreated:Put", "a/%FF.csv");
+        let batch = sqs(&[
+            json!("not an event"),
+            bad_key,
+            s3_event("ObjectCreated:Put", "a/1.csv"),
+        ]);
+        let notices = notices(batch).unwrap();
+        assert!(matches!(&notices[0].news, News::Unreadable(why) if why.contains("neither")));
+        assert!(matches!(&notices[1].news, News::Unreadable(why) if why.contains("UTF-8")));
+        assert_eq!(notices[2].news, created("a/1.csv"));
     }
 }

@@ -9,8 +9,8 @@
 //!   creation): done, nothing to start;
 //! - invalid (a name or input that breaks AWS's rules, a template field the object
 //!   lacks): logged with the reason and done, since it would fail forever;
-//! - anything else (throttled or failing until the deadline, not reached): to be
-//!   tried again. From SQS, its message is listed in `batchItemFailures`, so that
+//! - anything else (throttled or failing until the deadline, not reached, an SQS
+//!   message of no shape it reads): to be tried again. From SQS, its message is listed in `batchItemFailures`, so that
 //!   SQS delivers it again and, in the end, to the dead-letter queue; from a direct
 //!   or EventBridge invocation, the invocation fails, so that Lambda retries it.
 
@@ -191,6 +191,11 @@ impl Live {
                     summary.skipped += 1;
                     continue;
                 }
+                News::Unreadable(why) => {
+                    log(&notice, None, "to_retry", &format!("unreadable: {why}"));
+                    summary.retry(&notice);
+                    continue;
+                }
             };
             let object = match self.with_last_modified(object).await {
                 Ok(object) => object,
@@ -349,7 +354,7 @@ fn ignored_keys(job: &Path) -> Vec<String> {
 fn log(notice: &Notice, name: Option<&str>, outcome: &str, detail: &str) {
     let (bucket, key) = match &notice.news {
         News::Created(object) => (object.bucket.as_str(), object.key.as_str()),
-        News::Nothing(_) => ("", ""),
+        News::Nothing(_) | News::Unreadable(_) => ("", ""),
     };
     tracing::info!(
         message_id = notice.message_id.as_deref().unwrap_or_default(),

@@ -81,6 +81,23 @@ async fn events_first_then_the_backfill_finds_them_existing_and_redeliveries_too
 }
 
 #[tokio::test]
+async fn an_unreadable_message_goes_back_alone_and_the_rest_of_its_batch_starts() {
+    let announced = announced("").await;
+    let mut event = announced.delivered().await;
+    let junk = json!({"messageId": "junk", "receiptHandle": "h", "body": "{\"hello\": 1}",
+                      "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+                      "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+                      "awsRegion": "us-east-1"});
+    event["Records"].as_array_mut().unwrap().insert(0, junk);
+    let answer = announced.handle(&event).await;
+    assert_eq!(
+        answer,
+        json!({ "batchItemFailures": [{ "itemIdentifier": "junk" }] })
+    );
+    assert_eq!(announced.held().await.len(), ROWS);
+}
+
+#[tokio::test]
 async fn an_object_that_cannot_be_started_is_acknowledged_not_retried() {
     // An execution name may not hold a space: `é ü 中` and `a b+c=d%20e` cannot be.
     let announced = announced("name_template = \"{stem}\"\n").await;
