@@ -52,7 +52,7 @@ const CONCURRENCY: usize = 16;
 /// Job-file keys that mean nothing to the live path, which takes one event at a
 /// time, as it comes: accepted (a backfill's job file is the live path's) and
 /// ignored, with a line at init saying so.
-const IGNORED: [&str; 20] = [
+const IGNORED: [&str; 19] = [
     "rate",
     "burst",
     "concurrency",
@@ -65,7 +65,6 @@ const IGNORED: [&str; 20] = [
     "poll",
     "run_dir",
     "report_to",
-    "dry_run",
     "skip_invalid",
     "allow_empty",
     "force_resume",

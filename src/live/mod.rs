@@ -59,8 +59,8 @@ pub struct LivePlan {
 impl LivePlan {
     /// The job file's plan for `state_machine_arn` (resolved, as a run resolves
     /// `state_machine`): it must list an S3 prefix (`s3_prefix`), without a
-    /// delimiter. Keys that mean nothing here (rate, concurrency, run dir, wait)
-    /// are read and checked as for `run`, then ignored.
+    /// delimiter, and not ask for a dry run. Keys that mean nothing here (rate,
+    /// concurrency, run dir, wait) are read and checked as for `run`, then ignored.
     pub fn from_job(job: &Path, state_machine_arn: &str) -> Result<LivePlan, Error> {
         LivePlan::new(&run_options(job)?, state_machine_arn)
     }
@@ -74,6 +74,15 @@ impl LivePlan {
         if listing.delimiter.is_some() {
             return Err(Error::Usage(
                 "the live path starts objects, not common prefixes: drop delimiter".into(),
+            ));
+        }
+        // Refused, not ignored as `rate` is: ignoring it would start executions
+        // that the job file says not to.
+        if options.dry_run {
+            return Err(Error::Usage(
+                "the live path has no dry run, and would start executions: drop dry_run \
+                 (`sfn-batch validate --job` checks a job without AWS)"
+                    .into(),
             ));
         }
         let batch_id = options.batch_id.clone().unwrap_or_else(|| {

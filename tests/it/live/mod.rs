@@ -299,6 +299,20 @@ async fn announcing(s3: &aws_sdk_s3::Client, bucket: &str, route: Route) -> Stri
     url
 }
 
+/// `dry_run = true` cannot be ignored as `rate` is: the live path would start
+/// executions that the job says not to.
+#[test]
+fn a_job_asking_for_a_dry_run_is_refused() {
+    let work = Workdir::new();
+    let job = work.write(
+        "job.toml",
+        "state_machine = \"etl\"\ns3_prefix = \"s3://raw/in/\"\ndry_run = true\n",
+    );
+    let arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:etl";
+    let refused = LivePlan::from_job(&job, arn).err().unwrap().to_string();
+    assert!(refused.contains("no dry run"), "{refused}");
+}
+
 /// The job file that deploy/template.yaml ships is a job the live path takes.
 #[test]
 fn the_shipped_job_file_is_a_live_job() {
