@@ -4,9 +4,9 @@
 //! templates under the same batch id, so that both find the same execution name:
 //! whichever comes second finds it `existing`.
 //!
-//! This module decides the row of an object (`LivePlan`). The Lambda function that
-//! brings the objects is built on it; until then the tests reach it through
-//! `internals::live`.
+//! This module decides the row of an object (`LivePlan`); with the feature
+//! `lambda`, `event` reads the events that bring objects and `handler` starts
+//! them, for the function `sfn-batch-lambda` (src/bin/sfn-batch-lambda.rs).
 
 #[cfg(feature = "lambda")]
 pub(crate) mod event;
