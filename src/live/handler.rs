@@ -10,9 +10,10 @@
 //! - invalid (a name or input that breaks AWS's rules, a template field the object
 //!   lacks): logged with the reason and done, since it would fail forever;
 //! - anything else (throttled or failing until the deadline, not reached, an SQS
-//!   message of no shape it reads): to be tried again. From SQS, its message is listed in `batchItemFailures`, so that
-//!   SQS delivers it again and, in the end, to the dead-letter queue; from a direct
-//!   or EventBridge invocation, the invocation fails, so that Lambda retries it.
+//!   message of no shape it reads): to be tried again. From SQS, its message is
+//!   listed in `batchItemFailures`, so that SQS delivers it again and, in the end,
+//!   to the dead-letter queue; from a direct or EventBridge invocation, the
+//!   invocation fails, so that Lambda retries it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
