@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sfn_batch::internals::live::{Decision, Live, LivePlan, News, notices};
 
-use super::{Announced, ROWS, Route, announced, announced_through};
+use super::{Announced, ROWS, Route, announced, announced_through, sqs_record};
 use crate::fixture::config;
 use crate::proxy::{Call, Fault, Proxy};
 
@@ -84,10 +84,7 @@ async fn events_first_then_the_backfill_finds_them_existing_and_redeliveries_too
 async fn an_unreadable_message_goes_back_alone_and_the_rest_of_its_batch_starts() {
     let announced = announced("").await;
     let mut event = announced.delivered().await;
-    let junk = json!({"messageId": "junk", "receiptHandle": "h", "body": "{\"hello\": 1}",
-                      "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
-                      "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-                      "awsRegion": "us-east-1"});
+    let junk = sqs_record("junk", r#"{"hello": 1}"#);
     event["Records"].as_array_mut().unwrap().insert(0, junk);
     let answer = announced.handle(&event).await;
     assert_eq!(
