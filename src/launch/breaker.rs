@@ -81,7 +81,7 @@ pub(crate) struct Breaker {
     /// Wakes the calls waiting for the breaker when it closes or a probe failed.
     changed: Notify,
     budget: Duration,
-    /// Cancelled when an outage outlasts the budget: the launch's stop.
+    /// The launch's stop: it ends the waits, and an outage past the budget fires it.
     stop: CancellationToken,
 }
 
@@ -114,7 +114,8 @@ struct Outage {
 }
 
 impl Breaker {
-    /// A closed breaker; an outage longer than `budget` cancels `stop`.
+    /// A closed breaker for the launch that `stop` stops; an outage longer than
+    /// `budget` cancels it.
     pub(crate) fn new(budget: Duration, stop: CancellationToken) -> Breaker {
         Breaker {
             state: Mutex::new(State::default()),
@@ -125,9 +126,9 @@ impl Breaker {
     }
 
     /// Waits until a call may go: at once while closed; while open, until it is
-    /// this call's turn to probe. `None` once `stop` fires, or the outage
-    /// outlasts the budget (which fires `stop`).
-    pub(crate) async fn admit(&self, stop: &CancellationToken) -> Option<Admission> {
+    /// this call's turn to probe. `None` once the launch's stop fires, or the
+    /// outage outlasts the budget (which fires it).
+    pub(crate) async fn admit(&self) -> Option<Admission> {
         loop {
             let changed = self.changed.notified();
             let mut changed = std::pin::pin!(changed);
@@ -161,7 +162,7 @@ impl Breaker {
                 }
             };
             tokio::select! {
-                _ = stop.cancelled() => return None,
+                _ = self.stop.cancelled() => return None,
                 _ = changed => {}
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
@@ -349,16 +350,15 @@ mod tests {
     #[tokio::test]
     async fn while_open_one_call_at_a_time_probes() {
         let breaker = breaker();
-        let stop = CancellationToken::new();
-        assert_eq!(breaker.admit(&stop).await, Some(CALL));
+        assert_eq!(breaker.admit().await, Some(CALL));
         for _ in 0..OPEN_AFTER {
             breaker.failed(refused(), CALL);
         }
         let waited = Instant::now();
-        assert_eq!(breaker.admit(&stop).await, Some(PROBE));
+        assert_eq!(breaker.admit().await, Some(PROBE));
         assert!(waited.elapsed() >= FIRST_PROBE.mul_f64(0.9));
         // The probe is out: the next call waits for its answer.
-        let next = breaker.admit(&stop);
+        let next = breaker.admit();
         tokio::pin!(next);
         assert!(futures::poll!(next.as_mut()).is_pending());
         breaker.answered();
@@ -373,7 +373,7 @@ mod tests {
         for _ in 0..OPEN_AFTER {
             breaker.failed(refused(), CALL);
         }
-        assert_eq!(breaker.admit(&stop).await, None);
+        assert_eq!(breaker.admit().await, None);
         assert!(stop.is_cancelled());
         assert!(breaker.outages().gave_up_after_seconds.unwrap() >= 0.3);
     }

@@ -351,7 +351,7 @@ impl<C: StepFunctions> Launcher<C> {
                     sent = self.pacer.ready() => sent,
                 },
             };
-            let Some(admission) = self.breaker.admit(stop).await else {
+            let Some(admission) = self.breaker.admit().await else {
                 return Err(stopped(&tries));
             };
             tries.attempts += 1;
@@ -528,7 +528,7 @@ mod tests {
     async fn rows_stopped_before_their_first_call_are_not_reached() {
         let stop = CancellationToken::new();
         let breaker = Breaker::new(Duration::from_secs(60), stop.clone());
-        let admitted = breaker.admit(&stop).await.expect("closed");
+        let admitted = breaker.admit().await.expect("closed");
         for _ in 0..5 {
             breaker.failed(
                 Blame::of(&refused()).expect("blames the endpoint"),
