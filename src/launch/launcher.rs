@@ -371,13 +371,13 @@ impl<C: StepFunctions> Launcher<C> {
             }
             // A call that blames the endpoint, while it fails for every row, spends
             // none of this row's attempts.
-            match result.as_ref().err().map(Blame::of) {
-                Some(Some(blame)) => {
+            match result.as_ref().err().and_then(Blame::of) {
+                Some(blame) => {
                     if self.breaker.failed(blame, admission) {
                         tries.spent -= 1;
                     }
                 }
-                _ => {
+                None => {
                     if self.breaker.answered() {
                         self.pacer.restart();
                     }
