@@ -148,7 +148,6 @@ fn launching(args: LaunchArgs, names_identify_inputs: bool) -> Result<Launching,
 }
 
 impl RunOptions {
-    /// Checks the command-line arguments of `run` or `validate`.
     /// The planner of the batch `batch_id` on `state_machine_arn`, with these
     /// templates.
     pub(crate) fn planner(&self, state_machine_arn: &str, batch_id: &str) -> Planner {
@@ -162,6 +161,7 @@ impl RunOptions {
         .with_output(text(&self.output_template))
     }
 
+    /// Checks the command-line arguments of `run` or `validate`.
     pub(crate) fn from_args(args: RunArgs) -> Result<RunOptions, Error> {
         let source = sources::source(&args)?;
         RunOptions::with_source(args, source)

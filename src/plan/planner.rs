@@ -218,8 +218,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// `<manifest name>-<8 hex>`: the hash covers the state machine and the source's
-/// `identity` (a manifest's bytes, what a listing or date range asks for), so the same command on the same manifest finds the same run dir and
-/// the same names, and a changed manifest is a new batch.
+/// `identity` (a manifest's bytes, what a listing or date range asks for), so the
+/// same command on the same manifest finds the same run dir and the same names,
+/// and a changed manifest is a new batch.
 pub(crate) fn default_batch_id(
     short_name: &str,
     identity: &str,
