@@ -409,13 +409,24 @@ pub async fn assert_each_row_started_once(state_machine_arn: &str, work: &Workdi
 
 /// A new bucket holding `keys`, each object `size` bytes.
 pub async fn bucket_with(keys: &[String], size: usize) -> String {
-    let s3 = s3().await;
     let bucket = unique("raw");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3().await
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    put_objects(&bucket, keys, size).await;
+    bucket
+}
+
+/// Puts `keys` into `bucket`, each object `size` bytes.
+pub async fn put_objects(bucket: &str, keys: &[String], size: usize) {
+    let s3 = s3().await;
     futures::stream::iter(keys)
         .map(|key| {
             s3.put_object()
-                .bucket(&bucket)
+                .bucket(bucket)
                 .key(key)
                 .body(vec![b'x'; size].into())
                 .send()
@@ -425,7 +436,6 @@ pub async fn bucket_with(keys: &[String], size: usize) -> String {
             put.expect("put object");
         })
         .await;
-    bucket
 }
 
 /// Keys a listing test has to get right: unicode, spaces, `+`, `=`, `%`, nesting.

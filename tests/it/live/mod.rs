@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use sfn_batch::internals::live::{Decision, Live, LivePlan, NewObject};
 
 use crate::fixture::{
-    ODD_KEYS, PASS, StateMachine, Workdir, config, executions, s3, sfn, state_machine, strings,
-    unique,
+    ODD_KEYS, PASS, StateMachine, Workdir, config, executions, put_objects, s3, sfn, state_machine,
+    strings, unique,
 };
 
 /// A bucket that announces each new object to an SQS queue (directly, or through
@@ -55,16 +55,7 @@ async fn announced_through(route: Route, extra_job_lines: &str) -> Announced {
     let queue_url = announcing(&s3, &bucket, route).await;
     let mut keys = strings(&ODD_KEYS);
     keys.push("elsewhere/z.parquet".to_string());
-    for key in &keys {
-        let body = vec![b'x'; 10].into();
-        (s3.put_object()
-            .bucket(&bucket)
-            .key(key)
-            .body(body)
-            .send()
-            .await)
-            .unwrap();
-    }
+    put_objects(&bucket, &keys, 10).await;
     let work = Workdir::new();
     let job = work.write(
         "job.toml",
