@@ -361,10 +361,6 @@ struct Report {
     text: String,
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 impl Report {
     /// The figures: the table when benchmarking; after a smoke test (`cargo test`),
     /// whose small debug-build runs make them meaningless, one line that it passed.
@@ -426,9 +422,9 @@ impl Report {
             "peak RSS of a launch",
             format!(
                 "{:.1} MiB at {} rows, {:.1} MiB at {} rows: **{:+.0}%**",
-                mib(small.peak_rss_kib),
+                procfs::mib(small.peak_rss_kib),
                 small.rows,
-                mib(big.peak_rss_kib),
+                procfs::mib(big.peak_rss_kib),
                 big.rows,
                 (big.peak_rss_kib as f64 / small.peak_rss_kib as f64 - 1.0) * 100.0
             ),
@@ -444,9 +440,9 @@ impl Report {
             "following memory: peak RSS of `status`, every execution open",
             format!(
                 "{:.1} MiB at {} open, {:.1} MiB at {} open: **{:.0} B per open execution**",
-                mib(small.peak_rss_kib),
+                procfs::mib(small.peak_rss_kib),
                 small.rows,
-                mib(big.peak_rss_kib),
+                procfs::mib(big.peak_rss_kib),
                 big.rows,
                 grown_bytes as f64 / (big.rows - small.rows) as f64
             ),

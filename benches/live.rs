@@ -303,10 +303,6 @@ struct Report {
     text: String,
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
@@ -349,8 +345,8 @@ impl Report {
             ),
             format!(
                 "sfn-batch-lambda **{:.1} MiB**; boto3 handler {:.1} MiB: {}",
-                mib(our_rss),
-                mib(peer_rss),
+                procfs::mib(our_rss),
+                procfs::mib(peer_rss),
                 ratio(our_rss as f64, peer_rss as f64)
             ),
             "≤ 40 MiB",
