@@ -128,17 +128,7 @@ struct S3Record {
 #[derive(Debug, Deserialize)]
 struct S3Entity {
     bucket: Bucket,
-    object: S3Object,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct S3Object {
-    key: String,
-    #[serde(default)]
-    size: i64,
-    #[serde(default)]
-    e_tag: String,
+    object: Object,
 }
 
 fn s3_news(record: S3Record) -> Result<News, String> {
@@ -151,7 +141,7 @@ fn s3_news(record: S3Record) -> Result<News, String> {
         bucket: bucket.name,
         key: form_decoded(&object.key)?,
         size: object.size,
-        etag: object.e_tag,
+        etag: object.etag,
         last_modified: None,
     }))
 }
@@ -168,12 +158,13 @@ struct Bucket {
     name: String,
 }
 
+/// An object, as an S3 notification (`eTag`) or EventBridge (`etag`) gives it.
 #[derive(Debug, Deserialize, serde::Serialize)]
 struct Object {
     key: String,
     #[serde(default)]
     size: i64,
-    #[serde(default)]
+    #[serde(default, alias = "eTag")]
     etag: String,
 }
 
